@@ -1,0 +1,16 @@
+namespace HostVM.Machine.Devices;
+
+/// <summary>
+/// What a snapshot keeps of the Goldfish RTC: the guest's offset from host wall-clock time (ns), the
+/// alarm time and whether it is armed, the interrupt enable/pending bits, and TIME_HIGH as latched by
+/// the last TIME_LOW read.
+/// </summary>
+public sealed record GoldfishRtcState
+{
+    public long OffsetNanoseconds { get; set; }
+    public ulong Alarm { get; set; }
+    public bool AlarmArmed { get; set; }
+    public bool IrqEnabled { get; set; }
+    public bool IrqPending { get; set; }
+    public uint LatchedTimeHigh { get; set; }
+}
