@@ -110,6 +110,13 @@
 .Lck\@:
 .endm
 
+/* Fail the current test case if reg == 0. */
+.macro CHECK_NZ reg
+    bnez    \reg, .Lck\@
+    j       fail
+.Lck\@:
+.endm
+
 /* Fail the current test case unless the CSR holds `expected`. */
 .macro CHECK_CSR csr, expected
     csrr    t5, \csr
