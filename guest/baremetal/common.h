@@ -180,7 +180,8 @@
     mret
 .endm
 
-/* From any mode: continue in M-mode at `label` (through the M handler). */
+/* From any mode: continue in M-mode at `label` (through the M handler).
+   Clobbers a0; a7 is zero afterwards. */
 .macro GOTO_M label
     la      a0, \label
     li      a7, SYS_TO_M
@@ -423,6 +424,7 @@ mtrap:
     j       report_fail
 .Lmt_to_m:
     csrw    mepc, a0
+    li      a7, 0                   /* so a later plain ecall is not a service */
     li      t1, MSTATUS_MPP
     csrs    mstatus, t1
     j       .Lmt_return
