@@ -32,6 +32,8 @@ public sealed class Clint : IMmioDevice
     private readonly Lock _lock = new();
     private ClintState _state;
 
+    /// <param name="harts">The harts in hart-id order: harts[i] owns msip[i] and mtimecmp[i].</param>
+    /// <param name="clock">The machine's time base, which mtime reads and writes.</param>
     public Clint(IReadOnlyList<IHartInterrupts> harts, MachineClock clock)
     {
         ArgumentNullException.ThrowIfNull(harts);

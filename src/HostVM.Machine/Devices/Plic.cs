@@ -54,6 +54,8 @@ public sealed class Plic : IMmioDevice, IInterruptController
     private readonly bool[] _output;
     private PlicState _state;
 
+    /// <param name="harts">The harts in hart-id order: harts[i] owns contexts 2i (M) and 2i + 1 (S).</param>
+    /// <param name="sourceCount">Source ids including the reserved id 0 (96: sources 1..95).</param>
     public Plic(IReadOnlyList<IHartInterrupts> harts, int sourceCount = DefaultSourceCount)
     {
         ArgumentNullException.ThrowIfNull(harts);
