@@ -1,0 +1,8 @@
+namespace HostVM.Machine.Cpu;
+
+public enum AccessKind
+{
+    Fetch,
+    Read,
+    Write,
+}

@@ -1,0 +1,64 @@
+using System.Runtime.InteropServices;
+
+namespace HostVM.Machine.Cpu;
+
+/// <summary>
+/// Everything architectural about one hart, in one unmanaged struct at a stable address, so the
+/// interpreter (and later generated code) reaches any field by a fixed offset from one pointer.
+/// A snapshot saves and restores this struct as it is.
+/// </summary>
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct HartState
+{
+    /// <summary>Index of the register that writes to x0 land in; it is never read.</summary>
+    public const byte ZeroSink = 32;
+
+    public fixed ulong X[33];
+    public fixed ulong F[32];
+    public ulong Pc;
+    public PrivilegeMode Priv;
+
+    public ulong Mstatus;
+    public ulong Medeleg;
+    public ulong Mideleg;
+    public ulong Mie;
+    /// <summary>Software-visible pending bits; hardware lines are OR-ed in separately (see <see cref="Hart"/>).</summary>
+    public ulong Mip;
+    public ulong Mtvec;
+    public ulong Mscratch;
+    public ulong Mepc;
+    public ulong Mcause;
+    public ulong Mtval;
+    public ulong Mcounteren;
+    public ulong Mcountinhibit;
+    public ulong Menvcfg;
+
+    public ulong Stvec;
+    public ulong Sscratch;
+    public ulong Sepc;
+    public ulong Scause;
+    public ulong Stval;
+    public ulong Scounteren;
+    public ulong Senvcfg;
+    public ulong Satp;
+
+    /// <summary>fflags in bits 4:0, frm in bits 7:5.</summary>
+    public ulong Fcsr;
+
+    /// <summary>Retired instructions; mcycle follows it (one instruction per cycle).</summary>
+    public ulong Instret;
+    /// <summary>What software wrote to mcycle relative to <see cref="Instret"/>.</summary>
+    public ulong CycleOffset;
+
+    public fixed byte PmpCfg[16];
+    public fixed ulong PmpAddr[16];
+
+    /// <summary>The CLINT's mtimecmp for this hart.</summary>
+    public ulong MTimeCmp;
+    /// <summary>The supervisor timer deadline the built-in SBI keeps (sbi_set_timer).</summary>
+    public ulong STimeCmp;
+
+    /// <summary>LR/SC reservation: guest physical address, or ulong.MaxValue for none.</summary>
+    public ulong ReservationAddress;
+    public ulong ReservationValue;
+}
