@@ -77,7 +77,7 @@ public sealed class ElfImage
     public static ElfImage Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return Parse(BootFile.Read(path), Path.GetFileName(path));
+        return Parse(PayloadFile.Read(path), Path.GetFileName(path));
     }
 
     /// <summary>Parses an ELF image held in memory; <paramref name="name"/> is what errors call it.</summary>

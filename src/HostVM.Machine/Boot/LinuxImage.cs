@@ -60,7 +60,7 @@ public sealed class LinuxImage
     public static LinuxImage Load(string path)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return Parse(BootFile.Read(path), Path.GetFileName(path));
+        return Parse(PayloadFile.Read(path), Path.GetFileName(path));
     }
 
     public static LinuxImage Parse(ReadOnlyMemory<byte> file, string name)

@@ -40,6 +40,6 @@ public static class PayloadLoader
     public static BootPayload LoadFile(string path, ulong ramBase, ulong? address = null)
     {
         ArgumentNullException.ThrowIfNull(path);
-        return Load(Path.GetFileName(path), BootFile.Read(path), ramBase, address);
+        return Load(Path.GetFileName(path), PayloadFile.Read(path), ramBase, address);
     }
 }

@@ -1,0 +1,255 @@
+using HostVM.Machine.Boot;
+using HostVM.Machine.Cpu;
+using HostVM.Machine.Devices;
+using HostVM.Machine.Memory;
+
+namespace HostVM.Machine;
+
+/// <summary>
+/// One RISC-V `virt` machine: RAM, harts (one host thread each), CLINT, PLIC, UART, power and RTC,
+/// booted from firmware, a kernel or both. Start/Pause/Resume/Stop; <see cref="WaitForExit"/> tells how it ended.
+/// </summary>
+public sealed class VirtualMachine : IDisposable
+{
+    public const ulong ClintBase = 0x0200_0000;
+    public const ulong PlicBase = 0x0C00_0000;
+    public const ulong UartBase = 0x1000_0000;
+    public const ulong PowerBase = 0x10_0000;
+    public const ulong RtcBase = 0x10_1000;
+    public const int UartIrq = 10;
+    public const int RtcIrq = 11;
+
+    private readonly Action<byte> _consoleOutput;
+    private readonly List<Thread> _threads = [];
+    private readonly ManualResetEventSlim _exited = new(false);
+    private readonly object _runLock = new();
+    private MachineExit? _exit;
+    private bool _paused;
+
+    public VirtualMachine(MachineConfiguration configuration, Action<byte> consoleOutput)
+    {
+        ArgumentNullException.ThrowIfNull(configuration);
+        Configuration = configuration;
+        _consoleOutput = consoleOutput;
+        if (configuration.HartCount < 1 || configuration.HartCount > MachineConfiguration.MaxHarts)
+        {
+            throw new BootImageException($"--cpus {configuration.HartCount}: a machine has 1 to {MachineConfiguration.MaxHarts} harts.");
+        }
+
+        Ram = new GuestRam(configuration.MemorySize);
+        Bus = new Bus(Ram);
+        Clock = new MachineClock();
+        Code = new CodeCache(Ram);
+        var harts = new List<Hart>();
+        for (int i = 0; i < configuration.HartCount; i++)
+        {
+            var hart = new Hart(i, Bus, Code, Clock) { MaxSatpMode = configuration.MaxSatpMode };
+            hart.FatalError = (h, message) => Finish(new MachineExit(MachineExitReason.GuestError, 3, $"hart {h.HartId}: {message}"));
+            harts.Add(hart);
+        }
+
+        Harts = harts;
+        Clint = new Clint(harts, Clock);
+        Plic = new Plic(harts);
+        Uart = new Uart16550(Plic, UartIrq, consoleOutput);
+        Power = new PowerDevice(OnPowerRequest);
+        Rtc = new GoldfishRtc(Plic, RtcIrq);
+        Bus.Map(ClintBase, Clint.Size, Clint);
+        Bus.Map(PlicBase, Plic.Size, Plic);
+        Bus.Map(UartBase, Uart16550.Size, Uart);
+        Bus.Map(PowerBase, PowerDevice.Size, Power);
+        Bus.Map(RtcBase, GoldfishRtc.Size, Rtc);
+
+        Boot = BootLoader.Load(this, configuration);
+    }
+
+    public MachineConfiguration Configuration { get; }
+
+    public GuestRam Ram { get; }
+
+    public Bus Bus { get; }
+
+    public MachineClock Clock { get; }
+
+    public CodeCache Code { get; }
+
+    public IReadOnlyList<Hart> Harts { get; }
+
+    public Clint Clint { get; }
+
+    public Plic Plic { get; }
+
+    public Uart16550 Uart { get; }
+
+    public PowerDevice Power { get; }
+
+    public GoldfishRtc Rtc { get; }
+
+    /// <summary>Where everything was placed and how the harts start.</summary>
+    public BootSummary Boot { get; }
+
+    /// <summary>How the machine ended, or null while it runs.</summary>
+    public MachineExit? Exit => Volatile.Read(ref _exit);
+
+    public ulong InstructionsRetired => Harts.Aggregate(0UL, (sum, h) => sum + h.InstructionsRetired);
+
+    /// <summary>Starts one host thread per hart.</summary>
+    public void Start()
+    {
+        lock (_runLock)
+        {
+            if (_threads.Count > 0)
+            {
+                throw new InvalidOperationException("The machine is already started.");
+            }
+
+            foreach (var hart in Harts)
+            {
+                var thread = new Thread(() => RunHart(hart))
+                {
+                    Name = $"hart{hart.HartId}",
+                    IsBackground = true,
+                };
+                _threads.Add(thread);
+            }
+
+            foreach (var t in _threads)
+            {
+                t.Start();
+            }
+        }
+    }
+
+    private void RunHart(Hart hart)
+    {
+        try
+        {
+            while (Exit is null)
+            {
+                lock (_runLock)
+                {
+                    while (_paused && Exit is null)
+                    {
+                        Monitor.Wait(_runLock);
+                    }
+                }
+
+                if (Exit is not null)
+                {
+                    break;
+                }
+
+                hart.Run();
+            }
+        }
+        catch (Exception e) when (e is not OutOfMemoryException)
+        {
+            // A host bug must end this VM with a report, not take the process down silently.
+            Finish(new MachineExit(MachineExitReason.GuestError, 3,
+                $"hart {hart.HartId}: internal error at pc 0x{hart.Pc:x}: {e.GetType().Name}: {e.Message}"));
+        }
+    }
+
+    /// <summary>Stops every hart at its next block boundary; they wait until <see cref="Resume"/>.</summary>
+    public void Pause()
+    {
+        lock (_runLock)
+        {
+            _paused = true;
+        }
+
+        foreach (var h in Harts)
+        {
+            h.RequestStop();
+        }
+    }
+
+    public void Resume()
+    {
+        lock (_runLock)
+        {
+            _paused = false;
+            Monitor.PulseAll(_runLock);
+        }
+    }
+
+    /// <summary>Ends the machine from the host side.</summary>
+    public void Stop(string reason) => Finish(new MachineExit(MachineExitReason.Stopped, 1, reason));
+
+    /// <summary>Waits for the machine to end; null when <paramref name="timeout"/> passed first.</summary>
+    public MachineExit? WaitForExit(TimeSpan timeout) => _exited.Wait(timeout) ? Exit : null;
+
+    public MachineExit WaitForExit()
+    {
+        _exited.Wait();
+        return Exit!;
+    }
+
+    /// <summary>Characters typed at the console: they arrive on the UART's receive side.</summary>
+    public int SendConsoleInput(ReadOnlySpan<byte> data) => Uart.Receive(data);
+
+    internal Action<byte> ConsoleOutput => _consoleOutput;
+
+    internal void OnPowerRequest(PowerRequest request)
+    {
+        var exit = request.Action switch
+        {
+            PowerAction.PowerOff => new MachineExit(MachineExitReason.PowerOff, 0, "the guest powered off"),
+            PowerAction.Reboot => new MachineExit(MachineExitReason.Reboot, 0, "the guest asked for a reboot"),
+            _ => new MachineExit(MachineExitReason.Fail, request.ExitCode, $"the guest reported failure with code {request.ExitCode}"),
+        };
+        Finish(exit);
+    }
+
+    internal void OnTestExit(int code) =>
+        Finish(code == 0
+            ? new MachineExit(MachineExitReason.PowerOff, 0, "the test program passed")
+            : new MachineExit(MachineExitReason.Fail, code, $"the test program failed (code {code})"));
+
+    private void Finish(MachineExit exit)
+    {
+        if (Interlocked.CompareExchange(ref _exit, exit, null) is not null)
+        {
+            return;
+        }
+
+        foreach (var h in Harts)
+        {
+            h.RequestStop();
+        }
+
+        lock (_runLock)
+        {
+            Monitor.PulseAll(_runLock);
+        }
+
+        _exited.Set();
+    }
+
+    /// <summary>One line per hart: where it is and the last trap it took (for timeouts and crashes).</summary>
+    public IEnumerable<string> DescribeHarts() => Harts.Select(h =>
+        $"hart {h.HartId}: pc 0x{h.Pc:x16}, {h.Privilege} mode, {h.RunState}, {h.InstructionsRetired} instructions, last trap: "
+        + (h.LastTrapCause == 0 && h.LastTrapValue == 0 ? "none" : $"{Hart.DescribeCause(h.LastTrapCause)} (tval 0x{h.LastTrapValue:x})"));
+
+    public void Dispose()
+    {
+        if (Exit is null)
+        {
+            Stop("disposed");
+        }
+
+        foreach (var t in _threads)
+        {
+            t.Join(TimeSpan.FromSeconds(5));
+        }
+
+        foreach (var h in Harts)
+        {
+            h.Dispose();
+        }
+
+        Rtc.Dispose();
+        Ram.Dispose();
+        _exited.Dispose();
+    }
+}
