@@ -1,10 +1,13 @@
+using System.CommandLine;
+
 namespace HostVM.Cli;
 
 public static class Program
 {
     public static int Main(string[] args)
     {
-        Console.Error.WriteLine("hostvm: not yet wired up");
-        return 2;
+        var root = new RootCommand("HostVM: a RISC-V (RV64GC) virtual machine host, in managed code.");
+        root.Subcommands.Add(RunCommand.Create());
+        return root.Parse(args).Invoke();
     }
 }

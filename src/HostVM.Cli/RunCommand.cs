@@ -1,0 +1,257 @@
+using System.CommandLine;
+using System.Diagnostics;
+using HostVM.Machine;
+using HostVM.Machine.Boot;
+
+namespace HostVM.Cli;
+
+/// <summary>`hostvm run`: boots one VM in this process with the terminal as its serial console.</summary>
+public static class RunCommand
+{
+    public const int ExitBadInput = 2;
+    public const int ExitGuestError = 3;
+    public const int ExitTimeout = 124;
+    private const byte CtrlA = 0x01;
+
+    public static Command Create()
+    {
+        var kernel = new Option<string?>("--kernel") { Description = "Linux kernel: a RISC-V Image or an ELF." };
+        var initrd = new Option<string?>("--initrd") { Description = "Initial RAM disk (cpio archive, optionally compressed)." };
+        var append = new Option<string?>("--append") { Description = "Kernel command line." };
+        var firmware = new Option<string?>("--firmware")
+        {
+            Description = "M-mode firmware (OpenSBI fw_jump.bin / fw_dynamic.bin) or, without --kernel, a bare-metal program (ELF or raw). Without it, HostVM's built-in SBI boots the kernel.",
+        };
+        var memory = new Option<string>("--memory", "-m") { Description = "Guest RAM, e.g. 256M or 1G (a bare number is MiB).", DefaultValueFactory = _ => "256M" };
+        var cpus = new Option<int>("--cpus", "--smp") { Description = "Number of harts (1-8).", DefaultValueFactory = _ => 1 };
+        var timeout = new Option<double?>("--timeout") { Description = "Stop the guest after this many seconds and report where it was." };
+        var stats = new Option<bool>("--stats") { Description = "Print run time and guest instructions per second to stderr at exit." };
+
+        var command = new Command("run", "Boot one virtual machine in this process; the terminal is its serial console (Ctrl-A X quits).")
+        {
+            kernel, initrd, append, firmware, memory, cpus, timeout, stats,
+        };
+        command.SetAction(parse => Run(
+            parse.GetValue(kernel),
+            parse.GetValue(initrd),
+            parse.GetValue(append),
+            parse.GetValue(firmware),
+            parse.GetValue(memory)!,
+            parse.GetValue(cpus),
+            parse.GetValue(timeout),
+            parse.GetValue(stats)));
+        return command;
+    }
+
+    private static int Fail(string message)
+    {
+        Console.Error.WriteLine($"hostvm: {message}");
+        return ExitBadInput;
+    }
+
+    private static BootFile? ReadFile(string? path, string option)
+    {
+        if (path is null)
+        {
+            return null;
+        }
+
+        if (Directory.Exists(path))
+        {
+            throw new BootImageException($"{option} {path}: is a directory, not a file.");
+        }
+
+        if (!File.Exists(path))
+        {
+            throw new BootImageException($"{option} {path}: no such file.");
+        }
+
+        try
+        {
+            var data = File.ReadAllBytes(path);
+            if (data.Length == 0)
+            {
+                throw new BootImageException($"{option} {path}: the file is empty.");
+            }
+
+            return new BootFile(path, data);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new BootImageException($"{option} {path}: cannot be read ({e.Message}).");
+        }
+    }
+
+    public static int Run(string? kernelPath, string? initrdPath, string? append, string? firmwarePath, string memoryText, int cpus, double? timeoutSeconds, bool stats)
+    {
+        if (!SizeParser.TryParse(memoryText, out ulong memory) || memory % 4096 != 0)
+        {
+            return Fail($"--memory {memoryText}: not a size; write e.g. 256M or 1G.");
+        }
+
+        if (memory < 16 * MachineConfiguration.MiB)
+        {
+            return Fail($"--memory {memoryText}: too small; a machine needs at least 16M.");
+        }
+
+        if (memory > 64UL * 1024 * MachineConfiguration.MiB)
+        {
+            return Fail($"--memory {memoryText}: too large; at most 64G.");
+        }
+
+        if (cpus < 1 || cpus > MachineConfiguration.MaxHarts)
+        {
+            return Fail($"--cpus {cpus}: a machine has 1 to {MachineConfiguration.MaxHarts} harts.");
+        }
+
+        if (timeoutSeconds is <= 0)
+        {
+            return Fail($"--timeout {timeoutSeconds}: must be a positive number of seconds.");
+        }
+
+        using var sink = new ConsoleSink(Console.OpenStandardOutput());
+        VirtualMachine vm;
+        try
+        {
+            var config = new MachineConfiguration
+            {
+                MemorySize = memory,
+                HartCount = cpus,
+                Firmware = ReadFile(firmwarePath, "--firmware"),
+                Kernel = ReadFile(kernelPath, "--kernel"),
+                Initrd = ReadFile(initrdPath, "--initrd"),
+                KernelCommandLine = append ?? (kernelPath is not null ? "console=ttyS0" : null),
+            };
+            vm = new VirtualMachine(config, sink.Write);
+        }
+        catch (BootImageException e)
+        {
+            return Fail(e.Message);
+        }
+        catch (OutOfMemoryException)
+        {
+            return Fail($"--memory {memoryText}: the host cannot allocate that much RAM.");
+        }
+
+        using (vm)
+        using (var terminal = TerminalMode.EnterRaw())
+        {
+            var watch = Stopwatch.StartNew();
+            vm.Start();
+            StartInputPump(vm);
+            var exit = timeoutSeconds is { } t ? vm.WaitForExit(TimeSpan.FromSeconds(t)) : vm.WaitForExit();
+            if (exit is null)
+            {
+                vm.Stop("timeout");
+                sink.Flush();
+                terminal.Dispose();
+                Console.Error.WriteLine($"\r\nhostvm: the guest did not finish within {timeoutSeconds} s; stopped it.");
+                foreach (var line in vm.DescribeHarts())
+                {
+                    Console.Error.WriteLine($"hostvm:   {line}");
+                }
+
+                return ExitTimeout;
+            }
+
+            watch.Stop();
+            sink.Flush();
+            terminal.Dispose();
+            if (stats)
+            {
+                double seconds = watch.Elapsed.TotalSeconds;
+                ulong instructions = vm.InstructionsRetired;
+                Console.Error.WriteLine(
+                    $"hostvm: {exit.Message}; {seconds:F3} s, {instructions} instructions, {instructions / seconds / 1e6:F1} MIPS");
+            }
+
+            switch (exit.Reason)
+            {
+                case MachineExitReason.GuestError:
+                    Console.Error.WriteLine($"\r\nhostvm: {exit.Message}");
+                    foreach (var line in vm.DescribeHarts())
+                    {
+                        Console.Error.WriteLine($"hostvm:   {line}");
+                    }
+
+                    return ExitGuestError;
+                case MachineExitReason.Fail:
+                    Console.Error.WriteLine($"hostvm: {exit.Message}");
+                    return exit.ExitCode;
+                default:
+                    return exit.ExitCode;
+            }
+        }
+    }
+
+    /// <summary>Copies stdin to the guest's UART; Ctrl-A X quits, Ctrl-A Ctrl-A sends one Ctrl-A (as QEMU).</summary>
+    private static void StartInputPump(VirtualMachine vm)
+    {
+        var thread = new Thread(() =>
+        {
+            using var input = Console.OpenStandardInput();
+            var buffer = new byte[256];
+            bool escape = false;
+            var pending = new List<byte>();
+            while (vm.Exit is null)
+            {
+                int n;
+                try
+                {
+                    n = input.Read(buffer, 0, buffer.Length);
+                }
+                catch (IOException)
+                {
+                    return;
+                }
+
+                if (n <= 0)
+                {
+                    return; // end of input: the guest keeps running without a keyboard
+                }
+
+                pending.Clear();
+                for (int i = 0; i < n; i++)
+                {
+                    byte b = buffer[i];
+                    if (escape)
+                    {
+                        escape = false;
+                        if (b is (byte)'x' or (byte)'X')
+                        {
+                            vm.Stop("quit from the console (Ctrl-A X)");
+                            return;
+                        }
+
+                        pending.Add(b == CtrlA ? CtrlA : b);
+                        continue;
+                    }
+
+                    if (b == CtrlA && !Console.IsInputRedirected)
+                    {
+                        escape = true;
+                        continue;
+                    }
+
+                    pending.Add(b);
+                }
+
+                var span = pending.ToArray().AsSpan();
+                while (span.Length > 0 && vm.Exit is null)
+                {
+                    int taken = vm.SendConsoleInput(span);
+                    span = span[taken..];
+                    if (span.Length > 0)
+                    {
+                        Thread.Sleep(5); // the UART's FIFO is full: wait for the guest to read
+                    }
+                }
+            }
+        })
+        {
+            IsBackground = true,
+            Name = "console-input",
+        };
+        thread.Start();
+    }
+}
