@@ -1,0 +1,159 @@
+using System.Diagnostics;
+
+namespace HostVM.Integration.Tests;
+
+/// <summary>`hostvm run` as a user runs it: exit codes, one-line errors, timeouts.</summary>
+[Collection(GuestCollection.Name)]
+public sealed class CliTests
+{
+    private static (int Code, string Stdout, string Stderr) Hostvm(params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hostvm.dll"));
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        using var p = Process.Start(info)!;
+        p.StandardInput.Close();
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
+        {
+            p.Kill(entireProcessTree: true);
+            throw new TimeoutException("hostvm did not exit");
+        }
+
+        return (p.ExitCode, stdout.Result, stderr.Result);
+    }
+
+    private static string TempFile(byte[] content)
+    {
+        string path = Path.Combine(Path.GetTempPath(), $"hostvm-test-{Guid.NewGuid():N}");
+        File.WriteAllBytes(path, content);
+        return path;
+    }
+
+    private static void AssertOneLineError(int code, string stderr, string mentions)
+    {
+        Assert.Equal(2, code);
+        var lines = stderr.Trim().Split('\n');
+        Assert.Single(lines);
+        Assert.StartsWith("hostvm: ", lines[0]);
+        Assert.Contains(mentions, lines[0]);
+        Assert.DoesNotContain("   at ", stderr); // no stack trace
+    }
+
+    [Fact]
+    public void MissingKernelIsAOneLineError()
+    {
+        var (code, _, err) = Hostvm("run", "--kernel", "/nonexistent/Image");
+        AssertOneLineError(code, err, "/nonexistent/Image");
+    }
+
+    [Fact]
+    public void TruncatedKernelIsAOneLineError()
+    {
+        byte[] image = File.ReadAllBytes(GuestArtifacts.Guest("Image"));
+        string path = TempFile(image[..40]);
+        try
+        {
+            var (code, _, err) = Hostvm("run", "--kernel", path);
+            AssertOneLineError(code, err, path);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void WrongArchitectureElfIsAOneLineError()
+    {
+        // The dotnet host itself is an x86-64 (or arm64) ELF: never a RISC-V kernel.
+        string hostElf = "/bin/sh";
+        var (code, _, err) = Hostvm("run", "--kernel", hostElf);
+        AssertOneLineError(code, err, hostElf);
+        Assert.Contains("RISC-V", err);
+    }
+
+    [Fact]
+    public void TruncatedInitrdOrMissingInitrdIsAOneLineError()
+    {
+        var (code, _, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), "--initrd", "/nonexistent/initrd");
+        AssertOneLineError(code, err, "/nonexistent/initrd");
+    }
+
+    [Fact]
+    public void MemoryTooSmallForThePayloadIsAOneLineError()
+    {
+        var (code, _, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), "--initrd", GuestArtifacts.Guest("initramfs.cpio.gz"), "--memory", "16M");
+        AssertOneLineError(code, err, "--memory");
+    }
+
+    [Fact]
+    public void BadMemorySizeIsAOneLineError()
+    {
+        var (code, _, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), "--memory", "lots");
+        AssertOneLineError(code, err, "--memory lots");
+    }
+
+    [Fact]
+    public void HungGuestIsStoppedByTimeoutWithAReport()
+    {
+        // A program that spins forever: `j .` at the reset address.
+        string path = TempFile([0x6f, 0x00, 0x00, 0x00]);
+        try
+        {
+            var (code, _, err) = Hostvm("run", "--firmware", path, "--timeout", "1");
+            Assert.Equal(124, code);
+            Assert.Contains("did not finish within 1 s", err);
+            Assert.Contains("pc 0x0000000080000000", err);
+            Assert.Contains("Machine mode", err);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void GuestFailCodeBecomesTheExitCode()
+    {
+        // li t0, 0x100000; li t1, (7 << 16) | 0x3333; sw t1, 0(t0)  -> exit code 7
+        uint[] program =
+        [
+            0x001002b7, // lui t0, 0x100
+            0x00073337, // lui t1, 0x73
+            0x33330313, // addi t1, t1, 0x333 (-> 0x73333)
+            0x0062a023, // sw t1, 0(t0)
+            0x0000006f, // j .
+        ];
+        string path = TempFile([.. program.SelectMany(BitConverter.GetBytes)]);
+        try
+        {
+            var (code, _, _) = Hostvm("run", "--firmware", path, "--timeout", "30");
+            Assert.Equal(7, code);
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
+    public void LinuxBootsUnderTheCliAndExitsZero()
+    {
+        var (code, stdout, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), "--initrd", GuestArtifacts.Guest("initramfs.cpio.gz"),
+            "--firmware", GuestArtifacts.Guest("fw_jump.bin"), "--append", "console=ttyS0", "--timeout", "240");
+        Assert.True(code == 0, $"exit {code}\n{err}\n{stdout}");
+        Assert.Contains("HOSTVM-GUEST-READY", stdout);
+    }
+}
