@@ -260,34 +260,38 @@ public sealed unsafe partial class Hart
 
                 case Op.Fence: break;
 
-                case Op.Flw:
-                case Op.Fld:
-                case Op.Fsw:
-                case Op.Fsd:
-                    if (!ExecuteFpMemory(ref ins, pc)) goto Trapped;
-                    break;
-
-                case >= Op.FmaddS and <= Op.FclassD:
-                    if (!ExecuteFp(ref ins, pc)) goto Trapped;
-                    break;
-
-                case >= Op.LrW and <= Op.AmomaxuD:
-                    if (!ExecuteAtomic(ref ins, pc)) goto Trapped;
-                    break;
-
-                case >= Op.Csrrw and <= Op.Csrrci:
-                    _s->Instret += (ulong)k;
-                    if (ExecuteCsr(ref ins, pc))
+                default:
+                    if (ins.Op is Op.Flw or Op.Fld or Op.Fsw or Op.Fsd)
                     {
-                        _s->Pc = pc + ins.Length;
-                        _s->Instret++;
+                        if (!ExecuteFpMemory(ref ins, pc)) goto Trapped;
+                        break;
                     }
 
-                    return;
+                    if (ins.Op is >= Op.FmaddS and <= Op.FclassD)
+                    {
+                        if (!ExecuteFp(ref ins, pc)) goto Trapped;
+                        break;
+                    }
 
-                default:
-                    // System instructions, FENCE.I and illegal ones: the slow path decides.
+                    if (ins.Op is >= Op.LrW and <= Op.AmomaxuD)
+                    {
+                        if (!ExecuteAtomic(ref ins, pc)) goto Trapped;
+                        break;
+                    }
+
                     _s->Instret += (ulong)k;
+                    if (ins.Op is >= Op.Csrrw and <= Op.Csrrci)
+                    {
+                        if (ExecuteCsr(ref ins, pc))
+                        {
+                            _s->Pc = pc + ins.Length;
+                            _s->Instret++;
+                        }
+
+                        return;
+                    }
+
+                    // System instructions, FENCE.I and illegal ones: the slow path decides.
                     ExecuteSystem(ref ins, pc);
                     return;
             }

@@ -1,5 +1,4 @@
 using System.Runtime.CompilerServices;
-using System.Runtime.InteropServices;
 
 namespace HostVM.Machine.Memory;
 
@@ -23,8 +22,7 @@ public sealed unsafe class GuestRam : IDisposable
 
         Size = size;
         BaseAddress = baseAddress;
-        _memory = (byte*)NativeMemory.AlignedAlloc((nuint)size, (nuint)PageSize);
-        NativeMemory.Clear(_memory, (nuint)size);
+        _memory = HostMemory.AllocateZeroed(size);
     }
 
     public ulong BaseAddress { get; }
@@ -74,7 +72,7 @@ public sealed unsafe class GuestRam : IDisposable
     {
         if (_memory != null)
         {
-            NativeMemory.AlignedFree(_memory);
+            HostMemory.Free(_memory, Size);
             _memory = null;
         }
     }
