@@ -94,7 +94,18 @@ public sealed class CodeCache
         int pageIndex = (int)(offset >> 12);
         if (Interlocked.Exchange(ref _codePageFlags[pageIndex], 0) != 0)
         {
-            Volatile.Write(ref _pages[pageIndex], null);
+            var page = Interlocked.Exchange(ref _pages[pageIndex], null);
+            if (page is not null)
+            {
+                foreach (var block in page)
+                {
+                    if (block is not null)
+                    {
+                        block.Invalidated = true;
+                    }
+                }
+            }
+
             PagesInvalidated++;
         }
     }
@@ -118,8 +129,7 @@ public sealed class CodeCache
     {
         for (int i = 0; i < _pages.Length; i++)
         {
-            _codePageFlags[i] = 0;
-            _pages[i] = null;
+            InvalidatePage(_ramBase + ((ulong)i * GuestRam.PageSize));
         }
     }
 }

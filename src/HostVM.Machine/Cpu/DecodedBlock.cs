@@ -17,4 +17,7 @@ public sealed class DecodedBlock
     public DecodedInsn[] Instructions { get; }
 
     public int Count { get; }
+
+    /// <summary>Set when a store dropped this block's page: harts' jump caches must not run it again.</summary>
+    public bool Invalidated { get; set; }
 }

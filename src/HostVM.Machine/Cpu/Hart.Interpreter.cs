@@ -6,11 +6,21 @@ namespace HostVM.Machine.Cpu;
 /// <summary>Fetching, decoding and running blocks: the interpreter's hot loop.</summary>
 public sealed unsafe partial class Hart
 {
+    private const int JumpCacheSize = 4096;
+
     private readonly DecodedInsn[] _decodeScratch = new DecodedInsn[DecodedBlock.MaxInstructions];
+    private readonly JumpCacheEntry[] _jumpCache = new JumpCacheEntry[JumpCacheSize];
 
     private void ExecuteNextBlock()
     {
         ulong pc = _s->Pc;
+        ref JumpCacheEntry jump = ref Unsafe.Add(ref MemoryMarshal.GetArrayDataReference(_jumpCache), (int)((pc >> 1) & (JumpCacheSize - 1)));
+        if (jump.Pc == pc && jump.Context == _fetchContext && jump.Block is { Invalidated: false } cached)
+        {
+            Execute(cached, pc);
+            return;
+        }
+
         TlbEntry* e = _fetchTlb + ((pc >> 12) & TlbMask);
         byte* host;
         if (e->Tag == (pc & ~0xFFFUL))
@@ -31,6 +41,9 @@ public sealed unsafe partial class Hart
         DecodedBlock? block = _code.Lookup(pa) ?? DecodeBlock(pc, host, pa);
         if (block is not null)
         {
+            jump.Pc = pc;
+            jump.Context = _fetchContext;
+            jump.Block = block;
             Execute(block, pc);
         }
     }

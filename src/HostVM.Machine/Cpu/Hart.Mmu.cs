@@ -21,6 +21,11 @@ public sealed unsafe partial class Hart
     private TlbEntry* _writeTlb;
     private PrivilegeMode _dataPriv;
 
+    // Fetch translations are valid while this is unchanged: a TLB-flush generation (step 4) plus the
+    // privilege (low two bits). The jump cache tags its entries with it.
+    private ulong _translationGeneration;
+    private ulong _fetchContext;
+
     // The trap a failed access wants raised; the interpreter raises it with the instruction's pc.
     private ulong _faultCause;
     private ulong _faultValue;
@@ -44,6 +49,8 @@ public sealed unsafe partial class Hart
     /// <summary>Forgets every translation (SFENCE.VMA, satp writes, PMP changes).</summary>
     public void FlushTlb()
     {
+        _translationGeneration += 4; // the low two bits are the fetch context (see UpdateTranslationContext)
+        _fetchContext = _translationGeneration | (_fetchContext & 3);
         for (int i = 0; i < TlbContexts * TlbKinds * TlbEntries; i++)
         {
             _tlbs[i].Tag = TlbEntry.InvalidTag;
@@ -70,6 +77,7 @@ public sealed unsafe partial class Hart
             : _s->Priv;
         bool sum = (mstatus & Csr.StatusSum) != 0;
         _fetchTlb = TlbFor(_s->Priv, false, AccessKind.Fetch);
+        _fetchContext = _translationGeneration | (ulong)_s->Priv;
         _readTlb = TlbFor(_dataPriv, sum, AccessKind.Read);
         _writeTlb = TlbFor(_dataPriv, sum, AccessKind.Write);
     }

@@ -37,12 +37,20 @@ public class PowerDeviceTests
     }
 
     [Fact]
-    public void Other_offsets_and_narrow_writes_are_ignored_and_reads_are_zero()
+    public void Other_offsets_and_byte_writes_are_ignored_and_reads_are_zero()
     {
         _device.Write(4, 4, 0x5555);
-        _device.Write(PowerDevice.FinisherRegister, 2, 0x5555);
+        _device.Write(PowerDevice.FinisherRegister, 1, 0x55);
 
         Assert.Empty(_requests);
         Assert.Equal(0UL, _device.Read(0, 4));
+    }
+
+    [Fact]
+    public void A_16_bit_write_powers_off_as_OpenSBI_does_it()
+    {
+        _device.Write(PowerDevice.FinisherRegister, 2, 0x5555);
+
+        Assert.Equal([new PowerRequest(PowerAction.PowerOff, 0)], _requests);
     }
 }
