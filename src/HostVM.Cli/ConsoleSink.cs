@@ -2,7 +2,8 @@ namespace HostVM.Cli;
 
 /// <summary>
 /// The guest's serial output on our stdout: bytes are buffered and written at line ends, when the
-/// buffer fills, or within a few milliseconds, so prompts appear without a write per character.
+/// buffer fills, or a few milliseconds after the first unwritten byte, so prompts appear without a
+/// write per character and an idle console wakes nothing up.
 /// </summary>
 public sealed class ConsoleSink : IDisposable
 {
@@ -10,12 +11,15 @@ public sealed class ConsoleSink : IDisposable
     private readonly byte[] _buffer = new byte[8192];
     private readonly Lock _lock = new();
     private readonly Timer _timer;
+    private const int FlushDelayMilliseconds = 20;
+
     private int _count;
+    private bool _timerArmed;
 
     public ConsoleSink(Stream output)
     {
         _output = output;
-        _timer = new Timer(_ => Flush(), null, 20, 20);
+        _timer = new Timer(_ => Flush(), null, Timeout.Infinite, Timeout.Infinite);
     }
 
     public void Write(byte b)
@@ -26,6 +30,11 @@ public sealed class ConsoleSink : IDisposable
             if (b == (byte)'\n' || _count == _buffer.Length)
             {
                 FlushLocked();
+            }
+            else if (!_timerArmed)
+            {
+                _timerArmed = true;
+                _timer.Change(FlushDelayMilliseconds, Timeout.Infinite);
             }
         }
     }
@@ -40,6 +49,7 @@ public sealed class ConsoleSink : IDisposable
 
     private void FlushLocked()
     {
+        _timerArmed = false;
         if (_count == 0)
         {
             return;

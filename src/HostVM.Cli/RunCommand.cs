@@ -178,6 +178,11 @@ public static class RunCommand
                 case MachineExitReason.Fail:
                     Console.Error.WriteLine($"hostvm: {exit.Message}");
                     return exit.ExitCode;
+                case MachineExitReason.Stopped:
+                    return 0; // Ctrl-A X, as QEMU: the user asked for it
+                case MachineExitReason.Reboot:
+                    Console.Error.WriteLine("hostvm: the guest asked for a reboot; hostvm run exits instead (like QEMU's -no-reboot).");
+                    return 0;
                 default:
                     return exit.ExitCode;
             }
