@@ -3,7 +3,8 @@ namespace HostVM.Machine.Cpu;
 /// <summary>The CSR file: Zicsr instructions, access rules and every register's WARL behaviour.</summary>
 public sealed unsafe partial class Hart
 {
-    private ulong EffectiveMip => Volatile.Read(ref _s->Mip);
+    /// <summary>mip as software reads it: the stored bits plus the PLIC's S-external line.</summary>
+    private ulong EffectiveMip => Volatile.Read(ref _s->Mip) | Volatile.Read(ref _s->SeipLine);
 
     /// <summary>Runs a CSR instruction. False when it trapped (the trap is already entered).</summary>
     private bool ExecuteCsr(ref DecodedInsn ins, ulong pc)

@@ -198,6 +198,17 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
     public void SetInterruptLine(InterruptLine line, bool level)
     {
         ulong bit = 1UL << (int)line;
+        if (line == InterruptLine.SupervisorExternal)
+        {
+            // Kept apart from the software-writable mip.SEIP: the two are OR-ed when read.
+            if (Interlocked.Exchange(ref _s->SeipLine, level ? bit : 0) != (level ? bit : 0))
+            {
+                Kick();
+            }
+
+            return;
+        }
+
         if (level)
         {
             if ((Volatile.Read(ref _s->Mip) & bit) != 0)
@@ -340,7 +351,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
     /// <summary>The highest-priority interrupt that is pending, enabled and not masked by privilege, or -1.</summary>
     private int SelectInterrupt()
     {
-        ulong pending = Volatile.Read(ref _s->Mip) & _s->Mie;
+        ulong pending = EffectiveMip & _s->Mie;
         if (pending == 0)
         {
             return -1;
@@ -390,7 +401,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
         while (!_stopRequested)
         {
             PollTimers();
-            if ((Volatile.Read(ref _s->Mip) & _s->Mie) != 0 || _remoteFlushRequested != 0)
+            if ((EffectiveMip & _s->Mie) != 0 || _remoteFlushRequested != 0)
             {
                 return;
             }
@@ -400,7 +411,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
                 _sleeping = true;
                 try
                 {
-                    if ((Volatile.Read(ref _s->Mip) & _s->Mie) != 0 || _stopRequested || _remoteFlushRequested != 0)
+                    if ((EffectiveMip & _s->Mie) != 0 || _stopRequested || _remoteFlushRequested != 0)
                     {
                         return;
                     }

@@ -22,8 +22,13 @@ public unsafe struct HartState
     public ulong Medeleg;
     public ulong Mideleg;
     public ulong Mie;
-    /// <summary>Software-visible pending bits; hardware lines are OR-ed in separately (see <see cref="Hart"/>).</summary>
+    /// <summary>
+    /// Pending bits as software and the CLINT/timer set them. The PLIC's supervisor-external line is
+    /// kept apart in <see cref="SeipLine"/>: mip.SEIP reads as the OR of the two.
+    /// </summary>
     public ulong Mip;
+    /// <summary>The PLIC's S-mode external interrupt line (Csr.Sei or 0).</summary>
+    public ulong SeipLine;
     public ulong Mtvec;
     public ulong Mscratch;
     public ulong Mepc;
