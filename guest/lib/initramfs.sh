@@ -1,0 +1,77 @@
+# Initramfs step: busybox rootfs + guest/init + guest/workload.sh, packed
+# with the host's cpio (newc, gzip -9). Also provides the staging and
+# packing helpers the bench step uses. Sourced by build.sh.
+
+initramfs_key() { # initramfs_key BUSYBOX_DIR
+    {
+        echo "initramfs v1"
+        describe_files "$GUEST_DIR/lib/initramfs.sh" "$GUEST_DIR/init" \
+            "$GUEST_DIR/workload.sh" "$GUEST_DIR/workload-expected-md5.txt"
+        echo "busybox $(basename "$1")"
+    } | short_hash
+}
+
+# stage_rootfs BUSYBOX_DIR STAGE: the common tree of both initramfs images.
+stage_rootfs() {
+    local busybox=$1 stage=$2
+    mkdir -p "$stage"
+    cp -a "$busybox/rootfs/." "$stage/"
+    mkdir -p "$stage"/{dev,proc,sys,tmp,root,etc,run}
+    chmod 1777 "$stage/tmp"
+}
+
+# pack_cpio STAGE OUT: /dev/console and /dev/null are created as real
+# device nodes (mknod as root, else inside fakeroot), everything is owned by
+# root with mtime 0 and sorted, so the archive is byte-for-byte repeatable.
+pack_cpio() {
+    local stage=$1 out=$2
+    local script='
+        set -e
+        cd "$1"
+        mknod -m 600 dev/console c 5 1
+        mknod -m 666 dev/null c 1 3
+        find . -exec touch -h -d @0 {} +
+        find . | LC_ALL=C sort | cpio --quiet -o -H newc --reproducible -R 0:0 | gzip -9 -n >"$2"
+    '
+    if [ "$(id -u)" -eq 0 ]; then
+        sh -c "$script" _ "$stage" "$out"
+    else
+        command -v fakeroot >/dev/null || die "not root and no fakeroot: cannot create /dev/console in the initramfs"
+        fakeroot sh -c "$script" _ "$stage" "$out"
+    fi
+}
+
+# The workload's expected result, computed on the host with the same script
+# (coreutils instead of busybox); it must match the recorded value.
+check_workload_expected() {
+    local log=$1 tmp got want
+    tmp=$(mktemp -d)
+    got=$(sh "$GUEST_DIR/workload.sh" "$tmp" 2>>"$log") || {
+        rm -rf "$tmp"
+        die "initramfs: guest/workload.sh failed on the host (log: $log)"
+    }
+    rm -rf "$tmp"
+    want=$(cat "$GUEST_DIR/workload-expected-md5.txt")
+    [ "$got" = "$want" ] ||
+        die "initramfs: guest/workload.sh gives $got on the host but guest/workload-expected-md5.txt says $want"
+}
+
+# build_initramfs BUSYBOX_DIR DIR: leaves initramfs.cpio.gz and info.txt.
+build_initramfs() {
+    local busybox=$1 dir=$2 work log stage
+    work=$(begin_build "$dir")
+    log=$work/build.log
+    stage=$work/root
+    progress "initramfs: packing busybox + guest/init (log: $log)"
+    check_workload_expected "$log"
+    stage_rootfs "$busybox" "$stage"
+    install -m 0755 "$GUEST_DIR/init" "$stage/init"
+    install -D -m 0755 "$GUEST_DIR/workload.sh" "$stage/usr/share/hostvm/workload.sh"
+    run_logged "initramfs: cpio" "$log" pack_cpio "$stage" "$work/initramfs.cpio.gz"
+    {
+        echo "initramfs: busybox ($(basename "$busybox")) + guest/init + guest/workload.sh, $(stat -c %s "$work/initramfs.cpio.gz") bytes, sha256 $(sha256sum <"$work/initramfs.cpio.gz" | cut -d' ' -f1)"
+        echo "initramfs: workload md5 expected $(cat "$GUEST_DIR/workload-expected-md5.txt")"
+    } >"$work/info.txt"
+    rm -rf "$stage"
+    finish_build "$dir"
+}
