@@ -238,9 +238,17 @@ public sealed class VirtualMachine : IDisposable
             Stop("disposed");
         }
 
+        bool allStopped = true;
         foreach (var t in _threads)
         {
-            t.Join(TimeSpan.FromSeconds(5));
+            allStopped &= t.Join(TimeSpan.FromSeconds(10));
+        }
+
+        Rtc.Dispose();
+        if (!allStopped)
+        {
+            // A hart thread is stuck in a device call: leak its memory rather than free it under it.
+            return;
         }
 
         foreach (var h in Harts)
@@ -248,7 +256,6 @@ public sealed class VirtualMachine : IDisposable
             h.Dispose();
         }
 
-        Rtc.Dispose();
         Ram.Dispose();
         _exited.Dispose();
     }

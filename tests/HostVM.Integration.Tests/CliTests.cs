@@ -94,8 +94,24 @@ public sealed class CliTests
     [Fact]
     public void MemoryTooSmallForThePayloadIsAOneLineError()
     {
-        var (code, _, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), "--initrd", GuestArtifacts.Guest("initramfs.cpio.gz"), "--memory", "16M");
-        AssertOneLineError(code, err, "--memory");
+        string initrd = TempFile(new byte[24 * 1024 * 1024]);
+        try
+        {
+            var (code, _, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), "--initrd", initrd, "--memory", "16M");
+            AssertOneLineError(code, err, initrd);
+            Assert.Contains("--memory", err);
+        }
+        finally
+        {
+            File.Delete(initrd);
+        }
+    }
+
+    [Fact]
+    public void MemoryBelowTheMinimumIsAOneLineError()
+    {
+        var (code, _, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), "--memory", "4M");
+        AssertOneLineError(code, err, "--memory 4M");
     }
 
     [Fact]
