@@ -229,7 +229,8 @@ public sealed class VirtualMachine : IDisposable
     /// <summary>One line per hart: where it is and the last trap it took (for timeouts and crashes).</summary>
     public IEnumerable<string> DescribeHarts() => Harts.Select(h =>
         $"hart {h.HartId}: pc 0x{h.Pc:x16}, {h.Privilege} mode, {h.RunState}, {h.InstructionsRetired} instructions, last trap: "
-        + (h.LastTrapCause == 0 && h.LastTrapValue == 0 ? "none" : $"{Hart.DescribeCause(h.LastTrapCause)} (tval 0x{h.LastTrapValue:x})"));
+        + (h.LastTrapCause == 0 && h.LastTrapValue == 0 ? "none" : $"{Hart.DescribeCause(h.LastTrapCause)} (tval 0x{h.LastTrapValue:x})")
+        + $", mip 0x{h.PendingInterrupts:x}, mie 0x{h.State.Mie:x}");
 
     public void Dispose()
     {

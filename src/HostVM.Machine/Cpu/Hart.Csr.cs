@@ -27,6 +27,22 @@ public sealed unsafe partial class Hart
             return false;
         }
 
+        if (isWrite && csr is Csr.Mip or Csr.Sip)
+        {
+            // mip.SEIP reads as software bit OR the PLIC line, but set/clear must act on the
+            // software bits alone, atomically: other threads drive MSIP/MTIP/SEIP meanwhile.
+            ulong writable = csr == Csr.Mip ? Csr.MipWritable : Csr.Ssi & _s->Mideleg;
+            switch (ins.Op)
+            {
+                case Op.Csrrw or Op.Csrrwi: UpdateMip(writable, operand); break;
+                case Op.Csrrs or Op.Csrrsi: Interlocked.Or(ref _s->Mip, operand & writable); Kick(); break;
+                default: Interlocked.And(ref _s->Mip, ~(operand & writable)); Kick(); break;
+            }
+
+            _s->X[ins.Rd] = old;
+            return true;
+        }
+
         if (isWrite)
         {
             ulong value = ins.Op switch
@@ -105,7 +121,7 @@ public sealed unsafe partial class Hart
             case Csr.Mtvec: value = _s->Mtvec; return true;
             case Csr.Mcounteren: value = _s->Mcounteren; return true;
             case Csr.Menvcfg: value = _s->Menvcfg; return true;
-            case Csr.Mcountinhibit: value = _s->Mcountinhibit; return true;
+            case Csr.Mcountinhibit: return true;
             case >= Csr.MhpmEvent3 and <= Csr.MhpmEvent31: return true;
             case Csr.Mscratch: value = _s->Mscratch; return true;
             case Csr.Mepc: value = _s->Mepc; return true;
@@ -218,7 +234,7 @@ public sealed unsafe partial class Hart
             case Csr.Mtvec: _s->Mtvec = value & ~2UL; return true;
             case Csr.Mcounteren: _s->Mcounteren = value & 0xFFFF_FFFF; return true;
             case Csr.Menvcfg: _s->Menvcfg = value & 1; return true;
-            case Csr.Mcountinhibit: _s->Mcountinhibit = value & 0xFFFF_FFFD; return true;
+            case Csr.Mcountinhibit: return true; // WARL, hardwired to zero: the counters always count
             case >= Csr.MhpmEvent3 and <= Csr.MhpmEvent31: return true;
             case Csr.Mscratch: _s->Mscratch = value; return true;
             case Csr.Mepc: _s->Mepc = value & ~1UL; return true;

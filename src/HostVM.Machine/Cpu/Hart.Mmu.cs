@@ -168,7 +168,11 @@ public sealed unsafe partial class Hart
         }
 
         _code.InvalidatePage(pa);
-        FillTlb(_writeTlb, va, pa, AccessKind.Write);
+        if (PmpCoversPage(pa, AccessKind.Write, _dataPriv))
+        {
+            FillTlb(_writeTlb, va, pa, AccessKind.Write);
+        }
+
         return _ram.Pointer + (pa - _ram.BaseAddress);
     }
 
@@ -357,7 +361,8 @@ public sealed unsafe partial class Hart
                 ulong vpn = (va >> (12 + (9 * level))) & 0x1FF;
                 ulong pteAddress = table + (vpn * 8);
                 byte* ptePointer = _ram.HostPointer(pteAddress, 8);
-                if (ptePointer == null)
+                // Page-table reads (and A/D writes) are checked by PMP as S-mode accesses.
+                if (ptePointer == null || !PmpAllows(pteAddress, 8, AccessKind.Read, PrivilegeMode.Supervisor))
                 {
                     pa = 0;
                     return AccessFault(kind, va);
@@ -399,6 +404,12 @@ public sealed unsafe partial class Hart
                 ulong needed = PteA | (kind == AccessKind.Write ? PteD : 0);
                 if ((pte & needed) != needed)
                 {
+                    if (!PmpAllows(pteAddress, 8, AccessKind.Write, PrivilegeMode.Supervisor))
+                    {
+                        pa = 0;
+                        return AccessFault(kind, va);
+                    }
+
                     ulong updated = pte | needed;
                     if (Interlocked.CompareExchange(ref *(ulong*)ptePointer, updated, pte) != pte)
                     {

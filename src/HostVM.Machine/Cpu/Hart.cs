@@ -76,6 +76,9 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
 
     public PrivilegeMode Privilege => _s->Priv;
 
+    /// <summary>mip as the guest reads it (for reports).</summary>
+    public ulong PendingInterrupts => EffectiveMip;
+
     public ulong InstructionsRetired => _s->Instret;
 
     public ulong GetX(int index) => index == 0 ? 0 : _s->X[index];
@@ -409,6 +412,9 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
             lock (_sleepLock)
             {
                 _sleeping = true;
+                // Store-load fence: a waker sets mip then reads _sleeping; we set _sleeping then read
+                // mip. Without it the x86 store buffer lets both miss each other (a lost wake-up).
+                Interlocked.MemoryBarrier();
                 try
                 {
                     if ((EffectiveMip & _s->Mie) != 0 || _stopRequested || _remoteFlushRequested != 0)

@@ -35,7 +35,6 @@ public unsafe struct HartState
     public ulong Mcause;
     public ulong Mtval;
     public ulong Mcounteren;
-    public ulong Mcountinhibit;
     public ulong Menvcfg;
 
     public ulong Stvec;
