@@ -207,9 +207,11 @@ public sealed unsafe partial class Hart
                 int mode = (int)(value >> 60);
                 if (mode == 0 || (mode >= 8 && mode <= MaxSatpMode))
                 {
-                    // ASIDs are not implemented (ASIDLEN = 0): the field reads as zero.
+                    // ASIDs are not implemented (ASIDLEN = 0): the field reads as zero. As the
+                    // privileged spec allows, a satp write flushes nothing: software follows it
+                    // with SFENCE.VMA (Linux does).
                     _s->Satp = mode == 0 ? 0 : value & ~(0xFFFFUL << 44);
-                    FlushTlb();
+                    ForgetDecodedFetches();
                 }
 
                 return true;

@@ -23,7 +23,7 @@ public sealed unsafe partial class Hart
 
         TlbEntry* e = _fetchTlb + ((pc >> 12) & TlbMask);
         byte* host;
-        if (e->Tag == (pc & ~0xFFFUL))
+        if (e->Tag == ((pc & ~0xFFFUL) | _tlbEpoch))
         {
             host = (byte*)(pc + e->Addend);
         }
@@ -125,7 +125,6 @@ public sealed unsafe partial class Hart
 
     private void RaiseRecordedFault(ulong pc) => EnterTrap(_faultCause, _faultValue, pc);
 
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void Execute(DecodedBlock block, ulong pc)
     {
         ulong* x = _s->X;

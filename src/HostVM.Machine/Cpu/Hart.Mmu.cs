@@ -21,6 +21,10 @@ public sealed unsafe partial class Hart
     private TlbEntry* _writeTlb;
     private PrivilegeMode _dataPriv;
 
+    // The current TLB epoch, in bits 1..11 of every valid tag (bit 0 stays clear so InvalidTag never matches).
+    private const ulong TlbEpochMask = 0xFFE;
+    private ulong _tlbEpoch;
+
     // Fetch translations are valid while this is unchanged: a TLB-flush generation (step 4) plus the
     // privilege (low two bits). The jump cache tags its entries with it.
     private ulong _translationGeneration;
@@ -37,7 +41,10 @@ public sealed unsafe partial class Hart
     {
         nuint bytes = (nuint)(TlbContexts * TlbKinds * TlbEntries * sizeof(TlbEntry));
         _tlbs = (TlbEntry*)NativeMemory.AlignedAlloc(bytes, 64);
-        FlushTlb();
+        for (int i = 0; i < TlbContexts * TlbKinds * TlbEntries; i++)
+        {
+            _tlbs[i].Tag = TlbEntry.InvalidTag;
+        }
     }
 
     private void FreeTlbs()
@@ -46,15 +53,40 @@ public sealed unsafe partial class Hart
         _tlbs = null;
     }
 
-    /// <summary>Forgets every translation (SFENCE.VMA, satp writes, PMP changes).</summary>
+    /// <summary>
+    /// Forgets every translation (SFENCE.VMA, PMP changes). Entries carry the epoch they were filled
+    /// in (in the tag's low bits), so this is one increment; only when the epoch wraps are the
+    /// tables really cleared.
+    /// </summary>
     public void FlushTlb()
+    {
+        ForgetDecodedFetches();
+        _tlbEpoch = (_tlbEpoch + 2) & TlbEpochMask;
+        if (_tlbEpoch == 0)
+        {
+            for (int i = 0; i < TlbContexts * TlbKinds * TlbEntries; i++)
+            {
+                _tlbs[i].Tag = TlbEntry.InvalidTag;
+            }
+        }
+    }
+
+    /// <summary>Forgets the translations of the page holding <paramref name="va"/> (SFENCE.VMA with an address).</summary>
+    public void FlushTlbPage(ulong va)
+    {
+        ForgetDecodedFetches();
+        ulong index = (va >> 12) & TlbMask;
+        for (int array = 0; array < TlbContexts * TlbKinds; array++)
+        {
+            _tlbs[((ulong)array * TlbEntries) + index].Tag = TlbEntry.InvalidTag;
+        }
+    }
+
+    /// <summary>The jump cache skips the fetch TLB: any change of translation invalidates it all.</summary>
+    private void ForgetDecodedFetches()
     {
         _translationGeneration += 4; // the low two bits are the fetch context (see UpdateTranslationContext)
         _fetchContext = _translationGeneration | (_fetchContext & 3);
-        for (int i = 0; i < TlbContexts * TlbKinds * TlbEntries; i++)
-        {
-            _tlbs[i].Tag = TlbEntry.InvalidTag;
-        }
     }
 
     private TlbEntry* TlbFor(PrivilegeMode priv, bool sum, AccessKind kind)
@@ -98,7 +130,7 @@ public sealed unsafe partial class Hart
             for (int i = 0; i < TlbEntries; i++)
             {
                 ulong tag = Volatile.Read(ref t[i].Tag);
-                if (tag != TlbEntry.InvalidTag && tag + t[i].Addend == hostPage)
+                if (tag != TlbEntry.InvalidTag && (tag & ~0xFFFUL) + t[i].Addend == hostPage)
                 {
                     Volatile.Write(ref t[i].Tag, TlbEntry.InvalidTag);
                 }
@@ -113,7 +145,7 @@ public sealed unsafe partial class Hart
         where T : unmanaged
     {
         TlbEntry* e = _readTlb + ((va >> 12) & TlbMask);
-        if (e->Tag == ((va + (ulong)sizeof(T) - 1) & ~0xFFFUL))
+        if (e->Tag == (((va + (ulong)sizeof(T) - 1) & ~0xFFFUL) | _tlbEpoch))
         {
             value = Unsafe.ReadUnaligned<T>((void*)(va + e->Addend));
             return true;
@@ -129,7 +161,7 @@ public sealed unsafe partial class Hart
         where T : unmanaged
     {
         TlbEntry* e = _writeTlb + ((va >> 12) & TlbMask);
-        if (e->Tag == ((va + (ulong)sizeof(T) - 1) & ~0xFFFUL))
+        if (e->Tag == (((va + (ulong)sizeof(T) - 1) & ~0xFFFUL) | _tlbEpoch))
         {
             Unsafe.WriteUnaligned((void*)(va + e->Addend), value);
             return true;
@@ -150,7 +182,7 @@ public sealed unsafe partial class Hart
         }
 
         TlbEntry* e = _writeTlb + ((va >> 12) & TlbMask);
-        if (e->Tag == (va & ~0xFFFUL))
+        if (e->Tag == ((va & ~0xFFFUL) | _tlbEpoch))
         {
             byte* host = (byte*)(va + e->Addend);
             pa = (ulong)(host - _ram.Pointer) + _ram.BaseAddress;
@@ -318,7 +350,7 @@ public sealed unsafe partial class Hart
         ulong vpage = va & ~0xFFFUL;
         ulong hostPage = (ulong)_ram.Pointer + ((pa & ~0xFFFUL) - _ram.BaseAddress);
         e->Addend = hostPage - vpage;
-        Volatile.Write(ref e->Tag, vpage);
+        Volatile.Write(ref e->Tag, vpage | _tlbEpoch);
         if (kind == AccessKind.Write)
         {
             // Pairs with CodeCache.Insert: flag first there, entry first here, then each checks the other.

@@ -182,7 +182,16 @@ public sealed unsafe partial class Hart
                     return;
                 }
 
-                FlushTlb();
+                // With an address (rs1 != x0) only that page's translations go; ASIDs are not kept.
+                if (ins.Rs1 != 0)
+                {
+                    FlushTlbPage(_s->X[ins.Rs1]);
+                }
+                else
+                {
+                    FlushTlb();
+                }
+
                 _s->Pc = next;
                 _s->Instret++;
                 return;
