@@ -53,9 +53,10 @@ build_busybox() {
     dl=$(busybox_fetch_source)
     work=$(begin_build "$dir")
     log=$work/build.log
-    src=$work/src
+    src=$work/src/busybox # dpkg-source -x leaves the .orig tarball in $work/src
 
     progress "busybox: unpacking and configuring (log: $log)"
+    mkdir -p "$work/src"
     run_logged "busybox: dpkg-source -x" "$log" \
         dpkg-source -x "$(ls "$dl"/busybox_*.dsc)" "$src"
     run_logged "busybox: make defconfig" "$log" \
@@ -94,6 +95,6 @@ build_busybox() {
         echo "busybox: $what"
         echo "busybox: built with $CROSS_TOOLCHAIN_ID"
     } >"$work/info.txt"
-    rm -rf "$src"
+    rm -rf "$work/src"
     finish_build "$dir"
 }
