@@ -2,7 +2,9 @@
 # static riscv64 binary and installed with its applet links into rootfs/.
 # Sourced by build.sh.
 
-BUSYBOX_MAKE=(make ARCH=riscv CROSS_COMPILE=riscv64-linux-gnu-)
+# SOURCE_DATE_EPOCH fixes the build date in the banner, so the same inputs
+# give the same binary (and initramfs) on every machine.
+BUSYBOX_MAKE=(env SOURCE_DATE_EPOCH=0 make ARCH=riscv CROSS_COMPILE=riscv64-linux-gnu-)
 
 # Applets turned off on top of defconfig because they do not build against
 # Debian 12's riscv64 glibc/kernel headers, or are useless in a static build.
