@@ -6,15 +6,27 @@
 #   Image  initramfs.cpio.gz  bench-initramfs.cpio.gz
 #   fw_jump.bin  fw_dynamic.bin  versions.txt
 #
-# Usage: guest/build.sh [--force[=kernel,busybox,initramfs,bench,opensbi]]
+# Usage: guest/build.sh [--force[=kernel,busybox,initramfs,bench,opensbi]] [--prune]
 #   --force      rebuild every component even if its cache entry exists
 #   --force=LIST rebuild only the listed components
+#   --prune      afterwards, delete cached components `current` does not use
+#                (other checkouts sharing the cache may still want them)
 # Cache: ${HOSTVM_CACHE:-$HOME/.cache/hostvm}/guest (see guest/README.md).
 set -euo pipefail
 
-GUEST_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# bash reads a script while running it; the body is one { } group so that
+# editing this file during a long build cannot change what the build runs.
+{
+SOURCE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 GUEST_CACHE=${HOSTVM_CACHE:-$HOME/.cache/hostvm}/guest
 COMPONENTS=(kernel busybox initramfs bench opensbi)
+
+# Keys and builds read a snapshot of guest/, so editing a file while the
+# kernel compiles cannot store a result under a key it does not match.
+mkdir -p "$GUEST_CACHE/logs"
+GUEST_DIR=$(mktemp -d "$GUEST_CACHE/.inputs.XXXXXX")
+trap 'rm -rf "$GUEST_DIR"' EXIT
+cp -a "$SOURCE_DIR/." "$GUEST_DIR/"
 
 # shellcheck source=lib/common.sh
 . "$GUEST_DIR/lib/common.sh"
@@ -30,12 +42,14 @@ COMPONENTS=(kernel busybox initramfs bench opensbi)
 . "$GUEST_DIR/lib/opensbi.sh"
 
 FORCE=" "
+PRUNE=0
 for arg in "$@"; do
     case $arg in
+    --prune) PRUNE=1 ;;
     --force) FORCE=" ${COMPONENTS[*]} " ;;
     --force=*) FORCE=" $(echo "${arg#--force=}" | tr ',' ' ') " ;;
     -h | --help)
-        sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
         exit 0
         ;;
     *) die "unknown argument '$arg' (try --help)" ;;
@@ -45,7 +59,6 @@ for c in $FORCE; do
     case " ${COMPONENTS[*]} " in *" $c "*) ;; *) die "--force: unknown component '$c' (known: ${COMPONENTS[*]})" ;; esac
 done
 
-mkdir -p "$GUEST_CACHE/logs"
 # One build at a time per cache; a second caller waits, then finds it built.
 exec 9>"$GUEST_CACHE/.lock"
 if ! flock -n 9; then
@@ -54,7 +67,7 @@ if ! flock -n 9; then
 fi
 
 # Everything the steps need, checked without touching apt when present.
-ensure_packages make gcc libc6-dev flex bison bc libssl-dev libelf-dev \
+ensure_packages make gcc libc6-dev perl flex bison bc libssl-dev libelf-dev \
     xz-utils cpio gzip file dpkg-dev \
     gcc-riscv64-linux-gnu libc6-dev-riscv64-cross \
     linux-source-6.1 opensbi
@@ -111,7 +124,7 @@ link "$OPENSBI_DIR" fw_jump.bin
 link "$OPENSBI_DIR" fw_dynamic.bin
 {
     echo "# HostVM guest images, built by guest/build.sh"
-    echo "# source: $(git -C "$GUEST_DIR" describe --always --dirty 2>/dev/null || echo unknown) ($GUEST_DIR)"
+    echo "# source: $(git -C "$SOURCE_DIR" describe --always --dirty 2>/dev/null || echo unknown) ($SOURCE_DIR)"
     for d in "$KERNEL_DIR" "$BUSYBOX_DIR" "$INITRAMFS_DIR" "$BENCH_DIR" "$OPENSBI_DIR"; do
         echo "# $(basename "$d")"
         cat "$d/info.txt"
@@ -126,4 +139,15 @@ for f in Image initramfs.cpio.gz bench-initramfs.cpio.gz fw_jump.bin fw_dynamic.
     [ -s "$CURRENT/$f" ] || die "$CURRENT/$f is missing or empty after the build"
 done
 
+if [ "$PRUNE" -eq 1 ]; then
+    for d in "$GUEST_CACHE"/{kernel,busybox,initramfs,bench,opensbi}-*; do
+        case " $KERNEL_DIR $BUSYBOX_DIR $INITRAMFS_DIR $BENCH_DIR $OPENSBI_DIR " in
+        *" $d "*) ;;
+        *) [ -e "$d" ] && progress "prune: removing $d" && rm -rf "$d" ;;
+        esac
+    done
+fi
+
 echo "$CURRENT"
+exit 0
+}

@@ -7,12 +7,12 @@ set -e
 d=$1
 mkdir -p "$d"
 i=1
-while [ $i -le 32 ]; do
-    seq $i 7 $((i * 500)) >"$d/n$i"
+while [ $i -le 8 ]; do
+    seq $i 7 $((i * 2000)) >"$d/n$i"
     i=$((i + 1))
 done
 i=1
-while [ $i -le 32 ]; do
+while [ $i -le 8 ]; do
     cat "$d/n$i"
     i=$((i + 1))
 done >"$d/all"

@@ -2,7 +2,9 @@
 # static riscv64 binary and installed with its applet links into rootfs/.
 # Sourced by build.sh.
 
-BUSYBOX_MAKE=(make ARCH=riscv CROSS_COMPILE=riscv64-linux-gnu-)
+# SOURCE_DATE_EPOCH fixes the build date in the banner, so the same inputs
+# give the same binary (and initramfs) on every machine.
+BUSYBOX_MAKE=(env SOURCE_DATE_EPOCH=0 make ARCH=riscv CROSS_COMPILE=riscv64-linux-gnu-)
 
 # Applets turned off on top of defconfig because they do not build against
 # Debian 12's riscv64 glibc/kernel headers, or are useless in a static build.
@@ -53,9 +55,10 @@ build_busybox() {
     dl=$(busybox_fetch_source)
     work=$(begin_build "$dir")
     log=$work/build.log
-    src=$work/src
+    src=$work/src/busybox # dpkg-source -x leaves the .orig tarball in $work/src
 
     progress "busybox: unpacking and configuring (log: $log)"
+    mkdir -p "$work/src"
     run_logged "busybox: dpkg-source -x" "$log" \
         dpkg-source -x "$(ls "$dl"/busybox_*.dsc)" "$src"
     run_logged "busybox: make defconfig" "$log" \
@@ -94,6 +97,6 @@ build_busybox() {
         echo "busybox: $what"
         echo "busybox: built with $CROSS_TOOLCHAIN_ID"
     } >"$work/info.txt"
-    rm -rf "$src"
+    rm -rf "$work/src"
     finish_build "$dir"
 }
