@@ -207,11 +207,21 @@ public sealed unsafe partial class Hart
                 int mode = (int)(value >> 60);
                 if (mode == 0 || (mode >= 8 && mode <= MaxSatpMode))
                 {
-                    // ASIDs are not implemented (ASIDLEN = 0): the field reads as zero. As the
-                    // privileged spec allows, a satp write flushes nothing: software follows it
-                    // with SFENCE.VMA (Linux does).
-                    _s->Satp = mode == 0 ? 0 : value & ~(0xFFFFUL << 44);
-                    ForgetDecodedFetches();
+                    // ASIDs are not implemented (ASIDLEN = 0): the field reads as zero. A new
+                    // root table alone flushes nothing (software fences, as the spec allows), but
+                    // a change of MODE (Bare <-> paged) takes effect at once: Linux turns paging
+                    // on with a fence before the satp write and none after.
+                    ulong next = mode == 0 ? 0 : value & ~(0xFFFFUL << 44);
+                    bool modeChanged = (next >> 60) != (_s->Satp >> 60);
+                    _s->Satp = next;
+                    if (modeChanged)
+                    {
+                        FlushTlb();
+                    }
+                    else
+                    {
+                        ForgetDecodedFetches();
+                    }
                 }
 
                 return true;

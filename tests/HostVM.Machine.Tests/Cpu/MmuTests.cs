@@ -559,6 +559,30 @@ public class MmuTests
     }
 
     [Fact]
+    public void Turning_paging_on_takes_effect_without_a_fence()
+    {
+        // Privileged spec (satp): a change of MODE from Bare takes effect immediately, without
+        // SFENCE.VMA (Linux enables paging this way). A translation cached in Bare mode must not survive.
+        using var h = new TestHart();
+        var pt = new PageTables(h, 3);
+        pt.IdentityMapRam(V | X | A); // executable, but not readable once paging is on
+        h.Poke64(Data, 7);
+        h.Write(Base,
+            Asm.Ld(3, 10, 0),        // Bare: reads 7, caching an identity translation of Data
+            Asm.Csrw(Csr.Satp, 5),
+            Asm.Ld(4, 10, 0),        // paged: Data is not readable -> load page fault
+            Asm.Halt);
+        h.SetX(5, pt.Satp);
+        h.SetX(10, Data);
+        h.StartIn(PrivilegeMode.Supervisor, Base);
+        h.Run(20);
+
+        Assert.Equal(7UL, h.X(3));
+        Assert.Equal((ulong)TrapCause.LoadPageFault, h.Mcause);
+        Assert.Equal(Base + 8, h.Mepc);
+    }
+
+    [Fact]
     public void Misaligned_access_across_two_virtual_pages_uses_both_translations()
     {
         using var h = NewHart(3, out var pt);
