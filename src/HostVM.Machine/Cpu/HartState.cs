@@ -62,7 +62,7 @@ public unsafe struct HartState
     /// <summary>The supervisor timer deadline the built-in SBI keeps (sbi_set_timer).</summary>
     public ulong STimeCmp;
 
-    /// <summary>LR/SC reservation: guest physical address, or ulong.MaxValue for none.</summary>
+    /// <summary>LR/SC reservation: the guest-virtual address LR used, or ulong.MaxValue for none; SC also checks the value.</summary>
     public ulong ReservationAddress;
     public ulong ReservationValue;
 }
