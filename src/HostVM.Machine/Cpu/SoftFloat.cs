@@ -164,7 +164,7 @@ public static class SoftFloat
             }
 
             flags |= NX;
-            return rm == RoundingMode.NearestEven ? bits : FromNearest(bits, e, Math.Abs(e) == F64HalfUlp(bits), rm);
+            return rm == RoundingMode.NearestEven ? bits : FromNearest(bits, (long)bits < 0, e, Math.Abs(e) == F64HalfUlp(bits), rm);
         }
 
         return ExactAdd(a, b, F64FracBits, F64ExpBits, rm, ref flags);
@@ -189,7 +189,7 @@ public static class SoftFloat
             }
 
             flags |= NX;
-            return rm == RoundingMode.NearestEven ? bits : FromNearest(bits, e, Math.Abs(e) == F64HalfUlp(bits), rm);
+            return rm == RoundingMode.NearestEven ? bits : FromNearest(bits, (long)bits < 0, e, Math.Abs(e) == F64HalfUlp(bits), rm);
         }
 
         if (p == 0 && ((a << 1) == 0 || (b << 1) == 0))
@@ -219,7 +219,7 @@ public static class SoftFloat
             flags |= NX;
             return rm is RoundingMode.NearestEven or RoundingMode.NearestMaxMagnitude
                 ? bits
-                : FromNearest(bits, y > 0 ? r : -r, false, rm);
+                : FromNearest(bits, (long)bits < 0, y > 0 ? r : -r, false, rm);
         }
 
         return ExactDiv(a, b, F64FracBits, F64ExpBits, rm, ref flags);
@@ -249,7 +249,7 @@ public static class SoftFloat
             flags |= NX;
             if (rm is not (RoundingMode.NearestEven or RoundingMode.NearestMaxMagnitude))
             {
-                s = BitConverter.UInt64BitsToDouble(FromNearest(BitConverter.DoubleToUInt64Bits(s), r, false, rm));
+                s = BitConverter.UInt64BitsToDouble(FromNearest(BitConverter.DoubleToUInt64Bits(s), false, r, false, rm));
             }
         }
 
@@ -263,6 +263,33 @@ public static class SoftFloat
 
     public static ulong F64MulAdd(ulong a, ulong b, ulong c, RoundingMode rm, ref uint flags)
     {
+        double x = BitConverter.UInt64BitsToDouble(a), y = BitConverter.UInt64BitsToDouble(b), z = BitConverter.UInt64BitsToDouble(c);
+        double p = x * y;
+
+        // |p| in [2^-969, 2^1022) so that x*y = p + e exactly (e from an FMA); |z| < 2^1022 and a
+        // result in [2^-1021, 2^1023) so that no sum below overflows, nothing underflows and the
+        // result's neighbours are normal. The sign of the rounding error then comes from exact sums.
+        if (F64Field(BitConverter.DoubleToUInt64Bits(p)) - 54 <= 0x7fc - 54 && F64Field(c) <= 0x7fc)
+        {
+            double d = Math.FusedMultiplyAdd(x, y, z);
+            ulong bits = BitConverter.DoubleToUInt64Bits(d);
+            if (F64Field(bits) - 2 <= 0x7fd - 2)
+            {
+                double error = MulAddErrorSign(p, Math.FusedMultiplyAdd(x, y, -p), z, d);
+                if (error == 0)
+                {
+                    return bits;
+                }
+
+                // RMM needs to know whether the exact value is a tie; that is left to the exact path.
+                if (rm != RoundingMode.NearestMaxMagnitude)
+                {
+                    flags |= NX;
+                    return rm == RoundingMode.NearestEven ? bits : FromNearest(bits, (long)bits < 0, error, false, rm);
+                }
+            }
+        }
+
         return ExactMulAdd(a, b, c, F64FracBits, F64ExpBits, rm, ref flags);
     }
 
@@ -423,6 +450,31 @@ public static class SoftFloat
     }
 
     /// <summary>
+    /// The sign (as -1, 0 or 1) of p + e + z - d, computed exactly: Shewchuk's Grow-Expansion
+    /// turns the nonoverlapping pair (e, p) plus z, then minus d, into a nonoverlapping expansion
+    /// of four doubles, whose sign is that of its largest nonzero component. Needs every partial
+    /// sum to stay below 2^1023 in magnitude.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double MulAddErrorSign(double p, double e, double z, double d)
+    {
+        double q1 = z + e;
+        double h1 = TwoSumError(z, e, q1);
+        double h3 = q1 + p;
+        double h2 = TwoSumError(q1, p, h3);
+
+        double r1 = h1 - d;
+        double g1 = TwoSumError(-d, h1, r1);
+        double r2 = r1 + h2;
+        double g2 = TwoSumError(r1, h2, r2);
+        double g4 = r2 + h3;
+        double g3 = TwoSumError(r2, h3, g4);
+
+        double top = g4 != 0 ? g4 : g3 != 0 ? g3 : g2 != 0 ? g2 : g1;
+        return top > 0 ? 1 : top < 0 ? -1 : 0;
+    }
+
+    /// <summary>
     /// The sign of an exact zero sum (IEEE 754 6.3): same-signed zeros keep their sign; anything
     /// else (opposite zeros, exact cancellation) is +0, or -0 when rounding down.
     /// </summary>
@@ -439,13 +491,14 @@ public static class SoftFloat
     }
 
     /// <summary>
-    /// Turns r = RN(y), a normal double whose neighbours are normal and finite, into y rounded by
-    /// <paramref name="rm"/>, given the sign of the error y - r (<paramref name="error"/> nonzero)
-    /// and whether y lies exactly halfway between r and its neighbour away from zero.
+    /// Turns r = RN(y), a normal number (either format) whose neighbours are normal and finite,
+    /// into y rounded by <paramref name="rm"/>, given the sign of the error y - r
+    /// (<paramref name="error"/> nonzero) and whether y lies exactly halfway between r and its
+    /// neighbour away from zero. Adjacent encodings of one sign are adjacent numbers, so the
+    /// neighbours are bits +- 1.
     /// </summary>
-    private static ulong FromNearest(ulong bits, double error, bool halfway, RoundingMode rm)
+    private static ulong FromNearest(ulong bits, bool negative, double error, bool halfway, RoundingMode rm)
     {
-        bool negative = (long)bits < 0;
         bool beyond = (error > 0) != negative; // |y| > |r|: the other candidate is one ulp away from zero
         bool awayFromZero;
         switch (rm)
@@ -482,22 +535,29 @@ public static class SoftFloat
         ulong bits = BitConverter.DoubleToUInt64Bits(d);
         ulong magnitude = bits & ~F64Sign;
 
-        // Hardware narrowing when the result is a normal binary32 and d is not a binary32 midpoint
-        // standing in for an inexact value (there ties-to-even would use d instead of y).
-        if (rm == RoundingMode.NearestEven
-            && magnitude - (897UL << 52) < (1151UL - 897) << 52
-            && (error == 0 || (bits & 0x1fff_ffff) != 0x1000_0000))
+        // Hardware narrowing for results in [2^-125, 2^127), where the result and its neighbours
+        // are normal and finite, unless d is a binary32 midpoint (a tie to break by the mode, or a
+        // stand-in for a value just off the tie). Otherwise no binary32 midpoint or number lies
+        // strictly between y and d (they are doubles and d is the double nearest y), so
+        // f = RN(d) = RN(y), and y lies on the same side of f as d does (or as the error says
+        // when d == f).
+        if (magnitude - (898UL << 52) < (1150UL - 898) << 52 && (bits & 0x1fff_ffff) != 0x1000_0000)
         {
-            uint f = BitConverter.SingleToUInt32Bits((float)d);
-            if ((f & F32ExpMask) != F32ExpMask)
+            float f = (float)d;
+            uint fb = BitConverter.SingleToUInt32Bits(f);
+            double back = f;
+            if (back == d && error == 0)
             {
-                if (error != 0 || (double)BitConverter.UInt32BitsToSingle(f) != d)
-                {
-                    flags |= NX;
-                }
-
-                return f;
+                return fb;
             }
+
+            flags |= NX;
+            if (rm is RoundingMode.NearestEven or RoundingMode.NearestMaxMagnitude)
+            {
+                return fb;
+            }
+
+            return (uint)FromNearest(fb, (fb & F32Sign) != 0, back != d ? d - back : error, false, rm);
         }
 
         int magnitudeError = error == 0 ? 0 : (error > 0) != ((long)bits < 0) ? 1 : -1;
@@ -506,30 +566,25 @@ public static class SoftFloat
 
     // ---------------------------------------------------------------- conversions to integer
 
-    /// <summary>d rounded to an integral value by <paramref name="rm"/>; NaN and infinities pass through.</summary>
+    /// <summary>d rounded to an integral value by <paramref name="rm"/> (IEEE roundToIntegral:
+    /// exact, and a single instruction on current hardware); NaN and infinities pass through.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static double RoundToIntegral(double d, RoundingMode rm)
     {
-        double t = Math.Truncate(d);
-        double fraction = d - t; // exact; NaN for NaN and infinities
-        if (fraction == 0 || double.IsNaN(fraction))
-        {
-            return double.IsNaN(fraction) ? d : t;
-        }
-
-        // |d| < 2^52 here, so t +- 1 is exact.
         switch (rm)
         {
             case RoundingMode.TowardZero:
-                return t;
+                return Math.Truncate(d);
             case RoundingMode.Down:
-                return fraction < 0 ? t - 1 : t;
+                return Math.Floor(d);
             case RoundingMode.Up:
-                return fraction > 0 ? t + 1 : t;
+                return Math.Ceiling(d);
             case RoundingMode.NearestMaxMagnitude:
-                return Math.Abs(fraction) >= 0.5 ? t + Math.CopySign(1.0, fraction) : t;
+                // d - t is exact; when it is nonzero |d| < 2^52, so t +- 1 is exact too.
+                double t = Math.Truncate(d);
+                return Math.Abs(d - t) >= 0.5 ? t + Math.CopySign(1.0, d) : t;
             default:
-                double away = Math.Abs(fraction);
-                return away > 0.5 || (away == 0.5 && ((long)t & 1) != 0) ? t + Math.CopySign(1.0, fraction) : t;
+                return Math.Round(d); // ties to even
         }
     }
 
