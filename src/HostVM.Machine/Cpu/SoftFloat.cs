@@ -643,29 +643,39 @@ public static class SoftFloat
 
     // ---------------------------------------------------------------- bit-level operations
 
+    // Helpers for both formats; fracBits and expBits are constants at every call site, so after
+    // inlining these reduce to a few integer operations.
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong MinMax(ulong a, ulong b, int fracBits, int expBits, bool max, ref uint flags)
     {
-        int ca = Classify(a, fracBits, expBits, out _), cb = Classify(b, fracBits, expBits, out _);
-        if (ca == ClassSignalingNaN || cb == ClassSignalingNaN)
+        if (IsNaN(a, fracBits, expBits) || IsNaN(b, fracBits, expBits))
+        {
+            return MinMaxNaN(a, b, fracBits, expBits, ref flags);
+        }
+
+        return OrderKey(a, fracBits + expBits) < OrderKey(b, fracBits + expBits) != max ? a : b;
+    }
+
+    /// <summary>minimumNumber/maximumNumber with a NaN operand: the other operand, or the
+    /// canonical NaN if both are NaN; NV for any signaling NaN.</summary>
+    private static ulong MinMaxNaN(ulong a, ulong b, int fracBits, int expBits, ref uint flags)
+    {
+        if (IsSignalingNaN(a, fracBits, expBits) || IsSignalingNaN(b, fracBits, expBits))
         {
             flags |= NV;
         }
 
-        bool aNaN = ca >= ClassQuietNaN, bNaN = cb >= ClassQuietNaN;
-        if (aNaN || bNaN)
-        {
-            return aNaN && bNaN ? CanonicalNaN(fracBits, expBits) : aNaN ? b : a;
-        }
-
-        return OrderedLess(a, b, fracBits + expBits) != max ? a : b;
+        bool aNaN = IsNaN(a, fracBits, expBits), bNaN = IsNaN(b, fracBits, expBits);
+        return aNaN && bNaN ? CanonicalNaN(fracBits, expBits) : aNaN ? b : a;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Equal(ulong a, ulong b, int fracBits, int expBits, ref uint flags)
     {
-        int ca = Classify(a, fracBits, expBits, out _), cb = Classify(b, fracBits, expBits, out _);
-        if (ca >= ClassQuietNaN || cb >= ClassQuietNaN)
+        if (IsNaN(a, fracBits, expBits) || IsNaN(b, fracBits, expBits))
         {
-            if (ca == ClassSignalingNaN || cb == ClassSignalingNaN)
+            if (IsSignalingNaN(a, fracBits, expBits) || IsSignalingNaN(b, fracBits, expBits))
             {
                 flags |= NV;
             }
@@ -673,37 +683,46 @@ public static class SoftFloat
             return false;
         }
 
-        return a == b || (ca == ClassZero && cb == ClassZero);
+        return a == b || ((a | b) << (64 - fracBits - expBits)) == 0; // or both are zeros
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Less(ulong a, ulong b, int fracBits, int expBits, bool orEqual, ref uint flags)
     {
-        int ca = Classify(a, fracBits, expBits, out _), cb = Classify(b, fracBits, expBits, out _);
-        if (ca >= ClassQuietNaN || cb >= ClassQuietNaN)
+        if (IsNaN(a, fracBits, expBits) || IsNaN(b, fracBits, expBits))
         {
             flags |= NV;
             return false;
         }
 
-        if (ca == ClassZero && cb == ClassZero)
+        if (((a | b) << (64 - fracBits - expBits)) == 0)
         {
-            return orEqual;
+            return orEqual; // +-0 vs +-0
         }
 
-        return a == b ? orEqual : OrderedLess(a, b, fracBits + expBits);
+        ulong ka = OrderKey(a, fracBits + expBits), kb = OrderKey(b, fracBits + expBits);
+        return orEqual ? ka <= kb : ka < kb;
     }
 
-    /// <summary>a &lt; b for non-NaN encodings, with -0 &lt; +0.</summary>
-    private static bool OrderedLess(ulong a, ulong b, int signPosition)
+    /// <summary>
+    /// Maps a non-NaN encoding to an unsigned key with the numeric order (and -0 below +0):
+    /// negative values are complemented, positive ones get the sign bit set.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong OrderKey(ulong x, int signPosition)
     {
-        bool aNegative = ((a >> signPosition) & 1) != 0, bNegative = ((b >> signPosition) & 1) != 0;
-        if (aNegative != bNegative)
-        {
-            return aNegative;
-        }
-
-        return aNegative ? a > b : a < b;
+        ulong signBit = 1UL << signPosition;
+        ulong width = signBit | (signBit - 1);
+        return x ^ (((0UL - (x >> signPosition)) & width) | signBit);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsNaN(ulong x, int fracBits, int expBits) =>
+        (x & ((1UL << (fracBits + expBits)) - 1)) > ((1UL << expBits) - 1) << fracBits;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsSignalingNaN(ulong x, int fracBits, int expBits) =>
+        IsNaN(x, fracBits, expBits) && ((x >> (fracBits - 1)) & 1) == 0;
 
     private static uint Classify(ulong a, int fracBits, int expBits)
     {
