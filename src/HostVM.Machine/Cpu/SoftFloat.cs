@@ -27,6 +27,12 @@ namespace HostVM.Machine.Cpu;
 /// error sign of the double result tells the final rounding to binary32 which way the true
 /// value lies, so no double rounding error is possible.
 /// </para>
+/// <para>
+/// The fast layer assumes what .NET guarantees on x64 and Arm64: IEEE double arithmetic in
+/// round-to-nearest-even with subnormals (no flush-to-zero), correctly rounded
+/// <see cref="Math.Sqrt"/> and <see cref="Math.FusedMultiplyAdd"/>, and no contraction of
+/// <c>a * b + c</c> into an FMA by the JIT (TwoSum depends on that).
+/// </para>
 /// </remarks>
 public static class SoftFloat
 {
