@@ -27,6 +27,12 @@ namespace HostVM.Machine.Cpu;
 /// error sign of the double result tells the final rounding to binary32 which way the true
 /// value lies, so no double rounding error is possible.
 /// </para>
+/// <para>
+/// The fast layer assumes what .NET guarantees on x64 and Arm64: IEEE double arithmetic in
+/// round-to-nearest-even with subnormals (no flush-to-zero), correctly rounded
+/// <see cref="Math.Sqrt"/> and <see cref="Math.FusedMultiplyAdd"/>, and no contraction of
+/// <c>a * b + c</c> into an FMA by the JIT (TwoSum depends on that).
+/// </para>
 /// </remarks>
 public static class SoftFloat
 {
@@ -164,7 +170,7 @@ public static class SoftFloat
             }
 
             flags |= NX;
-            return rm == RoundingMode.NearestEven ? bits : FromNearest(bits, e, Math.Abs(e) == F64HalfUlp(bits), rm);
+            return rm == RoundingMode.NearestEven ? bits : FromNearest(bits, (long)bits < 0, e, Math.Abs(e) == F64HalfUlp(bits), rm);
         }
 
         return ExactAdd(a, b, F64FracBits, F64ExpBits, rm, ref flags);
@@ -189,7 +195,7 @@ public static class SoftFloat
             }
 
             flags |= NX;
-            return rm == RoundingMode.NearestEven ? bits : FromNearest(bits, e, Math.Abs(e) == F64HalfUlp(bits), rm);
+            return rm == RoundingMode.NearestEven ? bits : FromNearest(bits, (long)bits < 0, e, Math.Abs(e) == F64HalfUlp(bits), rm);
         }
 
         if (p == 0 && ((a << 1) == 0 || (b << 1) == 0))
@@ -219,7 +225,7 @@ public static class SoftFloat
             flags |= NX;
             return rm is RoundingMode.NearestEven or RoundingMode.NearestMaxMagnitude
                 ? bits
-                : FromNearest(bits, y > 0 ? r : -r, false, rm);
+                : FromNearest(bits, (long)bits < 0, y > 0 ? r : -r, false, rm);
         }
 
         return ExactDiv(a, b, F64FracBits, F64ExpBits, rm, ref flags);
@@ -249,7 +255,7 @@ public static class SoftFloat
             flags |= NX;
             if (rm is not (RoundingMode.NearestEven or RoundingMode.NearestMaxMagnitude))
             {
-                s = BitConverter.UInt64BitsToDouble(FromNearest(BitConverter.DoubleToUInt64Bits(s), r, false, rm));
+                s = BitConverter.UInt64BitsToDouble(FromNearest(BitConverter.DoubleToUInt64Bits(s), false, r, false, rm));
             }
         }
 
@@ -263,6 +269,33 @@ public static class SoftFloat
 
     public static ulong F64MulAdd(ulong a, ulong b, ulong c, RoundingMode rm, ref uint flags)
     {
+        double x = BitConverter.UInt64BitsToDouble(a), y = BitConverter.UInt64BitsToDouble(b), z = BitConverter.UInt64BitsToDouble(c);
+        double p = x * y;
+
+        // |p| in [2^-969, 2^1022) so that x*y = p + e exactly (e from an FMA); |z| < 2^1022 and a
+        // result in [2^-1021, 2^1023) so that no sum below overflows, nothing underflows and the
+        // result's neighbours are normal. The sign of the rounding error then comes from exact sums.
+        if (F64Field(BitConverter.DoubleToUInt64Bits(p)) - 54 <= 0x7fc - 54 && F64Field(c) <= 0x7fc)
+        {
+            double d = Math.FusedMultiplyAdd(x, y, z);
+            ulong bits = BitConverter.DoubleToUInt64Bits(d);
+            if (F64Field(bits) - 2 <= 0x7fd - 2)
+            {
+                double error = MulAddErrorSign(p, Math.FusedMultiplyAdd(x, y, -p), z, d);
+                if (error == 0)
+                {
+                    return bits;
+                }
+
+                // RMM needs to know whether the exact value is a tie; that is left to the exact path.
+                if (rm != RoundingMode.NearestMaxMagnitude)
+                {
+                    flags |= NX;
+                    return rm == RoundingMode.NearestEven ? bits : FromNearest(bits, (long)bits < 0, error, false, rm);
+                }
+            }
+        }
+
         return ExactMulAdd(a, b, c, F64FracBits, F64ExpBits, rm, ref flags);
     }
 
@@ -423,6 +456,31 @@ public static class SoftFloat
     }
 
     /// <summary>
+    /// The sign (as -1, 0 or 1) of p + e + z - d, computed exactly: Shewchuk's Grow-Expansion
+    /// turns the nonoverlapping pair (e, p) plus z, then minus d, into a nonoverlapping expansion
+    /// of four doubles, whose sign is that of its largest nonzero component. Needs every partial
+    /// sum to stay below 2^1023 in magnitude.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static double MulAddErrorSign(double p, double e, double z, double d)
+    {
+        double q1 = z + e;
+        double h1 = TwoSumError(z, e, q1);
+        double h3 = q1 + p;
+        double h2 = TwoSumError(q1, p, h3);
+
+        double r1 = h1 - d;
+        double g1 = TwoSumError(-d, h1, r1);
+        double r2 = r1 + h2;
+        double g2 = TwoSumError(r1, h2, r2);
+        double g4 = r2 + h3;
+        double g3 = TwoSumError(r2, h3, g4);
+
+        double top = g4 != 0 ? g4 : g3 != 0 ? g3 : g2 != 0 ? g2 : g1;
+        return top > 0 ? 1 : top < 0 ? -1 : 0;
+    }
+
+    /// <summary>
     /// The sign of an exact zero sum (IEEE 754 6.3): same-signed zeros keep their sign; anything
     /// else (opposite zeros, exact cancellation) is +0, or -0 when rounding down.
     /// </summary>
@@ -439,13 +497,14 @@ public static class SoftFloat
     }
 
     /// <summary>
-    /// Turns r = RN(y), a normal double whose neighbours are normal and finite, into y rounded by
-    /// <paramref name="rm"/>, given the sign of the error y - r (<paramref name="error"/> nonzero)
-    /// and whether y lies exactly halfway between r and its neighbour away from zero.
+    /// Turns r = RN(y), a normal number (either format) whose neighbours are normal and finite,
+    /// into y rounded by <paramref name="rm"/>, given the sign of the error y - r
+    /// (<paramref name="error"/> nonzero) and whether y lies exactly halfway between r and its
+    /// neighbour away from zero. Adjacent encodings of one sign are adjacent numbers, so the
+    /// neighbours are bits +- 1.
     /// </summary>
-    private static ulong FromNearest(ulong bits, double error, bool halfway, RoundingMode rm)
+    private static ulong FromNearest(ulong bits, bool negative, double error, bool halfway, RoundingMode rm)
     {
-        bool negative = (long)bits < 0;
         bool beyond = (error > 0) != negative; // |y| > |r|: the other candidate is one ulp away from zero
         bool awayFromZero;
         switch (rm)
@@ -482,22 +541,29 @@ public static class SoftFloat
         ulong bits = BitConverter.DoubleToUInt64Bits(d);
         ulong magnitude = bits & ~F64Sign;
 
-        // Hardware narrowing when the result is a normal binary32 and d is not a binary32 midpoint
-        // standing in for an inexact value (there ties-to-even would use d instead of y).
-        if (rm == RoundingMode.NearestEven
-            && magnitude - (897UL << 52) < (1151UL - 897) << 52
-            && (error == 0 || (bits & 0x1fff_ffff) != 0x1000_0000))
+        // Hardware narrowing for results in [2^-125, 2^127), where the result and its neighbours
+        // are normal and finite, unless d is a binary32 midpoint (a tie to break by the mode, or a
+        // stand-in for a value just off the tie). Otherwise no binary32 midpoint or number lies
+        // strictly between y and d (they are doubles and d is the double nearest y), so
+        // f = RN(d) = RN(y), and y lies on the same side of f as d does (or as the error says
+        // when d == f).
+        if (magnitude - (898UL << 52) < (1150UL - 898) << 52 && (bits & 0x1fff_ffff) != 0x1000_0000)
         {
-            uint f = BitConverter.SingleToUInt32Bits((float)d);
-            if ((f & F32ExpMask) != F32ExpMask)
+            float f = (float)d;
+            uint fb = BitConverter.SingleToUInt32Bits(f);
+            double back = f;
+            if (back == d && error == 0)
             {
-                if (error != 0 || (double)BitConverter.UInt32BitsToSingle(f) != d)
-                {
-                    flags |= NX;
-                }
-
-                return f;
+                return fb;
             }
+
+            flags |= NX;
+            if (rm is RoundingMode.NearestEven or RoundingMode.NearestMaxMagnitude)
+            {
+                return fb;
+            }
+
+            return (uint)FromNearest(fb, (fb & F32Sign) != 0, back != d ? d - back : error, false, rm);
         }
 
         int magnitudeError = error == 0 ? 0 : (error > 0) != ((long)bits < 0) ? 1 : -1;
@@ -506,30 +572,25 @@ public static class SoftFloat
 
     // ---------------------------------------------------------------- conversions to integer
 
-    /// <summary>d rounded to an integral value by <paramref name="rm"/>; NaN and infinities pass through.</summary>
+    /// <summary>d rounded to an integral value by <paramref name="rm"/> (IEEE roundToIntegral:
+    /// exact, and a single instruction on current hardware); NaN and infinities pass through.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static double RoundToIntegral(double d, RoundingMode rm)
     {
-        double t = Math.Truncate(d);
-        double fraction = d - t; // exact; NaN for NaN and infinities
-        if (fraction == 0 || double.IsNaN(fraction))
-        {
-            return double.IsNaN(fraction) ? d : t;
-        }
-
-        // |d| < 2^52 here, so t +- 1 is exact.
         switch (rm)
         {
             case RoundingMode.TowardZero:
-                return t;
+                return Math.Truncate(d);
             case RoundingMode.Down:
-                return fraction < 0 ? t - 1 : t;
+                return Math.Floor(d);
             case RoundingMode.Up:
-                return fraction > 0 ? t + 1 : t;
+                return Math.Ceiling(d);
             case RoundingMode.NearestMaxMagnitude:
-                return Math.Abs(fraction) >= 0.5 ? t + Math.CopySign(1.0, fraction) : t;
+                // d - t is exact; when it is nonzero |d| < 2^52, so t +- 1 is exact too.
+                double t = Math.Truncate(d);
+                return Math.Abs(d - t) >= 0.5 ? t + Math.CopySign(1.0, d) : t;
             default:
-                double away = Math.Abs(fraction);
-                return away > 0.5 || (away == 0.5 && ((long)t & 1) != 0) ? t + Math.CopySign(1.0, fraction) : t;
+                return Math.Round(d); // ties to even
         }
     }
 
@@ -588,29 +649,39 @@ public static class SoftFloat
 
     // ---------------------------------------------------------------- bit-level operations
 
+    // Helpers for both formats; fracBits and expBits are constants at every call site, so after
+    // inlining these reduce to a few integer operations.
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static ulong MinMax(ulong a, ulong b, int fracBits, int expBits, bool max, ref uint flags)
     {
-        int ca = Classify(a, fracBits, expBits, out _), cb = Classify(b, fracBits, expBits, out _);
-        if (ca == ClassSignalingNaN || cb == ClassSignalingNaN)
+        if (IsNaN(a, fracBits, expBits) || IsNaN(b, fracBits, expBits))
+        {
+            return MinMaxNaN(a, b, fracBits, expBits, ref flags);
+        }
+
+        return OrderKey(a, fracBits + expBits) < OrderKey(b, fracBits + expBits) != max ? a : b;
+    }
+
+    /// <summary>minimumNumber/maximumNumber with a NaN operand: the other operand, or the
+    /// canonical NaN if both are NaN; NV for any signaling NaN.</summary>
+    private static ulong MinMaxNaN(ulong a, ulong b, int fracBits, int expBits, ref uint flags)
+    {
+        if (IsSignalingNaN(a, fracBits, expBits) || IsSignalingNaN(b, fracBits, expBits))
         {
             flags |= NV;
         }
 
-        bool aNaN = ca >= ClassQuietNaN, bNaN = cb >= ClassQuietNaN;
-        if (aNaN || bNaN)
-        {
-            return aNaN && bNaN ? CanonicalNaN(fracBits, expBits) : aNaN ? b : a;
-        }
-
-        return OrderedLess(a, b, fracBits + expBits) != max ? a : b;
+        bool aNaN = IsNaN(a, fracBits, expBits), bNaN = IsNaN(b, fracBits, expBits);
+        return aNaN && bNaN ? CanonicalNaN(fracBits, expBits) : aNaN ? b : a;
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Equal(ulong a, ulong b, int fracBits, int expBits, ref uint flags)
     {
-        int ca = Classify(a, fracBits, expBits, out _), cb = Classify(b, fracBits, expBits, out _);
-        if (ca >= ClassQuietNaN || cb >= ClassQuietNaN)
+        if (IsNaN(a, fracBits, expBits) || IsNaN(b, fracBits, expBits))
         {
-            if (ca == ClassSignalingNaN || cb == ClassSignalingNaN)
+            if (IsSignalingNaN(a, fracBits, expBits) || IsSignalingNaN(b, fracBits, expBits))
             {
                 flags |= NV;
             }
@@ -618,37 +689,46 @@ public static class SoftFloat
             return false;
         }
 
-        return a == b || (ca == ClassZero && cb == ClassZero);
+        return a == b || ((a | b) << (64 - fracBits - expBits)) == 0; // or both are zeros
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static bool Less(ulong a, ulong b, int fracBits, int expBits, bool orEqual, ref uint flags)
     {
-        int ca = Classify(a, fracBits, expBits, out _), cb = Classify(b, fracBits, expBits, out _);
-        if (ca >= ClassQuietNaN || cb >= ClassQuietNaN)
+        if (IsNaN(a, fracBits, expBits) || IsNaN(b, fracBits, expBits))
         {
             flags |= NV;
             return false;
         }
 
-        if (ca == ClassZero && cb == ClassZero)
+        if (((a | b) << (64 - fracBits - expBits)) == 0)
         {
-            return orEqual;
+            return orEqual; // +-0 vs +-0
         }
 
-        return a == b ? orEqual : OrderedLess(a, b, fracBits + expBits);
+        ulong ka = OrderKey(a, fracBits + expBits), kb = OrderKey(b, fracBits + expBits);
+        return orEqual ? ka <= kb : ka < kb;
     }
 
-    /// <summary>a &lt; b for non-NaN encodings, with -0 &lt; +0.</summary>
-    private static bool OrderedLess(ulong a, ulong b, int signPosition)
+    /// <summary>
+    /// Maps a non-NaN encoding to an unsigned key with the numeric order (and -0 below +0):
+    /// negative values are complemented, positive ones get the sign bit set.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static ulong OrderKey(ulong x, int signPosition)
     {
-        bool aNegative = ((a >> signPosition) & 1) != 0, bNegative = ((b >> signPosition) & 1) != 0;
-        if (aNegative != bNegative)
-        {
-            return aNegative;
-        }
-
-        return aNegative ? a > b : a < b;
+        ulong signBit = 1UL << signPosition;
+        ulong width = signBit | (signBit - 1);
+        return x ^ (((0UL - (x >> signPosition)) & width) | signBit);
     }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsNaN(ulong x, int fracBits, int expBits) =>
+        (x & ((1UL << (fracBits + expBits)) - 1)) > ((1UL << expBits) - 1) << fracBits;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static bool IsSignalingNaN(ulong x, int fracBits, int expBits) =>
+        IsNaN(x, fracBits, expBits) && ((x >> (fracBits - 1)) & 1) == 0;
 
     private static uint Classify(ulong a, int fracBits, int expBits)
     {

@@ -90,9 +90,17 @@ internal sealed class RandomFloats(int seed, int fracBits, int expBits)
     /// <summary>An addend for fma close in magnitude to the product of <paramref name="a"/> and <paramref name="b"/>.</summary>
     public ulong Addend(ulong a, ulong b)
     {
-        if (_random.Next(3) == 0)
+        switch (_random.Next(4))
         {
-            return Any();
+            case 0:
+                return Any();
+            case 1:
+                // Minus the rounded product, a few units off: massive cancellation, where the
+                // result is (close to) the product's rounding error.
+                ulong product = fracBits == 23
+                    ? BitConverter.SingleToUInt32Bits(BitConverter.UInt32BitsToSingle((uint)a) * BitConverter.UInt32BitsToSingle((uint)b))
+                    : BitConverter.DoubleToUInt64Bits(BitConverter.UInt64BitsToDouble(a) * BitConverter.UInt64BitsToDouble(b));
+                return (product ^ SignBit) + (ulong)(long)(_random.Next(9) - 4);
         }
 
         int fp = FieldOf(a) + FieldOf(b) - Bias;

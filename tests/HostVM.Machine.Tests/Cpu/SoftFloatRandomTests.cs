@@ -299,4 +299,71 @@ public sealed class SoftFloatRandomTests
             }
         }
     }
+
+    [Theory]
+    [InlineData(F32)]
+    [InlineData(F64)]
+    public void MinMaxAndComparisonsMatchHostOrdering(int width)
+    {
+        var (fb, eb) = Format(width);
+        var gen = new RandomFloats(width * 3 + 1, fb, eb);
+        for (int i = 0; i < Cases; i++)
+        {
+            ulong a = gen.Any(), b = i % 3 == 0 ? a ^ (1UL << (width - 1)) : i % 3 == 1 ? gen.Partner("add", a) : gen.Any();
+            double x = width == F64 ? BitConverter.UInt64BitsToDouble(a) : BitConverter.UInt32BitsToSingle((uint)a);
+            double y = width == F64 ? BitConverter.UInt64BitsToDouble(b) : BitConverter.UInt32BitsToSingle((uint)b);
+            bool anyNaN = double.IsNaN(x) || double.IsNaN(y);
+            bool anySignaling = ReferenceFloat.IsSignaling(a, fb, eb) || ReferenceFloat.IsSignaling(b, fb, eb);
+            ulong nan = ReferenceFloat.Nan(fb, eb);
+
+            // minimumNumber / maximumNumber with -0 < +0.
+            ulong expectedMin, expectedMax;
+            if (double.IsNaN(x) && double.IsNaN(y))
+            {
+                expectedMin = expectedMax = nan;
+            }
+            else if (anyNaN)
+            {
+                expectedMin = expectedMax = double.IsNaN(x) ? b : a;
+            }
+            else if (x != y)
+            {
+                (expectedMin, expectedMax) = x < y ? (a, b) : (b, a);
+            }
+            else
+            {
+                bool aNegative = ReferenceFloat.IsNegative(a, fb, eb);
+                (expectedMin, expectedMax) = aNegative ? (a, b) : (b, a); // equal, or +0 and -0
+            }
+
+            uint minFlags = 0, maxFlags = 0, eqFlags = 0, ltFlags = 0, leFlags = 0;
+            ulong min, max;
+            bool eq, lt, le;
+            if (width == F64)
+            {
+                min = SoftFloat.F64Min(a, b, ref minFlags);
+                max = SoftFloat.F64Max(a, b, ref maxFlags);
+                eq = SoftFloat.F64Eq(a, b, ref eqFlags);
+                lt = SoftFloat.F64Lt(a, b, ref ltFlags);
+                le = SoftFloat.F64Le(a, b, ref leFlags);
+            }
+            else
+            {
+                min = SoftFloat.F32Min((uint)a, (uint)b, ref minFlags);
+                max = SoftFloat.F32Max((uint)a, (uint)b, ref maxFlags);
+                eq = SoftFloat.F32Eq((uint)a, (uint)b, ref eqFlags);
+                lt = SoftFloat.F32Lt((uint)a, (uint)b, ref ltFlags);
+                le = SoftFloat.F32Le((uint)a, (uint)b, ref leFlags);
+            }
+
+            string what = $"{width} a={a:x} b={b:x}";
+            uint signalingNV = anySignaling ? ReferenceFloat.NV : 0;
+            uint anyNaNNV = anyNaN ? ReferenceFloat.NV : 0;
+            Assert.True(min == expectedMin && minFlags == signalingNV, $"min {what}: {min:x}/{minFlags}");
+            Assert.True(max == expectedMax && maxFlags == signalingNV, $"max {what}: {max:x}/{maxFlags}");
+            Assert.True(eq == (x == y) && eqFlags == signalingNV, $"eq {what}");
+            Assert.True(lt == (x < y) && ltFlags == anyNaNNV, $"lt {what}");
+            Assert.True(le == (x <= y) && leFlags == anyNaNNV, $"le {what}");
+        }
+    }
 }
