@@ -120,7 +120,7 @@ public sealed unsafe class BuiltinSbi : IEcallHandler
             case ExtLegacyRemoteSfenceAsid:
             {
                 // The legacy calls pass a pointer to the hart mask (a virtual address in S-mode).
-                if (!TryReadGuestVirtual(hart, a0, out ulong mask))
+                if (!hart.TryDebugRead(a0, out ulong mask))
                 {
                     return ErrInvalidAddress;
                 }
@@ -133,9 +133,6 @@ public sealed unsafe class BuiltinSbi : IEcallHandler
                 return 0;
         }
     }
-
-    private static bool TryReadGuestVirtual(Hart hart, ulong address, out ulong value) =>
-        hart.TryDebugRead(address, out value);
 
     private static (long Error, long Value) Base(long fid, ulong a0) => fid switch
     {

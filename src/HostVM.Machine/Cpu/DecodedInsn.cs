@@ -17,7 +17,7 @@ public struct DecodedInsn
     public byte Rs3;
     /// <summary>2 or 4.</summary>
     public byte Length;
-    /// <summary>The rm field of FP instructions; aq/rl bits of AMOs (unused).</summary>
+    /// <summary>The rm field of FP computations (7 = dynamic, from frm).</summary>
     public byte Rm;
     /// <summary>Immediate, CSR number for CSR ops, or the raw instruction bits for illegal ones.</summary>
     public long Imm;
