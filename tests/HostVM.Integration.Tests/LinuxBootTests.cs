@@ -8,11 +8,11 @@ public sealed class LinuxBootTests
 {
     private static readonly TimeSpan BootTimeout = TimeSpan.FromMinutes(4);
 
-    private static MachineConfiguration Linux(int harts, bool openSbi, string initramfs = "initramfs.cpio.gz") => new()
+    private static MachineConfiguration Linux(int harts, bool openSbi, string initramfs = "initramfs.cpio.gz", string firmware = "fw_jump.bin") => new()
     {
         HartCount = harts,
         MemorySize = 256 * MachineConfiguration.MiB,
-        Firmware = openSbi ? GuestRun.File(GuestArtifacts.Guest("fw_jump.bin")) : null,
+        Firmware = openSbi ? GuestRun.File(GuestArtifacts.Guest(firmware)) : null,
         Kernel = GuestRun.File(GuestArtifacts.Guest("Image")),
         Initrd = GuestRun.File(GuestArtifacts.Guest(initramfs)),
         KernelCommandLine = "console=ttyS0",
@@ -34,6 +34,15 @@ public sealed class LinuxBootTests
         var run = GuestRun.Boot(Linux(1, openSbi: true), BootTimeout);
         AssertBootedAndPoweredOff(run, 1);
         Assert.Contains("OpenSBI", run.Console);
+    }
+
+    [Fact]
+    public void BootsThroughOpenSbiFwDynamic()
+    {
+        // fw_dynamic finds the kernel through the fw_dynamic_info block HostVM passes in a2.
+        var run = GuestRun.Boot(Linux(2, openSbi: true, firmware: "fw_dynamic.bin"), BootTimeout);
+        AssertBootedAndPoweredOff(run, 2);
+        Assert.Contains("Domain0 Next Address      : 0x0000000080200000", run.Console);
     }
 
     [Fact]
