@@ -64,7 +64,7 @@ public sealed unsafe class BuiltinSbi : IEcallHandler
             hart.TryWriteCsr(Csr.PmpAddr0, (1UL << 54) - 1); // all of memory...
             hart.TryWriteCsr(Csr.PmpCfg0, 0x1F);             // ...NAPOT, read/write/execute
             hart.TryWriteCsr(Csr.Mie, Csr.SupervisorInterrupts);
-            s.Priv = PrivilegeMode.Supervisor;
+            hart.SetPrivilege(PrivilegeMode.Supervisor);
             if (hart.HartId == bootHart)
             {
                 s.Pc = entry;

@@ -110,6 +110,13 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
         _runState = HartRunState.Started;
     }
 
+    /// <summary>Moves the hart to <paramref name="mode"/> (firmware set-up), re-selecting its TLBs.</summary>
+    public void SetPrivilege(PrivilegeMode mode)
+    {
+        _s->Priv = mode;
+        UpdateTranslationContext();
+    }
+
     /// <summary>Puts the hart into the HSM stopped state (not started yet).</summary>
     public void MarkStopped() => _runState = HartRunState.Stopped;
 
