@@ -6,6 +6,7 @@ cd "$(dirname "$0")"
 scripts/deps.sh
 guest_dir=$(guest/build.sh | tail -n 1)
 dotnet build -c Release src/HostVM.Cli -nologo -v quiet >&2
-exec dotnet src/HostVM.Cli/bin/Release/net10.0/hostvm.dll run \
-  --kernel "$guest_dir/Image" --initrd "$guest_dir/initramfs.cpio.gz" \
-  --append "console=ttyS0" "$@"
+defaults=(--kernel "$guest_dir/Image" --initrd "$guest_dir/initramfs.cpio.gz")
+# The guest's command line defaults to the serial console unless the caller gives its own.
+case " $* " in *" --append "*) ;; *) defaults+=(--append "console=ttyS0") ;; esac
+exec dotnet src/HostVM.Cli/bin/Release/net10.0/hostvm.dll run "${defaults[@]}" "$@"

@@ -194,7 +194,19 @@ public static class RunCommand
     {
         var thread = new Thread(() =>
         {
-            using var input = Console.OpenStandardInput();
+            // fd 0 as a plain file: Console.OpenStandardInput() on a terminal goes through .NET's
+            // line editor (it echoes and buffers until Enter), which a raw console must bypass.
+            FileStream input;
+            try
+            {
+                input = new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, 1);
+            }
+            catch (Exception e) when (e is IOException or ArgumentException or UnauthorizedAccessException)
+            {
+                return; // no usable standard input: the guest runs without a keyboard
+            }
+
+            using var inputStream = input;
             var buffer = new byte[256];
             bool escape = false;
             var pending = new List<byte>();
@@ -205,7 +217,7 @@ public static class RunCommand
                 {
                     n = input.Read(buffer, 0, buffer.Length);
                 }
-                catch (IOException)
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException or NotSupportedException)
                 {
                     return;
                 }

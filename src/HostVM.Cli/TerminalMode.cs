@@ -1,70 +1,71 @@
-using System.Diagnostics;
+using System.Runtime.InteropServices;
 
 namespace HostVM.Cli;
 
-/// <summary>Puts a TTY into raw mode for the guest console and restores it afterwards (with stty).</summary>
-public sealed class TerminalMode : IDisposable
+/// <summary>
+/// Puts the controlling terminal into raw mode for the guest console (every key, Ctrl-C included,
+/// goes to the guest; nothing is echoed locally) and restores it afterwards. Uses termios directly:
+/// running `stty` as a child would not stick, because .NET re-applies its own terminal settings
+/// around every child process it starts.
+/// </summary>
+public sealed unsafe partial class TerminalMode : IDisposable
 {
-    private readonly string? _saved;
+    private const int StdinFd = 0;
+    private const int TcsaNow = 0;
+    // Larger than struct termios on every Linux ABI; treated as opaque bytes.
+    private const int TermiosSize = 256;
 
-    private TerminalMode(string? saved)
+    private readonly byte[]? _saved;
+
+    private TerminalMode(byte[]? saved)
     {
         _saved = saved;
     }
 
     public static TerminalMode EnterRaw()
     {
-        if (Console.IsInputRedirected)
+        if (Console.IsInputRedirected || !OperatingSystem.IsLinux())
         {
             return new TerminalMode(null);
         }
 
-        string? saved = Stty("-g");
-        if (saved is null)
+        var saved = new byte[TermiosSize];
+        var raw = new byte[TermiosSize];
+        fixed (byte* s = saved)
+        fixed (byte* r = raw)
         {
-            return new TerminalMode(null);
+            if (TcGetAttr(StdinFd, s) != 0 || TcGetAttr(StdinFd, r) != 0)
+            {
+                return new TerminalMode(null);
+            }
+
+            CfMakeRaw(r);
+            if (TcSetAttr(StdinFd, TcsaNow, r) != 0)
+            {
+                return new TerminalMode(null);
+            }
         }
 
-        Stty("raw -echo");
-        return new TerminalMode(saved.Trim());
+        return new TerminalMode(saved);
     }
 
     public void Dispose()
     {
         if (_saved is not null)
         {
-            Stty(_saved);
+            fixed (byte* s = _saved)
+            {
+                _ = TcSetAttr(StdinFd, TcsaNow, s);
+            }
         }
     }
 
-    private static string? Stty(string arguments)
-    {
-        try
-        {
-            var info = new ProcessStartInfo("stty")
-            {
-                RedirectStandardOutput = true,
-                UseShellExecute = false,
-            };
-            foreach (var a in arguments.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-            {
-                info.ArgumentList.Add(a);
-            }
+    [LibraryImport("libc", EntryPoint = "tcgetattr")]
+    private static partial int TcGetAttr(int fd, byte* termios);
 
-            // stty works on its standard input, which it inherits: our terminal.
-            using var p = Process.Start(info);
-            if (p is null)
-            {
-                return null;
-            }
+    [LibraryImport("libc", EntryPoint = "tcsetattr")]
+    private static partial int TcSetAttr(int fd, int optionalActions, byte* termios);
 
-            string output = p.StandardOutput.ReadToEnd();
-            p.WaitForExit();
-            return p.ExitCode == 0 ? output : null;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            return null;
-        }
-    }
+    [LibraryImport("libc", EntryPoint = "cfmakeraw")]
+    private static partial void CfMakeRaw(byte* termios);
 }
