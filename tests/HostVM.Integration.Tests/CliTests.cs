@@ -165,6 +165,71 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void OnATerminalTheConsoleIsRawAndCtrlAXQuits()
+    {
+        // A program that prints "R" on the UART, then spins: lui t0,0x10000; li t1,'R'; sb t1,0(t0); j .
+        uint[] program = [0x100002b7, 0x05200313, 0x00628023, 0x0000006f];
+        string path = TempFile([.. program.SelectMany(BitConverter.GetBytes)]);
+        try
+        {
+            // script(1) gives hostvm a pseudo-terminal as its stdin/stdout, as a user's shell would.
+            var info = new ProcessStartInfo("script")
+            {
+                RedirectStandardInput = true,
+                RedirectStandardOutput = true,
+                UseShellExecute = false,
+            };
+            string hostvm = Path.Combine(AppContext.BaseDirectory, "hostvm.dll");
+            foreach (var a in new[] { "-qec", $"dotnet {hostvm} run --firmware {path} --timeout 60; echo EXIT=$?", "/dev/null" })
+            {
+                info.ArgumentList.Add(a);
+            }
+
+            using var p = Process.Start(info)!;
+            var output = new System.Text.StringBuilder();
+            var reader = new Thread(() =>
+            {
+                int c;
+                while ((c = p.StandardOutput.Read()) >= 0)
+                {
+                    lock (output)
+                    {
+                        output.Append((char)c);
+                    }
+                }
+            });
+            reader.Start();
+            string Output()
+            {
+                lock (output)
+                {
+                    return output.ToString();
+                }
+            }
+
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while (!Output().Contains('R') && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(50);
+            }
+
+            Assert.Contains("R", Output());
+            p.StandardInput.Write("ab\u0001x"); // typed keys, then Ctrl-A X
+            p.StandardInput.Flush();
+            Assert.True(p.WaitForExit(TimeSpan.FromSeconds(60)), Output());
+            reader.Join(TimeSpan.FromSeconds(10));
+
+            string text = Output();
+            Assert.Contains("EXIT=0", text);
+            Assert.DoesNotContain("ab", text); // raw mode: nothing is echoed locally
+        }
+        finally
+        {
+            File.Delete(path);
+        }
+    }
+
+    [Fact]
     public void LinuxBootsUnderTheCliAndExitsZero()
     {
         var (code, stdout, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), "--initrd", GuestArtifacts.Guest("initramfs.cpio.gz"),
