@@ -66,6 +66,11 @@ public static class RunCommand
             throw new BootImageException($"{option} {path}: no such file.");
         }
 
+        if (new FileInfo(path).Length > int.MaxValue)
+        {
+            throw new BootImageException($"{option} {path}: boot files must be under 2 GiB.");
+        }
+
         try
         {
             var data = File.ReadAllBytes(path);

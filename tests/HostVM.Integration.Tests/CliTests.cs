@@ -59,6 +59,13 @@ public sealed class CliTests
     }
 
     [Fact]
+    public void DirectoryAsKernelIsAOneLineError()
+    {
+        var (code, _, err) = Hostvm("run", "--kernel", Path.GetTempPath());
+        AssertOneLineError(code, err, "is a directory");
+    }
+
+    [Fact]
     public void TruncatedKernelIsAOneLineError()
     {
         byte[] image = File.ReadAllBytes(GuestArtifacts.Guest("Image"));

@@ -73,13 +73,6 @@ public sealed class ElfImage
 
     public bool TryGetSymbol(string name, out ulong address) => _symbols.TryGetValue(name, out address);
 
-    /// <summary>Reads and parses an ELF file; errors name the file.</summary>
-    public static ElfImage Load(string path)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        return Parse(PayloadFile.Read(path), Path.GetFileName(path));
-    }
-
     /// <summary>Parses an ELF image held in memory; <paramref name="name"/> is what errors call it.</summary>
     public static ElfImage Parse(ReadOnlyMemory<byte> file, string name)
     {

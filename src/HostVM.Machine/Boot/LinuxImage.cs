@@ -57,12 +57,6 @@ public sealed class LinuxImage
         (data.Length >= Magic2Offset + 4 && data.Slice(Magic2Offset, 4).SequenceEqual("RSC\x05"u8)) ||
         (data.Length >= MagicOffset + 8 && data.Slice(MagicOffset, 8).SequenceEqual("RISCV\0\0\0"u8));
 
-    public static LinuxImage Load(string path)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        return Parse(PayloadFile.Read(path), Path.GetFileName(path));
-    }
-
     public static LinuxImage Parse(ReadOnlyMemory<byte> file, string name)
     {
         ArgumentNullException.ThrowIfNull(name);

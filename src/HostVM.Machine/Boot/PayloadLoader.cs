@@ -35,11 +35,4 @@ public static class PayloadLoader
                 return BootPayload.Raw(name, data, address ?? ramBase);
         }
     }
-
-    /// <summary>Reads <paramref name="path"/> and loads it as <see cref="Load(string, ReadOnlyMemory{byte}, ulong, ulong?)"/> does; messages use the file name.</summary>
-    public static BootPayload LoadFile(string path, ulong ramBase, ulong? address = null)
-    {
-        ArgumentNullException.ThrowIfNull(path);
-        return Load(Path.GetFileName(path), PayloadFile.Read(path), ramBase, address);
-    }
 }
