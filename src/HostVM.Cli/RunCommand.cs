@@ -26,20 +26,44 @@ public static class RunCommand
         var cpus = new Option<int>("--cpus", "--smp") { Description = "Number of harts (1-8).", DefaultValueFactory = _ => 1 };
         var timeout = new Option<double?>("--timeout") { Description = "Stop the guest after this many seconds and report where it was." };
         var stats = new Option<bool>("--stats") { Description = "Print run time and guest instructions per second to stderr at exit." };
+        var drives = new Option<string[]>("--drive")
+        {
+            Description = "A virtio-blk disk: file=PATH[,readonly=on][,id=SERIAL][,bw=SIZE/TIME][,ops=N/TIME][,bw-burst=SIZE][,ops-burst=N]. Repeatable.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var nets = new Option<string[]>("--net")
+        {
+            Description = "A virtio-net NIC: user[,hostfwd=tcp:HOSTADDR:PORT-:GUESTPORT]... | switch=NAME | tap=IFNAME; with [,mac=52:54:00:..] and limits [rx-|tx-]bw=SIZE/TIME, [rx-|tx-]ops=N/TIME. Repeatable.",
+        };
+        var rng = new Option<bool>("--rng") { Description = "A virtio-rng entropy device fed by the host's CSPRNG." };
+        var balloon = new Option<bool>("--balloon") { Description = "A virtio-balloon device (statistics, deflate on OOM)." };
+        var transport = new Option<string>("--virtio-transport")
+        {
+            Description = "virtio-mmio version: modern (2) or legacy (1, QEMU 7.2's default).",
+            DefaultValueFactory = _ => "modern",
+        };
+        transport.AcceptOnlyFromAmong("modern", "legacy");
 
         var command = new Command("run", "Boot one virtual machine in this process; the terminal is its serial console (Ctrl-A X quits).")
         {
-            kernel, initrd, append, firmware, memory, cpus, timeout, stats,
+            kernel, initrd, append, firmware, memory, cpus, timeout, stats, drives, nets, rng, balloon, transport,
         };
-        command.SetAction(parse => Run(
-            parse.GetValue(kernel),
-            parse.GetValue(initrd),
-            parse.GetValue(append),
-            parse.GetValue(firmware),
-            parse.GetValue(memory)!,
-            parse.GetValue(cpus),
-            parse.GetValue(timeout),
-            parse.GetValue(stats)));
+        command.SetAction(parse => Run(new RunOptions
+        {
+            Kernel = parse.GetValue(kernel),
+            Initrd = parse.GetValue(initrd),
+            Append = parse.GetValue(append),
+            Firmware = parse.GetValue(firmware),
+            Memory = parse.GetValue(memory)!,
+            Cpus = parse.GetValue(cpus),
+            TimeoutSeconds = parse.GetValue(timeout),
+            Stats = parse.GetValue(stats),
+            Drives = parse.GetValue(drives) ?? [],
+            Nets = parse.GetValue(nets) ?? [],
+            Rng = parse.GetValue(rng),
+            Balloon = parse.GetValue(balloon),
+            LegacyVirtio = parse.GetValue(transport) == "legacy",
+        }));
         return command;
     }
 
@@ -87,8 +111,14 @@ public static class RunCommand
         }
     }
 
-    public static int Run(string? kernelPath, string? initrdPath, string? append, string? firmwarePath, string memoryText, int cpus, double? timeoutSeconds, bool stats)
+    public static int Run(RunOptions options)
     {
+        ArgumentNullException.ThrowIfNull(options);
+        string? kernelPath = options.Kernel, initrdPath = options.Initrd, append = options.Append, firmwarePath = options.Firmware;
+        string memoryText = options.Memory;
+        int cpus = options.Cpus;
+        double? timeoutSeconds = options.TimeoutSeconds;
+        bool stats = options.Stats;
         if (!SizeParser.TryParse(memoryText, out ulong memory) || memory % 4096 != 0)
         {
             return Fail($"--memory {memoryText}: not a size; write e.g. 256M or 1G.");
@@ -115,9 +145,30 @@ public static class RunCommand
         }
 
         using var sink = new ConsoleSink(Console.OpenStandardOutput());
+        using var devices = new DeviceBuilder();
         VirtualMachine vm;
         try
         {
+            foreach (var d in options.Drives)
+            {
+                devices.AddDrive(d);
+            }
+
+            foreach (var n in options.Nets)
+            {
+                devices.AddNic(n);
+            }
+
+            if (options.Rng)
+            {
+                devices.AddRng();
+            }
+
+            if (options.Balloon)
+            {
+                devices.AddBalloon();
+            }
+
             var config = new MachineConfiguration
             {
                 MemorySize = memory,
@@ -126,8 +177,15 @@ public static class RunCommand
                 Kernel = ReadFile(kernelPath, "--kernel"),
                 Initrd = ReadFile(initrdPath, "--initrd"),
                 KernelCommandLine = append ?? (kernelPath is not null ? "console=ttyS0" : null),
+                VirtioDevices = devices.Devices,
+                VirtioLegacy = options.LegacyVirtio,
             };
             vm = new VirtualMachine(config, sink.Write);
+            devices.HandOver();
+        }
+        catch (DeviceOptionException e)
+        {
+            return Fail(e.Message);
         }
         catch (BootImageException e)
         {
@@ -151,7 +209,7 @@ public static class RunCommand
                 sink.Flush();
                 terminal.Dispose();
                 Console.Error.WriteLine($"\r\nhostvm: the guest did not finish within {timeoutSeconds} s; stopped it.");
-                foreach (var line in vm.DescribeHarts())
+                foreach (var line in vm.DescribeHarts().Concat(vm.DescribeDevices()))
                 {
                     Console.Error.WriteLine($"hostvm:   {line}");
                 }

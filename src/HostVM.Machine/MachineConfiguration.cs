@@ -1,3 +1,5 @@
+using HostVM.Machine.Virtio;
+
 namespace HostVM.Machine;
 
 /// <summary>What a machine is made of: RAM, harts and what it boots.</summary>
@@ -5,6 +7,7 @@ public sealed record MachineConfiguration
 {
     public const ulong MiB = 1024 * 1024;
     public const int MaxHarts = 8;
+    public const int MaxVirtioDevices = 8;
 
     public ulong MemorySize { get; init; } = 256 * MiB;
 
@@ -22,4 +25,13 @@ public sealed record MachineConfiguration
 
     /// <summary>8 = Sv39, 9 = Sv48, 10 = Sv57: the deepest paging mode the harts accept.</summary>
     public int MaxSatpMode { get; init; } = 10;
+
+    /// <summary>
+    /// Virtio devices, one per virtio-mmio slot in this order (slot n at 0x1000_1000 + n × 0x1000, irq 1 + n).
+    /// The machine owns them from here on and disposes them with itself.
+    /// </summary>
+    public IReadOnlyList<VirtioDevice> VirtioDevices { get; init; } = [];
+
+    /// <summary>Use the legacy (version 1) virtio-mmio transport, as QEMU 7.2 does by default.</summary>
+    public bool VirtioLegacy { get; init; }
 }

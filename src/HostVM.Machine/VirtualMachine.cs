@@ -2,6 +2,7 @@ using HostVM.Machine.Boot;
 using HostVM.Machine.Cpu;
 using HostVM.Machine.Devices;
 using HostVM.Machine.Memory;
+using HostVM.Machine.Virtio;
 
 namespace HostVM.Machine;
 
@@ -60,6 +61,27 @@ public sealed class VirtualMachine : IDisposable
         Bus.Map(PowerBase, PowerDevice.Size, Power);
         Bus.Map(RtcBase, GoldfishRtc.Size, Rtc);
 
+        if (configuration.VirtioDevices.Count > MachineConfiguration.MaxVirtioDevices)
+        {
+            throw new BootImageException($"{configuration.VirtioDevices.Count} virtio devices: the board has {MachineConfiguration.MaxVirtioDevices} virtio-mmio slots.");
+        }
+
+        Memory = new GuestMemory(Ram, Code);
+        var transports = new List<MmioTransport>();
+        var slots = new List<VirtioMmioSlot>();
+        foreach (var device in configuration.VirtioDevices)
+        {
+            int n = slots.Count;
+            var slot = new VirtioMmioSlot(VirtioMmioSlot.FirstBase + ((ulong)n * VirtioMmioSlot.Size), VirtioMmioSlot.FirstIrq + n);
+            var transport = new MmioTransport(device, Memory, Plic, slot.Irq, configuration.VirtioLegacy);
+            Bus.Map(slot.Base, VirtioMmioSlot.Size, transport);
+            transports.Add(transport);
+            slots.Add(slot);
+        }
+
+        VirtioTransports = transports;
+        VirtioSlots = slots;
+
         Boot = BootLoader.Load(this, configuration);
     }
 
@@ -84,6 +106,18 @@ public sealed class VirtualMachine : IDisposable
     public PowerDevice Power { get; }
 
     public GoldfishRtc Rtc { get; }
+
+    /// <summary>Device access to guest RAM (checked, drops decoded code it overwrites).</summary>
+    public GuestMemory Memory { get; }
+
+    /// <summary>The virtio-mmio transports, in slot order (each holds its device).</summary>
+    public IReadOnlyList<MmioTransport> VirtioTransports { get; }
+
+    public IReadOnlyList<VirtioMmioSlot> VirtioSlots { get; }
+
+    /// <summary>The first device of type <typeparamref name="T"/>, or null.</summary>
+    public T? Device<T>()
+        where T : VirtioDevice => VirtioTransports.Select(t => t.Device).OfType<T>().FirstOrDefault();
 
     /// <summary>Where everything was placed and how the harts start.</summary>
     public BootSummary Boot { get; }
@@ -232,6 +266,11 @@ public sealed class VirtualMachine : IDisposable
         + (h.LastTrapCause == 0 && h.LastTrapValue == 0 ? "none" : $"{Hart.DescribeCause(h.LastTrapCause)} (tval 0x{h.LastTrapValue:x})")
         + $", mip 0x{h.PendingInterrupts:x}, mie 0x{h.State.Mie:x}");
 
+    /// <summary>One line per virtio device: slot, type, status and, if it stopped, why.</summary>
+    public IEnumerable<string> DescribeDevices() => VirtioTransports.Select((t, i) =>
+        $"virtio{i} at 0x{VirtioSlots[i].Base:x} irq {t.Irq}: {t.Device.Type}, status 0x{t.Status:x}, interrupt status 0x{t.InterruptStatus:x}"
+        + (t.Error is { } e ? $", needs reset: {e}" : string.Empty));
+
     public void Dispose()
     {
         if (Exit is null)
@@ -246,6 +285,11 @@ public sealed class VirtualMachine : IDisposable
         }
 
         Rtc.Dispose();
+        foreach (var t in VirtioTransports)
+        {
+            t.Device.Dispose();
+        }
+
         if (!allStopped)
         {
             // A hart thread is stuck in a device call: leak its memory rather than free it under it.

@@ -83,6 +83,7 @@ public static class BootLoader
             BootArgs = config.KernelCommandLine,
             InitrdStart = initrdStart,
             InitrdEnd = initrdEnd,
+            VirtioSlots = vm.VirtioSlots,
         };
         byte[] dtb = VirtDeviceTree.Build(board);
         ulong top = Math.Min(ram.EndAddress, ramBase + (3072 * MachineConfiguration.MiB));

@@ -11,6 +11,7 @@ internal static unsafe partial class HostMemory
 {
     private const int ProtRead = 1, ProtWrite = 2;
     private const int MapPrivate = 0x02, MapAnonymous = 0x20, MapNoReserve = 0x4000;
+    private const int MadvDontNeed = 4;
 
     public static byte* AllocateZeroed(ulong size)
     {
@@ -41,6 +42,21 @@ internal static unsafe partial class HostMemory
             NativeMemory.AlignedFree(memory);
         }
     }
+
+    /// <summary>
+    /// Returns the pages to the host; they read as zero when next touched (balloon inflation).
+    /// Elsewhere than Linux the memory stays allocated and is only zeroed.
+    /// </summary>
+    public static void Discard(byte* memory, ulong size)
+    {
+        if (!OperatingSystem.IsLinux() || Madvise(memory, (nuint)size, MadvDontNeed) != 0)
+        {
+            NativeMemory.Clear(memory, (nuint)size);
+        }
+    }
+
+    [LibraryImport("libc", EntryPoint = "madvise", SetLastError = true)]
+    private static partial int Madvise(void* address, nuint length, int advice);
 
     [LibraryImport("libc", EntryPoint = "mmap", SetLastError = true)]
     private static partial void* Mmap(void* address, nuint length, int protection, int flags, int fd, nint offset);

@@ -1,0 +1,150 @@
+using HostVM.Machine.Virtio;
+using HostVM.Networking;
+using HostVM.Storage;
+
+namespace HostVM.Cli;
+
+/// <summary>
+/// Turns `hostvm run`'s device options into virtio devices with their backends, in slot order: drives,
+/// NICs, then rng, balloon and console. Opens every file and socket here (the Machine opens none); on an
+/// error, whatever was opened is closed again.
+/// </summary>
+public sealed class DeviceBuilder : IDisposable
+{
+    public const string DriveKeys = "file, readonly, id, " + RateLimitParser.Keys;
+
+    private readonly List<VirtioDevice> _devices = [];
+    private bool _handedOver;
+
+    public IReadOnlyList<VirtioDevice> Devices => _devices;
+
+    public VirtioConsole? Console { get; private set; }
+
+    /// <summary>Host ports of user-network forwards, as "tcp:127.0.0.1:8080-:80 → 8080" lines for the user.</summary>
+    public List<string> Notes { get; } = [];
+
+    /// <summary>--drive file=PATH[,readonly=on][,id=ID][,bw=SIZE/TIME][,ops=N/TIME][,bw-burst=..][,ops-burst=..]</summary>
+    public void AddDrive(string text)
+    {
+        var list = KeyValueList.Parse("--drive", text);
+        if (list.Kind is not null)
+        {
+            throw new DeviceOptionException($"--drive {text}: write file=PATH (e.g. --drive file=disk.img).");
+        }
+
+        string file = list.Get("file") ?? throw new DeviceOptionException($"--drive {text}: file=PATH is missing.");
+        bool readOnly = list.GetSwitch("readonly", false);
+        string? id = list.Get("id");
+        RateLimitSettings limits = RateLimitParser.Parse(list);
+        list.RejectUnknown(DriveKeys);
+        if (id is { Length: > 20 } || (id is not null && !id.All(c => c is >= ' ' and <= '~')))
+        {
+            throw new DeviceOptionException($"--drive {text}: id must be at most 20 printable ASCII characters (the guest reads it as the disk serial).");
+        }
+
+        IBlockDevice backend;
+        try
+        {
+            backend = RawFileBlockDevice.Open(file, readOnly, id);
+        }
+        catch (BlockDeviceException e)
+        {
+            throw new DeviceOptionException($"--drive {text}: {e.Message}");
+        }
+
+        try
+        {
+            Add(new VirtioBlock(backend, limits));
+        }
+        catch
+        {
+            backend.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>--net user[,hostfwd=..]… | switch=NAME | tap=IFNAME, each with [,mac=..] and rate limits.</summary>
+    public void AddNic(string text)
+    {
+        var list = KeyValueList.Parse("--net", text);
+        string? macText = list.Get("mac");
+        var rx = Merge(RateLimitParser.Parse(list), RateLimitParser.Parse(list, "rx-"));
+        var tx = Merge(RateLimitParser.Parse(list), RateLimitParser.Parse(list, "tx-"));
+        MacAddress mac;
+        try
+        {
+            mac = macText is null ? RandomMac() : MacAddress.Parse(macText);
+        }
+        catch (FormatException e)
+        {
+            throw new DeviceOptionException($"--net {text}: {e.Message}");
+        }
+
+        if (mac.IsMulticast)
+        {
+            throw new DeviceOptionException($"--net {text}: mac={macText} is a multicast address; a NIC needs a unicast one (first byte even).");
+        }
+
+        IPacketPort port = NetworkBackends.Open(list, Notes);
+        try
+        {
+            Add(new VirtioNet(port, mac, rx, tx));
+        }
+        catch
+        {
+            port.Dispose();
+            throw;
+        }
+    }
+
+    public void AddRng() => Add(new VirtioRng());
+
+    public void AddBalloon() => Add(new VirtioBalloon(deflateOnOom: true));
+
+    public void AddConsole(Action<ReadOnlyMemory<byte>> output)
+    {
+        var console = new VirtioConsole(output);
+        Add(console);
+        Console = console;
+    }
+
+    /// <summary>The machine owns the devices from now on.</summary>
+    public IReadOnlyList<VirtioDevice> HandOver()
+    {
+        _handedOver = true;
+        return _devices;
+    }
+
+    private void Add(VirtioDevice device)
+    {
+        if (_devices.Count == Machine.MachineConfiguration.MaxVirtioDevices)
+        {
+            device.Dispose();
+            throw new DeviceOptionException($"too many devices: the board has {Machine.MachineConfiguration.MaxVirtioDevices} virtio-mmio slots.");
+        }
+
+        _devices.Add(device);
+    }
+
+    private static RateLimitSettings Merge(RateLimitSettings both, RateLimitSettings one) =>
+        new(one.Bandwidth ?? both.Bandwidth, one.Operations ?? both.Operations);
+
+    /// <summary>52:54:00 (QEMU's prefix, locally administered use) and three random bytes, so two VMs on a switch differ.</summary>
+    private static MacAddress RandomMac()
+    {
+        Span<byte> b = stackalloc byte[3];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(b);
+        return new MacAddress(0x5254_0000_0000UL | ((ulong)b[0] << 16) | ((ulong)b[1] << 8) | b[2]);
+    }
+
+    public void Dispose()
+    {
+        if (!_handedOver)
+        {
+            foreach (var d in _devices)
+            {
+                d.Dispose(); // and with it its backend
+            }
+        }
+    }
+}

@@ -1,0 +1,72 @@
+namespace HostVM.Machine.Virtio;
+
+/// <summary>
+/// A device's own I/O thread: it runs <c>work</c> whenever signalled (a queue kick, a packet from the
+/// network) or when the time <c>work</c> last asked for has passed (a rate limiter refilling). vCPU
+/// threads only signal it, so they never wait for host I/O. A host exception in the work is reported
+/// to <c>onError</c> and the thread carries on; it never takes the process down.
+/// </summary>
+public sealed class DeviceWorker : IDisposable
+{
+    private readonly Func<TimeSpan?> _work;
+    private readonly Action<Exception> _onError;
+    private readonly AutoResetEvent _signal = new(false);
+    private readonly Thread _thread;
+    private volatile bool _stopping;
+
+    /// <param name="work">Does what is pending; returns when to run again if nothing signals (null = only when signalled).</param>
+    public DeviceWorker(string name, Func<TimeSpan?> work, Action<Exception> onError)
+    {
+        _work = work;
+        _onError = onError;
+        _thread = new Thread(Run) { Name = name, IsBackground = true };
+        _thread.Start();
+    }
+
+    public void Signal() => _signal.Set();
+
+    private void Run()
+    {
+        TimeSpan? wait = null;
+        while (!_stopping)
+        {
+            if (wait is { } w)
+            {
+                if (w > TimeSpan.Zero)
+                {
+                    _signal.WaitOne(w);
+                }
+            }
+            else
+            {
+                _signal.WaitOne();
+            }
+
+            if (_stopping)
+            {
+                break;
+            }
+
+            try
+            {
+                wait = _work();
+            }
+            catch (Exception e) when (e is not OutOfMemoryException)
+            {
+                wait = null;
+                _onError(e);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _stopping = true;
+        _signal.Set();
+        // A worker stuck in host I/O keeps its event; disposing it under the thread would throw there.
+        if (Thread.CurrentThread != _thread && _thread.Join(TimeSpan.FromSeconds(5)))
+        {
+            _signal.Dispose();
+        }
+    }
+}

@@ -1,0 +1,362 @@
+using System.Buffers.Binary;
+using System.Text;
+using HostVM.Storage;
+
+namespace HostVM.Machine.Virtio;
+
+/// <summary>
+/// virtio-blk (Virtio 1.2 §5.2) over an <see cref="IBlockDevice"/>: read, write, flush, GET_ID, discard
+/// and write-zeroes, read-only drives. Requests are served on the device's own I/O thread, throttled by
+/// its <see cref="RateLimiter"/>; vCPUs only kick it. The device owns the backend and disposes it.
+/// </summary>
+public sealed class VirtioBlock : VirtioDevice
+{
+    public const ulong FeatureSizeMax = 1UL << 1;
+    public const ulong FeatureSegMax = 1UL << 2;
+    public const ulong FeatureReadOnly = 1UL << 5;
+    public const ulong FeatureBlockSize = 1UL << 6;
+    public const ulong FeatureFlush = 1UL << 9;
+    public const ulong FeatureDiscard = 1UL << 13;
+    public const ulong FeatureWriteZeroes = 1UL << 14;
+
+    public const uint RequestIn = 0;
+    public const uint RequestOut = 1;
+    public const uint RequestFlush = 4;
+    public const uint RequestGetId = 8;
+    public const uint RequestDiscard = 11;
+    public const uint RequestWriteZeroes = 13;
+
+    public const byte StatusOk = 0;
+    public const byte StatusIoError = 1;
+    public const byte StatusUnsupported = 2;
+
+    public const int SectorSize = 512;
+    public const int HeaderSize = 16;
+    public const int IdLength = 20;
+    public const ushort QueueSize = 256;
+    public const uint MaxSegments = 126;
+
+    /// <summary>Largest discard / write-zeroes range, in sectors (and one range per request).</summary>
+    public const uint MaxDiscardSectors = 1u << 22;
+
+    private const int ConfigLength = 60;
+
+    private readonly IBlockDevice _backend;
+    private readonly DeviceWorker _worker;
+    private readonly DescriptorChain _chain = new();
+    private readonly Lock _sync = new();
+    private Virtqueue? _queue;
+    private bool _holding; // _chain holds a popped request that waits for the rate limiter
+
+    public VirtioBlock(IBlockDevice backend, RateLimitSettings? limits = null)
+        : base(VirtioDeviceType.Block, 1, QueueSize)
+    {
+        ArgumentNullException.ThrowIfNull(backend);
+        _backend = backend;
+        Limiter = new RateLimiter(limits);
+        _worker = new DeviceWorker($"virtio-blk {backend.Identifier}", Process, e => Fail($"internal error: {e.Message}"));
+    }
+
+    public IBlockDevice Backend => _backend;
+
+    public RateLimiter Limiter { get; }
+
+    public BlockStatistics Statistics { get; } = new();
+
+    public override ulong DeviceFeatures =>
+        FeatureSegMax | FeatureBlockSize | FeatureFlush | FeatureDiscard | FeatureWriteZeroes
+        | (_backend.ReadOnly ? FeatureReadOnly : 0);
+
+    public override int ConfigSize => ConfigLength;
+
+    public override void ReadConfig(Span<byte> config)
+    {
+        config.Clear();
+        BinaryPrimitives.WriteUInt64LittleEndian(config, (ulong)(_backend.Length / SectorSize)); // capacity
+        BinaryPrimitives.WriteUInt32LittleEndian(config[12..], MaxSegments);                     // seg_max
+        BinaryPrimitives.WriteUInt32LittleEndian(config[20..], SectorSize);                      // blk_size
+        BinaryPrimitives.WriteUInt32LittleEndian(config[36..], MaxDiscardSectors);               // max_discard_sectors
+        BinaryPrimitives.WriteUInt32LittleEndian(config[40..], 1);                               // max_discard_seg
+        BinaryPrimitives.WriteUInt32LittleEndian(config[44..], 8);                               // discard_sector_alignment (4 KiB)
+        BinaryPrimitives.WriteUInt32LittleEndian(config[48..], MaxDiscardSectors);               // max_write_zeroes_sectors
+        BinaryPrimitives.WriteUInt32LittleEndian(config[52..], 1);                               // max_write_zeroes_seg
+        config[56] = 1;                                                                          // write_zeroes_may_unmap
+    }
+
+    public override void Activate(VirtioActivation activation)
+    {
+        lock (_sync)
+        {
+            _queue = activation.Queues[0];
+            _holding = false;
+        }
+
+        _worker.Signal();
+    }
+
+    public override void Reset()
+    {
+        lock (_sync)
+        {
+            _queue = null;
+            _holding = false;
+        }
+    }
+
+    public override void Notify(int queue) => _worker.Signal();
+
+    private TimeSpan? Process()
+    {
+        lock (_sync)
+        {
+            var queue = _queue;
+            if (queue is null)
+            {
+                return null;
+            }
+
+            try
+            {
+                return Serve(queue);
+            }
+            catch (VirtqueueException e)
+            {
+                _queue = null;
+                Fail(e.Message);
+                return null;
+            }
+        }
+    }
+
+    private TimeSpan? Serve(Virtqueue queue)
+    {
+        bool pushed = false;
+        try
+        {
+            while (true)
+            {
+                if (!_holding && !queue.TryPop(_chain))
+                {
+                    if (!queue.ArmNotification())
+                    {
+                        return null;
+                    }
+
+                    continue;
+                }
+
+                _holding = true;
+                TimeSpan wait = Limiter.TryConsume(RequestBytes(_chain));
+                if (wait > TimeSpan.Zero)
+                {
+                    return wait;
+                }
+
+                _holding = false;
+                uint written = Execute(_chain);
+                queue.Push(_chain.Head, written);
+                pushed = true;
+            }
+        }
+        finally
+        {
+            if (pushed)
+            {
+                SignalUsed(queue);
+            }
+        }
+    }
+
+    /// <summary>What a request costs the bandwidth bucket: the data it moves.</summary>
+    private static long RequestBytes(DescriptorChain chain)
+    {
+        Span<byte> header = stackalloc byte[HeaderSize];
+        if (chain.Read(0, header) < HeaderSize)
+        {
+            return 0;
+        }
+
+        return BinaryPrimitives.ReadUInt32LittleEndian(header) switch
+        {
+            RequestIn => Math.Max(0, (long)chain.WritableLength - 1),
+            RequestOut => Math.Max(0, (long)chain.ReadableLength - HeaderSize),
+            _ => 0,
+        };
+    }
+
+    /// <summary>Runs one request; returns the bytes written into the driver's buffers (data + status).</summary>
+    private uint Execute(DescriptorChain chain)
+    {
+        if (chain.WritableLength == 0)
+        {
+            Statistics.CountError();
+            return 0; // nowhere to put a status: complete it without one
+        }
+
+        uint statusOffset = chain.WritableLength - 1;
+        Span<byte> header = stackalloc byte[HeaderSize];
+        byte status;
+        uint dataWritten = 0;
+        if (chain.Read(0, header) < HeaderSize)
+        {
+            status = StatusIoError;
+        }
+        else
+        {
+            uint type = BinaryPrimitives.ReadUInt32LittleEndian(header);
+            ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
+            try
+            {
+                (status, dataWritten) = type switch
+                {
+                    RequestIn => DoRead(chain, sector, statusOffset),
+                    RequestOut => (DoWrite(chain, sector), 0u),
+                    RequestFlush => (DoFlush(), 0u),
+                    RequestGetId => DoGetId(chain, statusOffset),
+                    RequestDiscard or RequestWriteZeroes => (DoRanges(chain, type), 0u),
+                    _ => (StatusUnsupported, 0u),
+                };
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException)
+            {
+                status = StatusIoError;
+            }
+        }
+
+        if (status != StatusOk)
+        {
+            Statistics.CountError();
+        }
+
+        chain.Write(statusOffset, [status]);
+        return dataWritten + 1;
+    }
+
+    private bool InRange(ulong sector, ulong bytes) =>
+        sector <= (ulong)_backend.Length / SectorSize && bytes <= (ulong)_backend.Length - (sector * SectorSize);
+
+    private (byte, uint) DoRead(DescriptorChain chain, ulong sector, uint length)
+    {
+        if (length % SectorSize != 0 || !InRange(sector, length))
+        {
+            return (StatusIoError, 0);
+        }
+
+        long offset = (long)sector * SectorSize;
+        uint left = length;
+        foreach (var s in chain.WritableSegments)
+        {
+            if (left == 0)
+            {
+                break;
+            }
+
+            uint n = Math.Min(s.Length, left);
+            chain.Memory.TryGetWritable(s.Address, n, out var span);
+            _backend.Read(offset, span);
+            offset += n;
+            left -= n;
+        }
+
+        Statistics.CountRead(length);
+        return (StatusOk, length);
+    }
+
+    private byte DoWrite(DescriptorChain chain, ulong sector)
+    {
+        uint length = chain.ReadableLength - HeaderSize;
+        if (_backend.ReadOnly)
+        {
+            return StatusIoError;
+        }
+
+        if (length % SectorSize != 0 || !InRange(sector, length))
+        {
+            return StatusIoError;
+        }
+
+        long offset = (long)sector * SectorSize;
+        uint skip = HeaderSize;
+        foreach (var s in chain.ReadableSegments)
+        {
+            if (skip >= s.Length)
+            {
+                skip -= s.Length;
+                continue;
+            }
+
+            chain.Memory.TryGetReadable(s.Address + skip, s.Length - skip, out var span);
+            _backend.Write(offset, span);
+            offset += span.Length;
+            skip = 0;
+        }
+
+        Statistics.CountWrite(length);
+        return StatusOk;
+    }
+
+    private byte DoFlush()
+    {
+        _backend.Flush();
+        Statistics.CountFlush();
+        return StatusOk;
+    }
+
+    private (byte, uint) DoGetId(DescriptorChain chain, uint room)
+    {
+        Span<byte> id = stackalloc byte[IdLength];
+        id.Clear();
+        Encoding.ASCII.GetBytes(_backend.Identifier.AsSpan(0, Math.Min(_backend.Identifier.Length, IdLength)), id);
+        int length = (int)Math.Min(room, IdLength);
+        chain.Write(0, id[..length]);
+        return (StatusOk, (uint)length);
+    }
+
+    private byte DoRanges(DescriptorChain chain, uint type)
+    {
+        if (_backend.ReadOnly)
+        {
+            return StatusIoError;
+        }
+
+        // One 16-byte range per request (max_discard_seg = max_write_zeroes_seg = 1).
+        Span<byte> range = stackalloc byte[16];
+        if (chain.ReadableLength != HeaderSize + 16 || chain.Read(HeaderSize, range) != 16)
+        {
+            return StatusUnsupported;
+        }
+
+        ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(range);
+        uint sectors = BinaryPrimitives.ReadUInt32LittleEndian(range[8..]);
+        uint flags = BinaryPrimitives.ReadUInt32LittleEndian(range[12..]);
+        bool unmap = (flags & 1) != 0;
+        if ((flags & ~1u) != 0 || (type == RequestDiscard && unmap) || sectors > MaxDiscardSectors)
+        {
+            return StatusUnsupported;
+        }
+
+        if (!InRange(sector, (ulong)sectors * SectorSize))
+        {
+            return StatusIoError;
+        }
+
+        long offset = (long)sector * SectorSize, length = (long)sectors * SectorSize;
+        if (type == RequestDiscard)
+        {
+            _backend.Discard(offset, length);
+        }
+        else
+        {
+            _backend.WriteZeroes(offset, length, unmap);
+        }
+
+        return StatusOk;
+    }
+
+    public override void Dispose()
+    {
+        _worker.Dispose();
+        _backend.Dispose();
+        base.Dispose();
+    }
+}

@@ -1,0 +1,74 @@
+namespace HostVM.Machine.Virtio;
+
+/// <summary>
+/// The device half of a virtio device: its type, features, configuration space and what it does with its
+/// queues. The <see cref="MmioTransport"/> owns the registers and calls <see cref="Activate"/> when the
+/// driver sets DRIVER_OK, <see cref="Reset"/> when it writes 0 to the status, and <see cref="Notify"/>
+/// when it kicks a queue (on a vCPU thread: devices that touch host I/O hand work to their own thread).
+/// </summary>
+public abstract class VirtioDevice : IDisposable
+{
+    private MmioTransport? _transport;
+
+    protected VirtioDevice(VirtioDeviceType type, int queueCount, ushort maxQueueSize)
+    {
+        Type = type;
+        QueueCount = queueCount;
+        MaxQueueSize = maxQueueSize;
+    }
+
+    public VirtioDeviceType Type { get; }
+
+    public int QueueCount { get; }
+
+    public ushort MaxQueueSize { get; }
+
+    /// <summary>The device-type feature bits offered (the transport adds the ring and version bits).</summary>
+    public abstract ulong DeviceFeatures { get; }
+
+    /// <summary>Bytes of device configuration space.</summary>
+    public abstract int ConfigSize { get; }
+
+    /// <summary>The reason the device stopped (DEVICE_NEEDS_RESET), for reports; null while healthy.</summary>
+    public string? Error => _transport?.Error;
+
+    internal MmioTransport? Transport
+    {
+        get => _transport;
+        set => _transport = value;
+    }
+
+    /// <summary>Fills <paramref name="config"/> (ConfigSize bytes) with the current configuration space.</summary>
+    public abstract void ReadConfig(Span<byte> config);
+
+    /// <summary>The driver wrote <paramref name="data"/> at <paramref name="offset"/> of the configuration space.</summary>
+    public virtual void WriteConfig(int offset, ReadOnlySpan<byte> data)
+    {
+    }
+
+    /// <summary>The driver set DRIVER_OK: start serving the queues.</summary>
+    public abstract void Activate(VirtioActivation activation);
+
+    /// <summary>Stop touching the queues and guest memory; return only when nothing is in flight.</summary>
+    public abstract void Reset();
+
+    /// <summary>The driver made buffers available on <paramref name="queue"/>.</summary>
+    public abstract void Notify(int queue);
+
+    /// <summary>Call after pushing used buffers on <paramref name="queue"/>: interrupts the driver if it asked for it.</summary>
+    protected void SignalUsed(Virtqueue queue)
+    {
+        if (queue.ShouldInterrupt())
+        {
+            _transport?.RaiseInterrupt(MmioTransport.InterruptUsedBuffer);
+        }
+    }
+
+    /// <summary>The configuration space changed (e.g. a new balloon target): tell the driver.</summary>
+    protected void SignalConfigChanged() => _transport?.ConfigChanged();
+
+    /// <summary>The driver broke the rules: DEVICE_NEEDS_RESET, and the device stops until reset.</summary>
+    protected void Fail(string reason) => _transport?.NeedsReset(reason);
+
+    public virtual void Dispose() => GC.SuppressFinalize(this);
+}
