@@ -64,7 +64,7 @@ disk_bench() {
 }
 
 net_bench() {
-    local port host mb addr t0 t1 r
+    local port host mb addr t0 t1 r err
     port=$(cmdline_value hostvm.netport)
     host=$(cmdline_value hostvm.nethost 10.0.2.2)
     mb=$(cmdline_value hostvm.netmb 32)
@@ -83,7 +83,9 @@ net_bench() {
     r=$?
     t1=$(uptime_ms)
     if [ $r -ne 0 ]; then
-        echo "HOSTVM-NET-FAILED nc exit $r: $(tail -n 1 /tmp/nc.err)"
+        # busybox nc (1.10 style) says nothing on a refused connection
+        err=$(tail -n 1 /tmp/nc.err)
+        echo "HOSTVM-NET-FAILED nc $host $port exit $r${err:+: $err}"
         return 0
     fi
     echo "HOSTVM-NET-SEND $(dd_result /tmp/dd-net.log | cut -d' ' -f1) $((t1 - t0))"
