@@ -4,9 +4,9 @@
 # stdout is the path of the `current` directory:
 #
 #   Image  initramfs.cpio.gz  bench-initramfs.cpio.gz
-#   fw_jump.bin  fw_dynamic.bin  versions.txt
+#   fw_jump.bin  fw_dynamic.bin  disk.ext4  versions.txt
 #
-# Usage: guest/build.sh [--force[=kernel,busybox,initramfs,bench,opensbi]] [--prune]
+# Usage: guest/build.sh [--force[=kernel,busybox,initramfs,bench,opensbi,disk]] [--prune]
 #   --force      rebuild every component even if its cache entry exists
 #   --force=LIST rebuild only the listed components
 #   --prune      afterwards, delete cached components `current` does not use
@@ -19,7 +19,7 @@ set -euo pipefail
 {
 SOURCE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 GUEST_CACHE=${HOSTVM_CACHE:-$HOME/.cache/hostvm}/guest
-COMPONENTS=(kernel busybox initramfs bench opensbi)
+COMPONENTS=(kernel busybox initramfs bench opensbi disk)
 
 # Keys and builds read a snapshot of guest/, so editing a file while the
 # kernel compiles cannot store a result under a key it does not match.
@@ -40,6 +40,8 @@ cp -a "$SOURCE_DIR/." "$GUEST_DIR/"
 . "$GUEST_DIR/lib/bench.sh"
 # shellcheck source=lib/opensbi.sh
 . "$GUEST_DIR/lib/opensbi.sh"
+# shellcheck source=lib/disk.sh
+. "$GUEST_DIR/lib/disk.sh"
 
 FORCE=" "
 PRUNE=0
@@ -70,7 +72,7 @@ fi
 ensure_packages make gcc libc6-dev perl flex bison bc libssl-dev libelf-dev \
     xz-utils cpio gzip file dpkg-dev \
     gcc-riscv64-linux-gnu libc6-dev-riscv64-cross \
-    linux-source-6.1 opensbi
+    linux-source-6.1 opensbi e2fsprogs
 # /dev/console in the initramfs needs mknod: as root directly, else in fakeroot
 [ "$(id -u)" -eq 0 ] || ensure_packages fakeroot
 ensure_deb_src
@@ -86,6 +88,7 @@ BUSYBOX_DIR=$GUEST_CACHE/busybox-$(busybox_key)
 INITRAMFS_DIR=$GUEST_CACHE/initramfs-$(initramfs_key "$BUSYBOX_DIR")
 BENCH_DIR=$GUEST_CACHE/bench-$(bench_key "$BUSYBOX_DIR")
 OPENSBI_DIR=$GUEST_CACHE/opensbi-$(opensbi_key)
+DISK_DIR=$GUEST_CACHE/disk-$(disk_key)
 
 step() { # step NAME DIR BUILD-FUNCTION [ARGS...]
     local name=$1 dir=$2
@@ -107,8 +110,9 @@ step busybox "$BUSYBOX_DIR" build_busybox
 step initramfs "$INITRAMFS_DIR" build_initramfs "$BUSYBOX_DIR"
 step bench "$BENCH_DIR" build_bench "$BUSYBOX_DIR"
 step opensbi "$OPENSBI_DIR" build_opensbi
+step disk "$DISK_DIR" build_disk
 
-# current/: exactly the six files, as relative symlinks into the key dirs
+# current/: exactly the seven files, as relative symlinks into the key dirs
 # (versions.txt is a real file). Each entry is replaced atomically.
 CURRENT=$GUEST_CACHE/current
 mkdir -p "$CURRENT"
@@ -122,10 +126,11 @@ link "$INITRAMFS_DIR" initramfs.cpio.gz
 link "$BENCH_DIR" bench-initramfs.cpio.gz
 link "$OPENSBI_DIR" fw_jump.bin
 link "$OPENSBI_DIR" fw_dynamic.bin
+link "$DISK_DIR" disk.ext4
 {
     echo "# HostVM guest images, built by guest/build.sh"
     echo "# source: $(git -C "$SOURCE_DIR" describe --always --dirty 2>/dev/null || echo unknown) ($SOURCE_DIR)"
-    for d in "$KERNEL_DIR" "$BUSYBOX_DIR" "$INITRAMFS_DIR" "$BENCH_DIR" "$OPENSBI_DIR"; do
+    for d in "$KERNEL_DIR" "$BUSYBOX_DIR" "$INITRAMFS_DIR" "$BENCH_DIR" "$OPENSBI_DIR" "$DISK_DIR"; do
         echo "# $(basename "$d")"
         cat "$d/info.txt"
     done
@@ -133,15 +138,15 @@ link "$OPENSBI_DIR" fw_dynamic.bin
 mv -f "$CURRENT/.versions.txt.new" "$CURRENT/versions.txt"
 find "$CURRENT" -mindepth 1 -maxdepth 1 \
     ! -name Image ! -name initramfs.cpio.gz ! -name bench-initramfs.cpio.gz \
-    ! -name fw_jump.bin ! -name fw_dynamic.bin ! -name versions.txt \
+    ! -name fw_jump.bin ! -name fw_dynamic.bin ! -name disk.ext4 ! -name versions.txt \
     -exec rm -rf {} +
-for f in Image initramfs.cpio.gz bench-initramfs.cpio.gz fw_jump.bin fw_dynamic.bin; do
+for f in Image initramfs.cpio.gz bench-initramfs.cpio.gz fw_jump.bin fw_dynamic.bin disk.ext4; do
     [ -s "$CURRENT/$f" ] || die "$CURRENT/$f is missing or empty after the build"
 done
 
 if [ "$PRUNE" -eq 1 ]; then
-    for d in "$GUEST_CACHE"/{kernel,busybox,initramfs,bench,opensbi}-*; do
-        case " $KERNEL_DIR $BUSYBOX_DIR $INITRAMFS_DIR $BENCH_DIR $OPENSBI_DIR " in
+    for d in "$GUEST_CACHE"/{kernel,busybox,initramfs,bench,opensbi,disk}-*; do
+        case " $KERNEL_DIR $BUSYBOX_DIR $INITRAMFS_DIR $BENCH_DIR $OPENSBI_DIR $DISK_DIR " in
         *" $d "*) ;;
         *) [ -e "$d" ] && progress "prune: removing $d" && rm -rf "$d" ;;
         esac

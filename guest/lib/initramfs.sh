@@ -1,12 +1,18 @@
-# Initramfs step: busybox rootfs + guest/init + guest/workload.sh, packed
-# with the host's cpio (newc, gzip -9). Also provides the staging and
+# Initramfs step: busybox rootfs + guest/init + guest/workload.sh +
+# guest/iobench.sh + the files under guest/rootfs/ (udhcpc's hook script),
+# packed with the host's cpio (newc, gzip -9). Also provides the staging and
 # packing helpers the bench step uses. Sourced by build.sh.
 
 initramfs_key() { # initramfs_key BUSYBOX_DIR
     {
-        echo "initramfs v1"
+        echo "initramfs v2"
         describe_files "$GUEST_DIR/lib/initramfs.sh" "$GUEST_DIR/init" \
-            "$GUEST_DIR/workload.sh" "$GUEST_DIR/workload-expected-md5.txt"
+            "$GUEST_DIR/workload.sh" "$GUEST_DIR/workload-expected-md5.txt" \
+            "$GUEST_DIR/iobench.sh"
+        # the overlay, names and modes included (a new file changes the key)
+        (cd "$GUEST_DIR/rootfs" && find . -type f | LC_ALL=C sort | while IFS= read -r f; do
+            echo "$([ -x "$f" ] && echo 755 || echo 644) $(sha256sum <"$f" | cut -c1-64) rootfs/${f#./}"
+        done)
         echo "busybox $(basename "$1")"
     } | short_hash
 }
@@ -67,9 +73,21 @@ build_initramfs() {
     stage_rootfs "$busybox" "$stage"
     install -m 0755 "$GUEST_DIR/init" "$stage/init"
     install -D -m 0755 "$GUEST_DIR/workload.sh" "$stage/usr/share/hostvm/workload.sh"
+    install -D -m 0755 "$GUEST_DIR/iobench.sh" "$stage/usr/share/hostvm/iobench.sh"
+    # guest/rootfs/: 0755 if executable in the checkout, else 0644 (so the
+    # umask does not matter; owner and mtime are reset by pack_cpio)
+    local f
+    while IFS= read -r f; do
+        if [ -x "$GUEST_DIR/rootfs/$f" ]; then
+            install -D -m 0755 "$GUEST_DIR/rootfs/$f" "$stage/$f"
+        else
+            install -D -m 0644 "$GUEST_DIR/rootfs/$f" "$stage/$f"
+        fi
+    done < <(cd "$GUEST_DIR/rootfs" && find . -type f | LC_ALL=C sort)
+    mkdir -p "$stage/mnt"
     run_logged "initramfs: cpio" "$log" pack_cpio "$stage" "$work/initramfs.cpio.gz"
     {
-        echo "initramfs: busybox ($(basename "$busybox")) + guest/init + guest/workload.sh, $(stat -c %s "$work/initramfs.cpio.gz") bytes, sha256 $(sha256sum <"$work/initramfs.cpio.gz" | cut -d' ' -f1)"
+        echo "initramfs: busybox ($(basename "$busybox")) + guest/init + guest/workload.sh + guest/iobench.sh + guest/rootfs/, $(stat -c %s "$work/initramfs.cpio.gz") bytes, sha256 $(sha256sum <"$work/initramfs.cpio.gz" | cut -d' ' -f1)"
         echo "initramfs: workload md5 expected $(cat "$GUEST_DIR/workload-expected-md5.txt")"
     } >"$work/info.txt"
     rm -rf "$stage"
