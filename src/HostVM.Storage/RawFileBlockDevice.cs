@@ -1,0 +1,303 @@
+using System.Text;
+using Microsoft.Win32.SafeHandles;
+
+namespace HostVM.Storage;
+
+/// <summary>
+/// A disk backed by a raw image file: guest byte N is file byte N. I/O is positional (pread/pwrite), so
+/// calls from several threads need no lock. The file is locked with flock for as long as the device is
+/// open — exclusively when writable, shared when read-only — so two VMs never write one image at once,
+/// and a VM never reads an image another one is changing under it.
+/// </summary>
+public sealed class RawFileBlockDevice : IBlockDevice
+{
+    private const int SectorSize = 512;
+    private const int MaxIdentifierBytes = 20;
+
+    // Written when neither fallocate mode works; one shared, never-written buffer is enough.
+    private static readonly byte[] ZeroBuffer = new byte[64 * 1024];
+
+    private readonly SafeFileHandle handle;
+    private readonly string path;
+    private volatile bool disposed;
+
+    private RawFileBlockDevice(SafeFileHandle handle, string path, long length, bool readOnly, string identifier)
+    {
+        this.handle = handle;
+        this.path = path;
+        Length = length;
+        ReadOnly = readOnly;
+        Identifier = identifier;
+    }
+
+    public long Length { get; }
+
+    public bool ReadOnly { get; }
+
+    public string Identifier { get; }
+
+    /// <summary>The full path of the image file.</summary>
+    public string FilePath => path;
+
+    /// <summary>The open file, for tests that look at its holes (a second open would meet our own lock).</summary>
+    internal SafeFileHandle Handle => handle;
+
+    /// <summary>
+    /// Opens <paramref name="path"/> as a disk. <paramref name="identifier"/> is the serial the guest sees
+    /// (ASCII, at most 20 bytes); without one it is made from the file name.
+    /// </summary>
+    /// <exception cref="BlockDeviceException">The file cannot be used; the message says why and what to do.</exception>
+    public static RawFileBlockDevice Open(string path, bool readOnly, string? identifier = null)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (identifier is not null)
+        {
+            ValidateIdentifier(identifier);
+        }
+
+        string full = Path.GetFullPath(path);
+        if (Directory.Exists(full))
+        {
+            throw new BlockDeviceException($"Disk image '{full}' is a directory: give the path of a raw image file inside it.", full);
+        }
+
+        if (!File.Exists(full))
+        {
+            throw new BlockDeviceException($"Disk image '{full}' does not exist: check the path, or create an empty image with 'truncate -s 10G {full}'.", full);
+        }
+
+        // Root may write any file, so a file with no write bit at all would still open read-write; honour
+        // the owner's intent instead and refuse, since a read-only image is usually a shared base image.
+        if (!readOnly && !OperatingSystem.IsWindows() && (File.GetUnixFileMode(full) & (UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) == 0)
+        {
+            throw new BlockDeviceException($"Disk image '{full}' is read-only on the host (no write permission bits): attach it read-only, or make it writable with 'chmod u+w {full}'.", full);
+        }
+
+        SafeFileHandle handle = OpenHandle(full, readOnly);
+        try
+        {
+            Lock(handle, full, readOnly);
+            long length = RandomAccess.GetLength(handle);
+            if (length == 0)
+            {
+                throw new BlockDeviceException($"Disk image '{full}' is empty (0 bytes): give it a size, e.g. 'truncate -s 10G {full}'.", full);
+            }
+
+            if (length % SectorSize != 0)
+            {
+                long roundedUp = (length + SectorSize - 1) / SectorSize * SectorSize;
+                throw new BlockDeviceException(
+                    $"Disk image '{full}' is {length} bytes, which is not a multiple of 512 (the sector size): extend it with 'truncate -s {roundedUp} {full}'.", full);
+            }
+
+            return new RawFileBlockDevice(handle, full, length, readOnly, identifier ?? IdentifierFromFileName(full));
+        }
+        catch
+        {
+            handle.Dispose();
+            throw;
+        }
+    }
+
+    public void Read(long offset, Span<byte> destination)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        CheckRange(offset, destination.Length);
+        while (!destination.IsEmpty)
+        {
+            int n = RandomAccess.Read(handle, destination, offset);
+            if (n <= 0)
+            {
+                throw new IOException($"Disk image '{path}' ended at byte {offset}, before its size of {Length} when opened: was it truncated by another program?");
+            }
+
+            destination = destination[n..];
+            offset += n;
+        }
+    }
+
+    public void Write(long offset, ReadOnlySpan<byte> source)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        CheckWritable();
+        CheckRange(offset, source.Length);
+        RandomAccess.Write(handle, source, offset);
+    }
+
+    public void Flush()
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        if (!ReadOnly)
+        {
+            RandomAccess.FlushToDisk(handle);
+        }
+    }
+
+    public void Discard(long offset, long length)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        CheckWritable();
+        CheckRange(offset, length);
+        if (length == 0)
+        {
+            return;
+        }
+
+        // Discard is advice: a file system without hole punching (or an old kernel) simply keeps the blocks.
+        _ = LinuxFile.Fallocate(handle, LinuxFile.FallocPunchHole | LinuxFile.FallocKeepSize, offset, length);
+    }
+
+    public void WriteZeroes(long offset, long length, bool mayUnmap)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        CheckWritable();
+        CheckRange(offset, length);
+        if (length == 0)
+        {
+            return;
+        }
+
+        // A punched hole reads as zeroes and frees the space; zero-range keeps the space allocated (so a
+        // later write cannot fail for lack of room) without writing data. Either is much cheaper than writing.
+        if (mayUnmap && LinuxFile.Fallocate(handle, LinuxFile.FallocPunchHole | LinuxFile.FallocKeepSize, offset, length) == 0)
+        {
+            return;
+        }
+
+        if (LinuxFile.Fallocate(handle, LinuxFile.FallocZeroRange | LinuxFile.FallocKeepSize, offset, length) == 0)
+        {
+            return;
+        }
+
+        while (length > 0)
+        {
+            int chunk = (int)Math.Min(length, ZeroBuffer.Length);
+            RandomAccess.Write(handle, ZeroBuffer.AsSpan(0, chunk), offset);
+            offset += chunk;
+            length -= chunk;
+        }
+    }
+
+    public void Dispose()
+    {
+        if (disposed)
+        {
+            return;
+        }
+
+        disposed = true;
+
+        // Closing the descriptor releases the flock too.
+        handle.Dispose();
+    }
+
+    public override string ToString() => $"raw image '{path}'{(ReadOnly ? " (read-only)" : string.Empty)}";
+
+    private static SafeFileHandle OpenHandle(string full, bool readOnly)
+    {
+        try
+        {
+            // FileShare.ReadWrite: the lock we want is our own flock below, with its own error message.
+            return File.OpenHandle(full, FileMode.Open, readOnly ? FileAccess.Read : FileAccess.ReadWrite, FileShare.ReadWrite);
+        }
+        catch (UnauthorizedAccessException e)
+        {
+            if (!readOnly && CanOpenForReading(full))
+            {
+                throw new BlockDeviceException(
+                    $"Disk image '{full}' is not writable by this user: attach it read-only, or give the user write permission (chmod/chown).", full, e);
+            }
+
+            throw new BlockDeviceException($"No permission to read disk image '{full}': give this user read permission (chmod/chown), or run as the image's owner.", full, e);
+        }
+        catch (IOException e) when (e is not FileNotFoundException and not DirectoryNotFoundException)
+        {
+            // .NET's own advisory lock can collide with another process's exclusive lock before ours runs.
+            throw InUse(full, readOnly, e);
+        }
+    }
+
+    private static bool CanOpenForReading(string full)
+    {
+        try
+        {
+            using var probe = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+            return true;
+        }
+        catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+        {
+            return false;
+        }
+    }
+
+    private static void Lock(SafeFileHandle handle, string full, bool readOnly)
+    {
+        int errno = LinuxFile.Flock(handle, (readOnly ? LinuxFile.LockShared : LinuxFile.LockExclusive) | LinuxFile.LockNonBlocking);
+        if (errno == LinuxFile.EAGAIN)
+        {
+            throw InUse(full, readOnly, null);
+        }
+
+        // Any other failure (a file system without flock support) leaves the image unlocked: that is what
+        // every tool did before locking existed, and refusing would make such images unusable.
+    }
+
+    private static BlockDeviceException InUse(string full, bool readOnly, Exception? inner) => new(
+        readOnly
+            ? $"Disk image '{full}' is in use by another process that has it open read-write: stop that VM first, or attach a copy."
+            : $"Disk image '{full}' is in use by another process: stop the other VM first, attach a copy, or attach it read-only in every VM.",
+        full,
+        inner);
+
+    private static string IdentifierFromFileName(string full)
+    {
+        var builder = new StringBuilder(MaxIdentifierBytes);
+        foreach (char c in Path.GetFileName(full))
+        {
+            if (builder.Length == MaxIdentifierBytes)
+            {
+                break;
+            }
+
+            // Printable ASCII only: the guest shows the serial verbatim (e.g. /sys/block/vda/serial).
+            if (c is >= '!' and <= '~')
+            {
+                builder.Append(c);
+            }
+        }
+
+        return builder.Length == 0 ? "hostvm-disk" : builder.ToString();
+    }
+
+    private static void ValidateIdentifier(string identifier)
+    {
+        foreach (char c in identifier)
+        {
+            if (c is < ' ' or > '~')
+            {
+                throw new ArgumentException($"Disk identifier '{identifier}' has a character that is not printable ASCII: use letters, digits and punctuation only.", nameof(identifier));
+            }
+        }
+
+        if (identifier.Length > MaxIdentifierBytes)
+        {
+            throw new ArgumentException($"Disk identifier '{identifier}' is {identifier.Length} characters; the guest can read at most {MaxIdentifierBytes}.", nameof(identifier));
+        }
+    }
+
+    private void CheckWritable()
+    {
+        if (ReadOnly)
+        {
+            throw new IOException($"Disk image '{path}' is attached read-only; writes are refused.");
+        }
+    }
+
+    private void CheckRange(long offset, long length)
+    {
+        if (offset < 0 || length < 0 || offset > Length - length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"Range {offset}+{length} is outside disk image '{path}' of {Length} bytes.");
+        }
+    }
+}
