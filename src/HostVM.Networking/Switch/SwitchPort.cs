@@ -174,17 +174,19 @@ public sealed class SwitchPort : IPacketPort
             try
             {
                 socket.SendTo(frame, SocketFlags.None, peer.Address);
+                peer.Congested = false;
                 return true;
             }
             catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock)
             {
                 long now = Stopwatch.GetTimestamp();
-                if (giveUpAt == 0)
+                if (giveUpAt == 0 && !peer.Congested)
                 {
                     giveUpAt = now + FullQueueWaitTicks;
                 }
-                else if (now > giveUpAt)
+                else if (giveUpAt == 0 || now > giveUpAt)
                 {
+                    peer.Congested = true;
                     Interlocked.Increment(ref droppedFrames);
                     return true;
                 }

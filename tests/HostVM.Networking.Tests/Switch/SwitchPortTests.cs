@@ -159,6 +159,71 @@ public sealed class SwitchPortTests : IDisposable
         Assert.Equal(IPacketPort.MaxFrameSize, inB.Expect().Length);
     }
 
+    [Fact]
+    public void AStuckPortDoesNotSlowFloods()
+    {
+        var (a, _, _) = ThreePorts(out _, out var inB, out _);
+
+        // Opened, never started: its queue fills after a few frames and stays full.
+        var stuck = SwitchPort.Open("lan", runtime);
+        cleanup.Add(stuck);
+        Thread.Sleep(TimeSpan.FromMilliseconds(1100));
+
+        var stopwatch = System.Diagnostics.Stopwatch.StartNew();
+        for (int i = 0; i < 500; i++)
+        {
+            a.Send(Frame(MacAddress.Broadcast, MacA, 1));
+        }
+
+        // Waiting 1 ms for the stuck queue every time would take at least 500 ms.
+        Assert.True(stopwatch.Elapsed < TimeSpan.FromMilliseconds(250), $"500 floods took {stopwatch.Elapsed}");
+        Assert.NotNull(inB.Expect());
+    }
+
+    [Fact]
+    public void APortInAnotherProcessNeedsOnlyPlainDatagrams()
+    {
+        // The wire format is one Ethernet frame per datagram, nothing else: a few lines of Python can join.
+        const string Peer = """
+            import os, socket, sys
+            d = sys.argv[1]
+            me = os.path.join(d, "%d-py.sock" % os.getpid())
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            s.bind(me)
+            frame = bytes.fromhex("ffffffffffff" "525400000099" "88b5") + b"py" + bytes(44)
+            for name in os.listdir(d):
+                if name.endswith(".sock") and os.path.join(d, name) != me:
+                    s.sendto(frame, os.path.join(d, name))
+            s.settimeout(10)
+            data, sender = s.recvfrom(2000)
+            print(data[14:16].decode(), sender == os.path.join(d, sys.argv[2]), flush=True)
+            os.unlink(me)
+            """;
+        if (!File.Exists("/usr/bin/python3"))
+        {
+            return;
+        }
+
+        var a = Port("lan", out var inA);
+        var start = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true };
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(Peer);
+        start.ArgumentList.Add(a.SwitchDirectory);
+        start.ArgumentList.Add(Path.GetFileName(a.SocketPath));
+        using var python = System.Diagnostics.Process.Start(start)!;
+
+        byte[] hello = inA.Expect();
+        Assert.Equal("52:54:00:00:00:99", MacAddress.FromBytes(hello.AsSpan(6)).ToString());
+        Assert.Equal("py"u8.ToArray(), hello[14..16]);
+
+        // Learned: the reply is unicast straight to the Python socket.
+        var reply = Frame(MacAddress.Parse("52:54:00:00:00:99"), MacA, (byte)'h');
+        reply[15] = (byte)'i';
+        a.Send(reply);
+        Assert.Equal("hi True", python.StandardOutput.ReadLine());
+        Assert.True(python.WaitForExit(10_000));
+    }
+
     [Theory]
     [InlineData("")]
     [InlineData(".")]
