@@ -12,7 +12,7 @@ internal static partial class LinuxFile
 {
     public const int LockShared = 1, LockExclusive = 2, LockNonBlocking = 4;
     public const int FallocKeepSize = 0x01, FallocPunchHole = 0x02, FallocZeroRange = 0x10;
-    public const int SeekData = 3, SeekHole = 4;
+    public const int SeekEnd = 2, SeekData = 3, SeekHole = 4;
 
     public const int EAGAIN = 11, EINTR = 4, EBADF = 9, EINVAL = 22, ENODEV = 19, ENOSYS = 38, EOPNOTSUPP = 95, ENXIO = 6;
 

@@ -80,6 +80,13 @@ public sealed class RawFileBlockDevice : IBlockDevice
             long length = RandomAccess.GetLength(handle);
             if (length == 0)
             {
+                // A block device (an LVM volume, a loop device) reports no length in its metadata; its end
+                // is where seeking to the end lands.
+                length = Math.Max(0, LinuxFile.Seek(handle, 0, LinuxFile.SeekEnd));
+            }
+
+            if (length == 0)
+            {
                 throw new BlockDeviceException($"Disk image '{full}' is empty (0 bytes): give it a size, e.g. 'truncate -s 10G {full}'.", full);
             }
 
