@@ -182,6 +182,10 @@ public static class RunCommand
             };
             vm = new VirtualMachine(config, sink.Write);
             devices.HandOver();
+            foreach (var note in devices.Notes)
+            {
+                Console.Error.WriteLine($"hostvm: {note}");
+            }
         }
         catch (DeviceOptionException e)
         {
