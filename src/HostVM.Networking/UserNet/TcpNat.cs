@@ -22,10 +22,18 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
         }
 
         var key = new FlowKey(ip.Source, segment.SourcePort, ip.Destination, segment.DestinationPort);
+        bool isConnectionRequest = (segment.Flags & (TcpSegment.Syn | TcpSegment.Ack | TcpSegment.Fin | TcpSegment.Rst)) == TcpSegment.Syn;
         if (_connections.TryGetValue(key, out var connection))
         {
-            connection.OnSegment(segment);
-            return true;
+            if (!(isConnectionRequest && connection.IsLingering))
+            {
+                connection.OnSegment(segment);
+                return true;
+            }
+
+            // The guest reuses the ports of a connection that has just finished: start afresh.
+            connection.Close();
+            _connections.Remove(key);
         }
 
         if (segment.Has(TcpSegment.Rst))
@@ -34,7 +42,6 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
         }
 
         uint destination = ip.Destination;
-        bool isConnectionRequest = (segment.Flags & (TcpSegment.Syn | TcpSegment.Ack | TcpSegment.Fin)) == TcpSegment.Syn;
         bool reachable = ip.Source == network.GuestAddress && !Ipv4.IsSpecial(destination) && segment.SourcePort != 0 && segment.DestinationPort != 0 &&
             (destination == network.GatewayAddress || !network.IsInSubnet(destination));
         if (isConnectionRequest && reachable && _connections.Count < network.Options.MaxTcpConnections)

@@ -85,6 +85,9 @@ internal sealed class TcpNatConnection
 
     public FlowKey Key { get; }
 
+    /// <summary>Closed both ways and only lingering; a new SYN on the same ports may replace it.</summary>
+    public bool IsLingering => _state == TcpNatState.TimeWait;
+
     /// <summary>The guest sent SYN: connect to <paramref name="host"/> and answer only once that succeeds.</summary>
     public static TcpNatConnection Connect(UserNetwork network, TcpNat nat, FlowKey key, TcpSegment syn, IPEndPoint host)
     {
@@ -481,6 +484,12 @@ internal sealed class TcpNatConnection
             _finSent = true;
             SendSegment(TcpSegment.Fin | TcpSegment.Ack, _sndNxt, 0, 0);
             Advance(1, now);
+        }
+
+        if (_rtoDeadline == 0 && HasUnfinishedSend())
+        {
+            // Data is waiting on a closed window: the timer doubles as the persist timer that probes it.
+            _rtoDeadline = now + _rto;
         }
     }
 
