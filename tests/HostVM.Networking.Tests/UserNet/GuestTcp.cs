@@ -34,7 +34,7 @@ internal sealed class GuestTcp
     public ushort RemotePort { get; }
 
     /// <summary>The window this guest advertises (unscaled; it never offers window scaling).</summary>
-    public ushort Window { get; }
+    public ushort Window { get; set; }
 
     public MemoryStream Received { get; } = new();
 

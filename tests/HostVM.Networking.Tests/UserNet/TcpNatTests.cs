@@ -34,6 +34,47 @@ public class TcpNatTests
         connection.RunUntil(() => connection.FinReceived && connection.AllAcknowledged);
         Assert.False(connection.ResetReceived);
         Assert.Equal(0, connection.WindowViolations);
+
+        // After a short linger the connection is gone from the table.
+        var deadline = Environment.TickCount64 + 5000;
+        while (guest.Network.Statistics.TcpConnections != 0 && Environment.TickCount64 < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(0, guest.Network.Statistics.TcpConnections);
+    }
+
+    [Fact]
+    public async Task AClosedGuestWindowIsProbedAndDataFlowsWhenItOpens()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
+        using var guest = new FakeGuest();
+        var connection = GuestTcp.Connect(guest, 40006, Packets.Gateway, port, window: 0);
+        using var server = await listener.AcceptTcpClientAsync();
+        var data = Pattern(10_000, 5);
+        await server.GetStream().WriteAsync(data);
+
+        // The guest's window is shut: at most one-byte probes may come, and they are ignored here.
+        int probes = 0;
+        long until = Environment.TickCount64 + 700;
+        while (Environment.TickCount64 < until)
+        {
+            var frame = guest.TryTake(50);
+            if (frame is { IsTcp: true, Data.Length: > 0 })
+            {
+                Assert.Single(frame.Data);
+                probes++;
+            }
+        }
+
+        Assert.True(probes >= 1, "the closed window was probed");
+        connection.Window = 65535;
+        connection.SendRaw(Packets.Ack, connection.NextSequence, []);
+        connection.RunUntil(() => connection.Received.Length == data.Length);
+        Assert.Equal(data, connection.Received.ToArray());
     }
 
     [Fact]

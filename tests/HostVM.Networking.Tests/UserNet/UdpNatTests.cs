@@ -31,6 +31,23 @@ public class UdpNatTests
     }
 
     [Fact]
+    public async Task IdleFlowsExpire()
+    {
+        using var sink = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        ushort port = (ushort)((IPEndPoint)sink.Client.LocalEndPoint!).Port;
+        using var guest = new FakeGuest(new UserNetworkOptions { UdpIdleTimeout = TimeSpan.FromMilliseconds(50) });
+        guest.Send(Packets.Udp(Packets.Guest, 5556, Packets.Gateway, port, "x"u8));
+        Assert.Equal(1, guest.Network.Statistics.UdpFlows);
+        var deadline = Environment.TickCount64 + 5000;
+        while (guest.Network.Statistics.UdpFlows != 0 && Environment.TickCount64 < deadline)
+        {
+            await Task.Delay(20);
+        }
+
+        Assert.Equal(0, guest.Network.Statistics.UdpFlows);
+    }
+
+    [Fact]
     public async Task DnsQueriesAreForwardedToTheConfiguredServer()
     {
         using var server = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
