@@ -1,0 +1,73 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace HostVM.Networking.UserNet;
+
+/// <summary>Listens on a forwarded host port and hands each accepted client to the NAT as a connection into the guest.</summary>
+internal sealed class HostForwardListener : IDisposable
+{
+    private readonly UserNetwork _network;
+    private readonly Socket _listener;
+    private readonly uint _guestAddress;
+    private readonly ushort _guestPort;
+
+    public HostForwardListener(UserNetwork network, HostForward forward)
+    {
+        if (forward.Protocol != HostForwardProtocol.Tcp)
+        {
+            throw new NotSupportedException($"Host forward '{forward}': only tcp forwards are supported; forward a TCP port instead.");
+        }
+
+        if (forward.HostPort is < 0 or > 65535 || forward.GuestPort is < 1 or > 65535)
+        {
+            throw new ArgumentException($"Host forward '{forward}': ports must be 0-65535 on the host and 1-65535 in the guest.", nameof(forward));
+        }
+
+        _network = network;
+        _guestAddress = forward.GuestAddress is null ? network.GuestAddress : Ipv4.FromAddress(forward.GuestAddress);
+        _guestPort = (ushort)forward.GuestPort;
+        _listener = new Socket(forward.HostAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            _listener.Bind(new IPEndPoint(forward.HostAddress, forward.HostPort));
+            _listener.Listen(64);
+        }
+        catch (SocketException ex)
+        {
+            _listener.Dispose();
+            throw new InvalidOperationException(
+                $"Host forward '{forward}': cannot listen on {forward.HostAddress}:{forward.HostPort} ({ex.SocketErrorCode}). Choose a free port, or 0 for any.", ex);
+        }
+
+        Bound = forward with { HostPort = ((IPEndPoint)_listener.LocalEndPoint!).Port };
+        _ = AcceptLoopAsync();
+    }
+
+    /// <summary>The forward with its actual host port.</summary>
+    public HostForward Bound { get; }
+
+    public void Dispose() => _listener.Dispose();
+
+    private async Task AcceptLoopAsync()
+    {
+        while (true)
+        {
+            Socket client;
+            try
+            {
+                client = await _listener.AcceptAsync().ConfigureAwait(false);
+            }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.ConnectionAborted or SocketError.ConnectionReset)
+            {
+                continue;
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                return;
+            }
+
+            client.NoDelay = true;
+            _network.AcceptForward(client, _guestAddress, _guestPort);
+        }
+    }
+}

@@ -1,0 +1,7 @@
+namespace HostVM.Networking.UserNet;
+
+public enum HostForwardProtocol
+{
+    Tcp,
+    Udp,
+}

@@ -1,0 +1,158 @@
+using System.Buffers.Binary;
+using System.Net;
+using System.Net.Sockets;
+
+namespace HostVM.Networking.UserNet;
+
+/// <summary>The table of NATed TCP connections: finds the connection for each guest segment, opens new ones, answers strays with RST.</summary>
+internal sealed class TcpNat(UserNetwork network) : IDisposable
+{
+    private const ushort FirstForwardPort = 49152;
+    private readonly Dictionary<FlowKey, TcpNatConnection> _connections = [];
+    private readonly List<TcpNatConnection> _timerScratch = [];
+    private ushort _nextForwardPort = FirstForwardPort;
+
+    public int Count => _connections.Count;
+
+    public bool Handle(Ipv4Packet ip)
+    {
+        if (!TcpSegment.TryParse(ip.Source, ip.Destination, ip.Payload, out var segment))
+        {
+            return false;
+        }
+
+        var key = new FlowKey(ip.Source, segment.SourcePort, ip.Destination, segment.DestinationPort);
+        bool isConnectionRequest = (segment.Flags & (TcpSegment.Syn | TcpSegment.Ack | TcpSegment.Fin | TcpSegment.Rst)) == TcpSegment.Syn;
+        if (_connections.TryGetValue(key, out var connection))
+        {
+            if (!(isConnectionRequest && connection.IsLingering))
+            {
+                connection.OnSegment(segment);
+                return true;
+            }
+
+            // The guest reuses the ports of a connection that has just finished: start afresh.
+            connection.Close();
+            _connections.Remove(key);
+        }
+
+        if (segment.Has(TcpSegment.Rst))
+        {
+            return true;
+        }
+
+        uint destination = ip.Destination;
+        bool reachable = ip.Source == network.GuestAddress && !Ipv4.IsSpecial(destination) && segment.SourcePort != 0 && segment.DestinationPort != 0 &&
+            (destination == network.GatewayAddress || !network.IsInSubnet(destination));
+        if (isConnectionRequest && reachable && _connections.Count < network.Options.MaxTcpConnections)
+        {
+            var host = new IPEndPoint(Ipv4.ToAddress(network.MapToHost(destination)), segment.DestinationPort);
+            _connections.Add(key, TcpNatConnection.Connect(network, this, key, segment, host));
+            return true;
+        }
+
+        if (ip.Source == network.GuestAddress || network.IsInSubnet(ip.Source))
+        {
+            SendReset(key, segment);
+        }
+
+        return true;
+    }
+
+    /// <summary>A host client connected to a forwarded port: open a connection into the guest for it.</summary>
+    public void OpenForward(Socket client, uint guestAddress, ushort guestPort)
+    {
+        if (_connections.Count >= network.Options.MaxTcpConnections)
+        {
+            client.Dispose();
+            return;
+        }
+
+        for (int attempt = 0; attempt < 65536 - FirstForwardPort; attempt++)
+        {
+            ushort port = _nextForwardPort;
+            _nextForwardPort = port == ushort.MaxValue ? FirstForwardPort : (ushort)(port + 1);
+            var key = new FlowKey(guestAddress, guestPort, network.GatewayAddress, port);
+            if (!_connections.ContainsKey(key))
+            {
+                _connections.Add(key, TcpNatConnection.Accept(network, this, key, client));
+                return;
+            }
+        }
+
+        client.Dispose();
+    }
+
+    public void Remove(TcpNatConnection connection) => _connections.Remove(connection.Key);
+
+    public void OnTimer(long now)
+    {
+        _timerScratch.AddRange(_connections.Values);
+        foreach (var connection in _timerScratch)
+        {
+            connection.OnTimer(now);
+        }
+
+        _timerScratch.Clear();
+    }
+
+    /// <summary>RST for a segment that belongs to no connection (RFC 793 "reset generation").</summary>
+    public void SendReset(FlowKey key, TcpSegment segment)
+    {
+        if (segment.Has(TcpSegment.Ack))
+        {
+            WriteSegment(network, key, segment.Acknowledgment, 0, TcpSegment.Rst, 0, default, null, 0, 0);
+        }
+        else
+        {
+            uint length = (uint)segment.Payload.Length + (segment.Has(TcpSegment.Syn) ? 1u : 0u) + (segment.Has(TcpSegment.Fin) ? 1u : 0u);
+            WriteSegment(network, key, 0, segment.Sequence + length, TcpSegment.Rst | TcpSegment.Ack, 0, default, null, 0, 0);
+        }
+    }
+
+    /// <summary>
+    /// Builds one segment from the peer in <paramref name="key"/> to the guest, with
+    /// <paramref name="length"/> bytes taken from <paramref name="data"/> at <paramref name="dataOffset"/>.
+    /// False when the guest's MAC is not known yet (an ARP request went out instead).
+    /// </summary>
+    public static bool WriteSegment(
+        UserNetwork network, FlowKey key, uint sequence, uint acknowledgment, byte flags, ushort window,
+        ReadOnlySpan<byte> options, ByteRing? data, int dataOffset, int length)
+    {
+        if (!network.TryResolve(key.GuestAddress, out var mac))
+        {
+            return false;
+        }
+
+        byte[] frame = UserNetwork.RentFrame();
+        int headerLength = TcpSegment.HeaderLength + options.Length;
+        var tcp = frame.AsSpan(UserNetwork.TransportOffset, headerLength + length);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp, key.RemotePort);
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[2..], key.GuestPort);
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[4..], sequence);
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[8..], acknowledgment);
+        tcp[12] = (byte)(headerLength / 4 << 4);
+        tcp[13] = flags;
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[14..], window);
+        BinaryPrimitives.WriteUInt32BigEndian(tcp[16..], 0); // checksum and urgent pointer
+        options.CopyTo(tcp[TcpSegment.HeaderLength..]);
+        if (length > 0)
+        {
+            data!.Peek(dataOffset, tcp.Slice(headerLength, length));
+        }
+
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.ComputeTransport(key.RemoteAddress, key.GuestAddress, Ipv4Packet.ProtocolTcp, tcp));
+        network.EnqueueIpv4(frame, mac, key.RemoteAddress, key.GuestAddress, Ipv4Packet.ProtocolTcp, tcp.Length);
+        return true;
+    }
+
+    public void Dispose()
+    {
+        foreach (var connection in _connections.Values)
+        {
+            connection.Close();
+        }
+
+        _connections.Clear();
+    }
+}

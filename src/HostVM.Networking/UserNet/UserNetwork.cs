@@ -1,0 +1,449 @@
+using System.Buffers;
+using System.Buffers.Binary;
+using System.Net;
+
+namespace HostVM.Networking.UserNet;
+
+/// <summary>
+/// User-mode networking, like QEMU's <c>-netdev user</c>: the guest sees a small private network
+/// (gateway, DNS and DHCP server) and reaches the outside through ordinary host sockets, so no
+/// privileges or TAP devices are needed. Guest TCP connections and UDP flows become host sockets;
+/// host forwards open connections into the guest.
+/// </summary>
+/// <remarks>
+/// Threading: all state is guarded by one lock. <see cref="Send"/> runs on the NIC's thread and
+/// only parses, copies into buffers and starts asynchronous socket operations; socket completions
+/// run on the thread pool and a timer drives retransmission and expiry. Frames for the guest are
+/// queued under the lock and handed to the receiver after it is released, by whichever thread
+/// gets the delivery lock first, so the receiver is never called with our lock held (it may hold
+/// its own lock while calling <see cref="Send"/>).
+/// </remarks>
+public sealed class UserNetwork : IPacketPort
+{
+    internal const int EthernetHeaderLength = 14;
+    internal const int IpOffset = EthernetHeaderLength;
+    internal const int TransportOffset = EthernetHeaderLength + Ipv4Packet.HeaderLength;
+    private const ushort EtherTypeIpv4 = 0x0800;
+    private const ushort EtherTypeArp = 0x0806;
+    private const int MaxQueuedFrames = 4096;
+    private const int TimerPeriodMilliseconds = 10;
+
+    private readonly Lock _gate = new();
+    private readonly Lock _deliverGate = new();
+    private readonly Queue<(byte[] Frame, int Length)> _outbox = new();
+    private readonly ArpResponder _arp;
+    private readonly DhcpServer _dhcp;
+    private readonly IcmpResponder _icmp;
+    private readonly TcpNat _tcp;
+    private readonly UdpNat _udp;
+    private readonly List<HostForwardListener> _listeners = [];
+    private readonly Timer _timer;
+    private IFrameReceiver? _receiver;
+    private ushort _ipIdentification;
+    private long _framesFromGuest;
+    private long _bytesFromGuest;
+    private long _framesToGuest;
+    private long _bytesToGuest;
+    private long _framesDropped;
+    private bool _disposed;
+
+    public UserNetwork(UserNetworkOptions? options = null)
+    {
+        Options = options ?? new UserNetworkOptions();
+        GatewayAddress = Ipv4.FromAddress(Options.Gateway);
+        DnsAddress = Ipv4.FromAddress(Options.DnsAddress);
+        GuestAddress = Ipv4.FromAddress(Options.GuestAddress);
+        SubnetMask = Ipv4.FromAddress(Options.SubnetMask);
+        _arp = new ArpResponder(this);
+        _dhcp = new DhcpServer(this);
+        _icmp = new IcmpResponder(this);
+        _tcp = new TcpNat(this);
+        _udp = new UdpNat(this);
+        var bound = new List<HostForward>();
+        try
+        {
+            foreach (var forward in Options.HostForwards)
+            {
+                var listener = new HostForwardListener(this, forward);
+                _listeners.Add(listener);
+                bound.Add(listener.Bound);
+            }
+        }
+        catch
+        {
+            foreach (var listener in _listeners)
+            {
+                listener.Dispose();
+            }
+
+            throw;
+        }
+
+        BoundForwards = bound;
+        _timer = new Timer(_ => OnTimer(), null, TimerPeriodMilliseconds, TimerPeriodMilliseconds);
+    }
+
+    public bool LinkUp => !_disposed;
+
+    /// <summary>The host forwards as bound: a host port of 0 in the options is replaced by the port the OS chose.</summary>
+    public IReadOnlyList<HostForward> BoundForwards { get; }
+
+    /// <summary>The bound host port of each forward, in the order of <see cref="UserNetworkOptions.HostForwards"/>.</summary>
+    public IReadOnlyList<int> BoundForwardPorts => BoundForwards.Select(f => f.HostPort).ToArray();
+
+    public UserNetworkStatistics Statistics
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return new UserNetworkStatistics(
+                    _framesFromGuest, _bytesFromGuest, _framesToGuest, _bytesToGuest, _framesDropped, _tcp.Count, _udp.Count);
+            }
+        }
+    }
+
+    internal UserNetworkOptions Options { get; }
+
+    internal Lock Gate => _gate;
+
+    internal uint GatewayAddress { get; }
+
+    internal uint DnsAddress { get; }
+
+    internal uint GuestAddress { get; }
+
+    internal uint SubnetMask { get; }
+
+    internal MacAddress GatewayMac => Options.GatewayMac;
+
+    /// <summary>The guest's MAC, learned from the source of its frames; null until it has sent one.</summary>
+    internal MacAddress? GuestMac { get; set; }
+
+    internal bool IsDisposed => _disposed;
+
+    public void Start(IFrameReceiver receiver)
+    {
+        ArgumentNullException.ThrowIfNull(receiver);
+        lock (_gate)
+        {
+            if (_receiver is not null)
+            {
+                throw new InvalidOperationException("UserNetwork.Start was already called; a port delivers to one NIC.");
+            }
+
+            _receiver = receiver;
+        }
+    }
+
+    public void Send(ReadOnlySpan<byte> frame)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _framesFromGuest++;
+            _bytesFromGuest += frame.Length;
+            try
+            {
+                if (!Dispatch(frame))
+                {
+                    _framesDropped++;
+                }
+            }
+            catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException or InvalidOperationException)
+            {
+                // Parsing is written to check every length first; this is the last line of defence so
+                // that a bug reachable by a hostile frame drops that frame instead of killing the NIC thread.
+                _framesDropped++;
+            }
+        }
+
+        Flush();
+    }
+
+    public void Dispose()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            _tcp.Dispose();
+            _udp.Dispose();
+            while (_outbox.TryDequeue(out var queued))
+            {
+                ArrayPool<byte>.Shared.Return(queued.Frame);
+            }
+        }
+
+        _timer.Dispose();
+        foreach (var listener in _listeners)
+        {
+            listener.Dispose();
+        }
+    }
+
+    /// <summary>A buffer for one outgoing frame; give it to <see cref="EnqueueIpv4"/> or <see cref="Enqueue"/>.</summary>
+    internal static byte[] RentFrame() => ArrayPool<byte>.Shared.Rent(IPacketPort.MaxFrameSize);
+
+    internal static void WriteEthernetHeader(Span<byte> frame, MacAddress destination, MacAddress source, ushort etherType)
+    {
+        destination.CopyTo(frame);
+        source.CopyTo(frame[6..]);
+        BinaryPrimitives.WriteUInt16BigEndian(frame[12..], etherType);
+    }
+
+    /// <summary>
+    /// The MAC to send an IPv4 packet for <paramref name="destination"/> to: broadcast for the
+    /// broadcast address, else the guest's. When the guest's MAC is not known yet, asks for it
+    /// with ARP and returns false (the caller drops the packet; TCP will retransmit).
+    /// </summary>
+    internal bool TryResolve(uint destination, out MacAddress mac)
+    {
+        if (destination == Ipv4.Broadcast)
+        {
+            mac = MacAddress.Broadcast;
+            return true;
+        }
+
+        if (GuestMac is { } known)
+        {
+            mac = known;
+            return true;
+        }
+
+        _arp.Request(destination);
+        mac = default;
+        return false;
+    }
+
+    /// <summary>Adds the Ethernet and IPv4 headers in front of a transport message already at <see cref="TransportOffset"/> and queues it.</summary>
+    internal void EnqueueIpv4(byte[] frame, MacAddress destinationMac, uint source, uint destination, byte protocol, int transportLength)
+    {
+        WriteEthernetHeader(frame, destinationMac, GatewayMac, EtherTypeIpv4);
+        Ipv4Packet.WriteHeader(frame.AsSpan(IpOffset), source, destination, protocol, transportLength, _ipIdentification++);
+        Enqueue(frame, TransportOffset + transportLength);
+    }
+
+    /// <summary>Sends one UDP datagram to the guest; datagrams too big for one frame are dropped (no fragmentation).</summary>
+    internal void SendUdpToGuest(uint source, ushort sourcePort, uint destination, ushort destinationPort, ReadOnlySpan<byte> payload)
+    {
+        const int udpHeader = 8;
+        if (payload.Length > IPacketPort.MaxFrameSize - TransportOffset - udpHeader || !TryResolve(destination, out var mac))
+        {
+            _framesDropped++;
+            return;
+        }
+
+        byte[] frame = RentFrame();
+        var udp = frame.AsSpan(TransportOffset, udpHeader + payload.Length);
+        BinaryPrimitives.WriteUInt16BigEndian(udp, sourcePort);
+        BinaryPrimitives.WriteUInt16BigEndian(udp[2..], destinationPort);
+        BinaryPrimitives.WriteUInt16BigEndian(udp[4..], (ushort)udp.Length);
+        BinaryPrimitives.WriteUInt16BigEndian(udp[6..], 0);
+        payload.CopyTo(udp[udpHeader..]);
+        ushort checksum = Checksum.ComputeTransport(source, destination, Ipv4Packet.ProtocolUdp, udp);
+        // A computed zero is sent as all ones: zero in a UDP header means "no checksum" (RFC 768).
+        BinaryPrimitives.WriteUInt16BigEndian(udp[6..], checksum == 0 ? (ushort)0xffff : checksum);
+        EnqueueIpv4(frame, mac, source, destination, Ipv4Packet.ProtocolUdp, udp.Length);
+    }
+
+    /// <summary>Queues a finished frame for the guest (caller holds the lock; the frame returns to the pool after delivery).</summary>
+    internal void Enqueue(byte[] frame, int length)
+    {
+        if (_receiver is null || _disposed || _outbox.Count >= MaxQueuedFrames)
+        {
+            _framesDropped++;
+            ArrayPool<byte>.Shared.Return(frame);
+            return;
+        }
+
+        _outbox.Enqueue((frame, length));
+    }
+
+    /// <summary>Hands queued frames to the receiver; call without holding the lock.</summary>
+    internal void Flush()
+    {
+        while (true)
+        {
+            if (!_deliverGate.TryEnter())
+            {
+                // Another thread is delivering and will also take what we queued (it re-checks below).
+                return;
+            }
+
+            try
+            {
+                while (true)
+                {
+                    (byte[] Frame, int Length) next;
+                    IFrameReceiver? receiver;
+                    lock (_gate)
+                    {
+                        if (!_outbox.TryDequeue(out next))
+                        {
+                            break;
+                        }
+
+                        receiver = _receiver;
+                    }
+
+                    bool accepted = receiver is not null && receiver.Receive(next.Frame.AsSpan(0, next.Length));
+                    ArrayPool<byte>.Shared.Return(next.Frame);
+                    lock (_gate)
+                    {
+                        if (accepted)
+                        {
+                            _framesToGuest++;
+                            _bytesToGuest += next.Length;
+                        }
+                        else
+                        {
+                            _framesDropped++;
+                        }
+                    }
+                }
+            }
+            finally
+            {
+                _deliverGate.Exit();
+            }
+
+            lock (_gate)
+            {
+                if (_outbox.Count == 0)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    /// <summary>True when <paramref name="address"/> is in the virtual subnet.</summary>
+    internal bool IsInSubnet(uint address) => (address & SubnetMask) == (GatewayAddress & SubnetMask);
+
+    /// <summary>Where a guest packet for <paramref name="destination"/> goes on the host: the gateway means the host itself.</summary>
+    internal uint MapToHost(uint destination) => destination == GatewayAddress ? Ipv4.Loopback : destination;
+
+    internal void CountDrop() => _framesDropped++;
+
+    /// <summary>A client connected to a forwarded host port.</summary>
+    internal void AcceptForward(System.Net.Sockets.Socket client, uint guestAddress, ushort guestPort)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                client.Dispose();
+                return;
+            }
+
+            _tcp.OpenForward(client, guestAddress, guestPort);
+        }
+
+        Flush();
+    }
+
+    private bool Dispatch(ReadOnlySpan<byte> frame)
+    {
+        if (frame.Length < EthernetHeaderLength || frame.Length > IPacketPort.MaxFrameSize)
+        {
+            return false;
+        }
+
+        var destination = MacAddress.FromBytes(frame);
+        var source = MacAddress.FromBytes(frame[6..]);
+        if (source.IsMulticast || (destination != GatewayMac && destination != MacAddress.Broadcast))
+        {
+            return false;
+        }
+
+        GuestMac = source;
+        ushort etherType = BinaryPrimitives.ReadUInt16BigEndian(frame[12..]);
+        var payload = frame[EthernetHeaderLength..];
+        return etherType switch
+        {
+            EtherTypeArp => _arp.Handle(payload),
+            EtherTypeIpv4 => DispatchIpv4(payload),
+            _ => false,
+        };
+    }
+
+    private bool DispatchIpv4(ReadOnlySpan<byte> packet)
+    {
+        if (!Ipv4Packet.TryParse(packet, out var ip))
+        {
+            return false;
+        }
+
+        return ip.Protocol switch
+        {
+            Ipv4Packet.ProtocolIcmp => _icmp.Handle(ip),
+            Ipv4Packet.ProtocolTcp => _tcp.Handle(ip),
+            Ipv4Packet.ProtocolUdp => DispatchUdp(ip),
+            _ => false,
+        };
+    }
+
+    private bool DispatchUdp(Ipv4Packet ip)
+    {
+        var udp = ip.Payload;
+        if (udp.Length < 8)
+        {
+            return false;
+        }
+
+        int length = BinaryPrimitives.ReadUInt16BigEndian(udp[4..]);
+        if (length < 8 || length > udp.Length)
+        {
+            return false;
+        }
+
+        udp = udp[..length];
+        if (BinaryPrimitives.ReadUInt16BigEndian(udp[6..]) != 0 &&
+            !Checksum.IsValidTransport(ip.Source, ip.Destination, Ipv4Packet.ProtocolUdp, udp))
+        {
+            return false;
+        }
+
+        ushort sourcePort = BinaryPrimitives.ReadUInt16BigEndian(udp);
+        ushort destinationPort = BinaryPrimitives.ReadUInt16BigEndian(udp[2..]);
+        var data = udp[8..];
+        if (destinationPort == DhcpServer.ServerPort)
+        {
+            return _dhcp.Handle(ip.Destination, data);
+        }
+
+        if (ip.Source != GuestAddress)
+        {
+            // Before DHCP the guest has no address; anything else it sends from elsewhere is not NATed.
+            return false;
+        }
+
+        return _udp.Handle(new FlowKey(ip.Source, sourcePort, ip.Destination, destinationPort), data);
+    }
+
+    private void OnTimer()
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            long now = Environment.TickCount64;
+            _tcp.OnTimer(now);
+            _udp.OnTimer(now);
+        }
+
+        Flush();
+    }
+}

@@ -1,0 +1,117 @@
+using System.Buffers.Binary;
+using HostVM.Networking.UserNet;
+
+namespace HostVM.Networking.Tests.UserNet;
+
+public class HostileGuestTests
+{
+    [Fact]
+    public void RandomTruncatedAndCorruptedFramesNeverThrow()
+    {
+        using var guest = new FakeGuest(new UserNetworkOptions { ResolvConfPath = "/nonexistent/resolv.conf" });
+        var random = new Random(1234);
+        var valid = new List<byte[]>
+        {
+            Packets.ArpRequest(Packets.Guest, Packets.Gateway),
+            Packets.Tcp(Packets.Guest, 41000, Packets.Gateway, 1, 1, 0, Packets.Syn, 1000, [], [2, 4, 5, 180, 3, 3, 14, 0]),
+            Packets.Tcp(Packets.Guest, 41001, 0x0808_0808, 80, 1, 5, Packets.Ack | Packets.Psh, 1000, new byte[100]),
+            Packets.Udp(Packets.Guest, 41002, Packets.Dns, 53, new byte[40]),
+            Packets.Udp(0, 68, 0xffff_ffff, 67, new byte[300]),
+            Packets.IpFrame(Packets.Guest, Packets.Gateway, 1, [8, 0, 0xf7, 0xff, 0, 0, 0, 0]),
+        };
+
+        for (int i = 0; i < 5000; i++)
+        {
+            byte[] frame;
+            switch (i % 5)
+            {
+                case 0:
+                    frame = new byte[random.Next(0, 1600)];
+                    random.NextBytes(frame);
+                    break;
+                case 1:
+                    var source = valid[random.Next(valid.Count)];
+                    frame = source.AsSpan(0, random.Next(0, source.Length + 1)).ToArray();
+                    break;
+                case 2:
+                    // Corrupt the IP and transport headers (not the addresses), then fix the checksums,
+                    // so the deeper parsers see odd lengths, flags and options rather than just bad sums.
+                    frame = (byte[])valid[random.Next(valid.Count)].Clone();
+                    for (int flips = random.Next(1, 4); flips > 0; flips--)
+                    {
+                        int at = random.Next(14, frame.Length);
+                        if (at is < 26 or >= 34)
+                        {
+                            frame[at] = (byte)random.Next(256);
+                        }
+                    }
+
+                    FixChecksums(frame);
+                    break;
+                default:
+                    frame = (byte[])valid[random.Next(valid.Count)].Clone();
+                    for (int flips = random.Next(1, 4); flips > 0; flips--)
+                    {
+                        frame[random.Next(14, frame.Length)] = (byte)random.Next(256);
+                    }
+
+                    break;
+            }
+
+            guest.Send(frame);
+        }
+
+        var stats = guest.Network.Statistics;
+        Assert.Equal(5000, stats.FramesFromGuest);
+        Assert.True(stats.TcpConnections <= 1024);
+    }
+
+    private static void FixChecksums(byte[] frame)
+    {
+        if (frame.Length < 34 || frame[12] != 8 || frame[13] != 0)
+        {
+            return;
+        }
+
+        int headerLength = (frame[14] & 0xf) * 4;
+        if (headerLength < 20 || 14 + headerLength > frame.Length)
+        {
+            return;
+        }
+
+        frame[24] = 0;
+        frame[25] = 0;
+        ushort ip = Packets.Checksum(frame.AsSpan(14, headerLength));
+        frame[24] = (byte)(ip >> 8);
+        frame[25] = (byte)ip;
+        var transport = frame.AsSpan(14 + headerLength);
+        int checksumAt = frame[23] switch { 6 => 16, 17 => 6, 1 => 2, _ => -1 };
+        if (checksumAt < 0 || transport.Length < checksumAt + 2)
+        {
+            return;
+        }
+
+        transport[checksumAt] = 0;
+        transport[checksumAt + 1] = 0;
+
+        uint pseudo = frame[23] == 1 ? 0 : Packets.Pseudo(BinaryPrimitives.ReadUInt32BigEndian(frame.AsSpan(26)), BinaryPrimitives.ReadUInt32BigEndian(frame.AsSpan(30)), frame[23], transport.Length);
+        ushort sum = Packets.Checksum(transport, pseudo);
+        transport[checksumAt] = (byte)(sum >> 8);
+        transport[checksumAt + 1] = (byte)sum;
+    }
+
+    [Fact]
+    public void TooManyConnectionsAreRefused()
+    {
+        using var guest = new FakeGuest(new UserNetworkOptions { MaxTcpConnections = 4 });
+        // 192.0.2.0/24 (TEST-NET-1) is not routed, so these connects stay pending.
+        for (ushort port = 1; port <= 10; port++)
+        {
+            guest.Send(Packets.Tcp(Packets.Guest, (ushort)(42000 + port), 0xc000_0201, 80, 1, 0, Packets.Syn, 1000, []));
+        }
+
+        Assert.Equal(4, guest.Network.Statistics.TcpConnections);
+        var reset = guest.WaitFor(f => f.IsTcp && f.Has(Packets.Rst));
+        Assert.Equal(42005, reset.DestinationPort);
+    }
+}
