@@ -115,7 +115,9 @@ public sealed partial class GuestSession : IDisposable
             output = _console.ToString(from, m.Index);
         }
 
-        return (int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), output.Replace("\r", string.Empty, StringComparison.Ordinal));
+        // The shell's prompt ("# ") may come out after we noted the position: it is not the command's.
+        output = PromptPrefix().Replace(output.Replace("\r", string.Empty, StringComparison.Ordinal), string.Empty);
+        return (int.Parse(m.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture), output);
     }
 
     /// <summary>Runs a command that must succeed; returns its output.</summary>
@@ -159,4 +161,7 @@ public sealed partial class GuestSession : IDisposable
     }
 
     public void Dispose() => Machine.Dispose();
+
+    [GeneratedRegex("^(?:\\n?# )+")]
+    private static partial Regex PromptPrefix();
 }

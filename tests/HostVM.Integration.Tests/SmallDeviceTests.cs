@@ -81,10 +81,11 @@ public sealed class SmallDeviceTests
         });
         var config = GuestSession.Configuration() with { VirtioDevices = [console] };
         using var guest = GuestSession.Start(config);
-        guest.Check("stty -F /dev/hvc0 raw -echo && echo hello-from-hvc0 > /dev/hvc0");
-        WaitUntil(() => { lock (received) { return received.ToString().Contains("hello-from-hvc0", StringComparison.Ordinal); } }, "output on the host side", guest);
+        // hvc0 is the SBI console (CONFIG_HVC_RISCV_SBI); the virtio console's port is the next one.
+        guest.Check("stty -F /dev/hvc1 raw -echo && echo hello-from-hvc1 > /dev/hvc1");
+        WaitUntil(() => { lock (received) { return received.ToString().Contains("hello-from-hvc1", StringComparison.Ordinal); } }, "output on the host side", guest);
 
-        guest.Check("(head -n 1 /dev/hvc0 > /tmp/got) & sleep 1");
+        guest.Check("(head -n 1 /dev/hvc1 > /tmp/got) & sleep 1");
         console.SendInput("typed-on-the-host\n"u8);
         string got = guest.Check("for i in $(seq 50); do [ -s /tmp/got ] && break; sleep 0.2; done; cat /tmp/got");
         Assert.Contains("typed-on-the-host", got);

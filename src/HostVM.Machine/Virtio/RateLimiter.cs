@@ -35,24 +35,26 @@ public sealed class RateLimiter
     }
 
     /// <summary>
-    /// Takes one operation of <paramref name="bytes"/> and returns <see cref="TimeSpan.Zero"/>, or takes
-    /// nothing and returns how long to wait before asking again.
+    /// Takes one operation of <paramref name="bytes"/> and returns true, or takes nothing, returns false
+    /// and says how long to wait before asking again (never zero, so a caller cannot mistake it for a go).
     /// </summary>
-    public TimeSpan TryConsume(long bytes)
+    public bool TryConsume(long bytes, out TimeSpan wait)
     {
         long now = Stopwatch.GetTimestamp();
         lock (_lock)
         {
-            long wait = Math.Max(_bytes?.TicksUntil(bytes, now) ?? 0, _ops?.TicksUntil(1, now) ?? 0);
-            if (wait > 0)
+            long ticks = Math.Max(_bytes?.TicksUntil(bytes, now) ?? 0, _ops?.TicksUntil(1, now) ?? 0);
+            if (ticks > 0)
             {
                 Throttled++;
-                return TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency);
+                wait = TimeSpan.FromTicks(Math.Max(1, (long)Math.Ceiling(ticks * (double)TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
+                return false;
             }
 
             _bytes?.Take(bytes);
             _ops?.Take(1);
-            return TimeSpan.Zero;
+            wait = TimeSpan.Zero;
+            return true;
         }
     }
 }

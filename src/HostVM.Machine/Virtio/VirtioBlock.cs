@@ -146,8 +146,7 @@ public sealed class VirtioBlock : VirtioDevice
                 }
 
                 _holding = true;
-                TimeSpan wait = Limiter.TryConsume(RequestBytes(_chain));
-                if (wait > TimeSpan.Zero)
+                if (!Limiter.TryConsume(RequestBytes(_chain), out TimeSpan wait))
                 {
                     return wait;
                 }

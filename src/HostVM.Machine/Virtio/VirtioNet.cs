@@ -173,8 +173,7 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
 
                 _txHolding = true;
                 long frameLength = (long)_chain.ReadableLength - _headerSize;
-                TimeSpan wait = TransmitLimiter.TryConsume(Math.Max(0, frameLength));
-                if (wait > TimeSpan.Zero)
+                if (!TransmitLimiter.TryConsume(Math.Max(0, frameLength), out TimeSpan wait))
                 {
                     return wait;
                 }
@@ -233,8 +232,7 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
                     _rxHolding = true;
                 }
 
-                TimeSpan wait = ReceiveLimiter.TryConsume(frame.Length);
-                if (wait > TimeSpan.Zero)
+                if (!ReceiveLimiter.TryConsume(frame.Length, out TimeSpan wait))
                 {
                     return wait;
                 }

@@ -64,8 +64,18 @@ public sealed class VirtioRng : VirtioDevice
             try
             {
                 bool pushed = false;
-                while (q.TryPop(_chain))
+                while (true)
                 {
+                    if (!q.TryPop(_chain))
+                    {
+                        if (q.ArmNotification())
+                        {
+                            continue; // more arrived while we asked to be told: serve them too
+                        }
+
+                        break;
+                    }
+
                     int n = (int)Math.Min(_chain.WritableLength, MaxRequest);
                     RandomNumberGenerator.Fill(_buffer.AsSpan(0, n));
                     _chain.Write(0, _buffer.AsSpan(0, n));
