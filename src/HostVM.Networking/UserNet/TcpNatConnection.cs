@@ -239,6 +239,9 @@ internal sealed class TcpNatConnection
 
     private async Task ConnectAsync(IPEndPoint host)
     {
+        // Started with the network's lock held: leave this thread first, so a socket operation that
+        // completes synchronously cannot re-enter the lock and deliver frames from under it.
+        await Task.Yield();
         bool connected;
         try
         {
@@ -638,6 +641,9 @@ internal sealed class TcpNatConnection
     /// <summary>Host → guest: reads into the to-guest ring's free space and sends it on.</summary>
     private async Task ReadFromHostAsync()
     {
+        // Started with the network's lock held: leave this thread first, so a socket operation that
+        // completes synchronously cannot re-enter the lock and deliver frames from under it.
+        await Task.Yield();
         try
         {
             while (true)
@@ -703,6 +709,9 @@ internal sealed class TcpNatConnection
     /// <summary>Guest → host: writes the to-host ring to the socket, then half-closes after the guest's FIN.</summary>
     private async Task WriteToHostAsync()
     {
+        // Started with the network's lock held: leave this thread first, so a socket operation that
+        // completes synchronously cannot re-enter the lock and deliver frames from under it.
+        await Task.Yield();
         try
         {
             while (true)
