@@ -21,6 +21,7 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
             return false;
         }
 
+        network.NeedFastTimer();
         var key = new FlowKey(ip.Source, segment.SourcePort, ip.Destination, segment.DestinationPort);
         bool isConnectionRequest = (segment.Flags & (TcpSegment.Syn | TcpSegment.Ack | TcpSegment.Fin | TcpSegment.Rst)) == TcpSegment.Syn;
         if (_connections.TryGetValue(key, out var connection))
@@ -62,6 +63,7 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
     /// <summary>A host client connected to a forwarded port: open a connection into the guest for it.</summary>
     public void OpenForward(Socket client, uint guestAddress, ushort guestPort)
     {
+        network.NeedFastTimer();
         if (_connections.Count >= network.Options.MaxTcpConnections)
         {
             client.Dispose();
@@ -84,6 +86,23 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
     }
 
     public void Remove(TcpNatConnection connection) => _connections.Remove(connection.Key);
+
+    /// <summary>Whether any connection waits on a retransmission or delayed-ACK deadline.</summary>
+    public bool HasDeadlines
+    {
+        get
+        {
+            foreach (var connection in _connections.Values)
+            {
+                if (connection.HasDeadlines)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
 
     public void OnTimer(long now)
     {

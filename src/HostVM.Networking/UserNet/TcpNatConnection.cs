@@ -88,6 +88,8 @@ internal sealed class TcpNatConnection
     /// <summary>Closed both ways and only lingering; a new SYN on the same ports may replace it.</summary>
     public bool IsLingering => _state == TcpNatState.TimeWait;
 
+    public bool HasDeadlines => _ackDeadline != 0 || _rtoDeadline != 0;
+
     /// <summary>The guest sent SYN: connect to <paramref name="host"/> and answer only once that succeeds.</summary>
     public static TcpNatConnection Connect(UserNetwork network, TcpNat nat, FlowKey key, TcpSegment syn, IPEndPoint host)
     {
@@ -259,6 +261,8 @@ internal sealed class TcpNatConnection
             {
                 return;
             }
+
+            _network.NeedFastTimer();
 
             if (!connected)
             {
@@ -679,6 +683,7 @@ internal sealed class TcpNatConnection
                         return;
                     }
 
+                    _network.NeedFastTimer();
                     long now = Environment.TickCount64;
                     if (received == 0)
                     {
@@ -755,6 +760,7 @@ internal sealed class TcpNatConnection
                         return;
                     }
 
+                    _network.NeedFastTimer();
                     _toHost.Consume(sent);
                     MaybeSendWindowUpdate();
                 }

@@ -26,7 +26,8 @@ public sealed class UserNetwork : IPacketPort
     private const ushort EtherTypeIpv4 = 0x0800;
     private const ushort EtherTypeArp = 0x0806;
     private const int MaxQueuedFrames = 4096;
-    private const int TimerPeriodMilliseconds = 10;
+    private const int FastTimerMilliseconds = 10;
+    private const int SlowTimerMilliseconds = 250;
 
     private readonly Lock _gate = new();
     private readonly Lock _deliverGate = new();
@@ -46,6 +47,7 @@ public sealed class UserNetwork : IPacketPort
     private long _bytesToGuest;
     private long _framesDropped;
     private bool _disposed;
+    private bool _fastTimer;
 
     public UserNetwork(UserNetworkOptions? options = null)
     {
@@ -80,7 +82,7 @@ public sealed class UserNetwork : IPacketPort
         }
 
         BoundForwards = bound;
-        _timer = new Timer(_ => OnTimer(), null, TimerPeriodMilliseconds, TimerPeriodMilliseconds);
+        _timer = new Timer(_ => OnTimer(), null, SlowTimerMilliseconds, SlowTimerMilliseconds);
     }
 
     public bool LinkUp => !_disposed;
@@ -334,6 +336,19 @@ public sealed class UserNetwork : IPacketPort
 
     internal void CountDrop() => _framesDropped++;
 
+    /// <summary>
+    /// TCP is active: tick often enough for delayed ACKs and retransmission. An idle network ticks
+    /// slowly (only expiry), so many idle VMs do not wake the host 100 times a second each.
+    /// </summary>
+    internal void NeedFastTimer()
+    {
+        if (!_fastTimer && !_disposed)
+        {
+            _fastTimer = true;
+            _timer.Change(FastTimerMilliseconds, FastTimerMilliseconds);
+        }
+    }
+
     /// <summary>A client connected to a forwarded host port.</summary>
     internal void AcceptForward(System.Net.Sockets.Socket client, uint guestAddress, ushort guestPort)
     {
@@ -442,6 +457,11 @@ public sealed class UserNetwork : IPacketPort
             long now = Environment.TickCount64;
             _tcp.OnTimer(now);
             _udp.OnTimer(now);
+            if (_fastTimer && !_tcp.HasDeadlines)
+            {
+                _fastTimer = false;
+                _timer.Change(SlowTimerMilliseconds, SlowTimerMilliseconds);
+            }
         }
 
         Flush();
