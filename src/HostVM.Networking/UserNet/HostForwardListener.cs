@@ -13,11 +13,6 @@ internal sealed class HostForwardListener : IDisposable
 
     public HostForwardListener(UserNetwork network, HostForward forward)
     {
-        if (forward.Protocol != HostForwardProtocol.Tcp)
-        {
-            throw new NotSupportedException($"Host forward '{forward}': only tcp forwards are supported; forward a TCP port instead.");
-        }
-
         if (forward.HostPort is < 0 or > 65535 || forward.GuestPort is < 1 or > 65535)
         {
             throw new ArgumentException($"Host forward '{forward}': ports must be 0-65535 on the host and 1-65535 in the guest.", nameof(forward));

@@ -37,7 +37,7 @@ public sealed class UserNetwork : IPacketPort
     private readonly IcmpResponder _icmp;
     private readonly TcpNat _tcp;
     private readonly UdpNat _udp;
-    private readonly List<HostForwardListener> _listeners = [];
+    private readonly List<IDisposable> _listeners = [];
     private readonly Timer _timer;
     private IFrameReceiver? _receiver;
     private ushort _ipIdentification;
@@ -66,9 +66,18 @@ public sealed class UserNetwork : IPacketPort
         {
             foreach (var forward in Options.HostForwards)
             {
-                var listener = new HostForwardListener(this, forward);
-                _listeners.Add(listener);
-                bound.Add(listener.Bound);
+                if (forward.Protocol == HostForwardProtocol.Udp)
+                {
+                    var listener = new UdpForwardListener(this, forward);
+                    _listeners.Add(listener);
+                    bound.Add(listener.Bound);
+                }
+                else
+                {
+                    var listener = new HostForwardListener(this, forward);
+                    _listeners.Add(listener);
+                    bound.Add(listener.Bound);
+                }
             }
         }
         catch
@@ -335,6 +344,22 @@ public sealed class UserNetwork : IPacketPort
     internal uint MapToHost(uint destination) => destination == GatewayAddress ? Ipv4.Loopback : destination;
 
     internal void CountDrop() => _framesDropped++;
+
+    /// <summary>A datagram from a host client of a UDP forward.</summary>
+    internal void ForwardUdpFromHost(UdpForwardListener listener, IPEndPoint client, ReadOnlySpan<byte> data)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _udp.FromForward(listener, client, data);
+        }
+
+        Flush();
+    }
 
     /// <summary>
     /// TCP is active: tick often enough for delayed ACKs and retransmission. An idle network ticks

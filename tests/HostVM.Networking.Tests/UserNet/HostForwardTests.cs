@@ -73,6 +73,26 @@ public class HostForwardTests
     }
 
     [Fact]
+    public async Task UdpForwardCarriesDatagramsBothWays()
+    {
+        var options = new UserNetworkOptions { HostForwards = [HostForward.Parse("udp:127.0.0.1:0-:5353")] };
+        using var guest = new FakeGuest(options);
+        guest.Send(Packets.ArpRequest(Packets.Guest, Packets.Gateway));
+        using var client = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        await client.SendAsync("question"u8.ToArray(), new IPEndPoint(IPAddress.Loopback, guest.Network.BoundForwardPorts[0]));
+
+        var datagram = guest.WaitFor(f => f.IsUdp);
+        Assert.Equal(Packets.Gateway, datagram.IpSource);
+        Assert.Equal(5353, datagram.DestinationPort);
+        Assert.Equal("question"u8.ToArray(), datagram.Data);
+        guest.Send(Packets.Udp(Packets.Guest, 5353, Packets.Gateway, datagram.SourcePort, "answer"u8));
+
+        using var timeout = new CancellationTokenSource(5000);
+        var reply = await client.ReceiveAsync(timeout.Token);
+        Assert.Equal("answer"u8.ToArray(), reply.Buffer);
+    }
+
+    [Fact]
     public void ABusyHostPortIsReportedClearly()
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);
