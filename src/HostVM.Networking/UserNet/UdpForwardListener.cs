@@ -12,6 +12,7 @@ internal sealed class UdpForwardListener : IDisposable
 
     public UdpForwardListener(UserNetwork network, HostForward forward)
     {
+        forward.EnsureValid();
         _network = network;
         GuestAddress = forward.GuestAddress is null ? network.GuestAddress : Ipv4.FromAddress(forward.GuestAddress);
         GuestPort = (ushort)forward.GuestPort;

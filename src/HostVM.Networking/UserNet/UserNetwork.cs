@@ -74,7 +74,7 @@ public sealed class UserNetwork : IPacketPort
                 }
                 else
                 {
-                    var listener = new HostForwardListener(this, forward);
+                    var listener = new TcpForwardListener(this, forward);
                     _listeners.Add(listener);
                     bound.Add(listener.Bound);
                 }
