@@ -43,11 +43,13 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
         }
 
         uint destination = ip.Destination;
+        bool isDns = destination == network.DnsAddress && segment.DestinationPort == 53 && network.DnsServer is not null;
         bool reachable = ip.Source == network.GuestAddress && !Ipv4.IsSpecial(destination) && segment.SourcePort != 0 && segment.DestinationPort != 0 &&
-            (destination == network.GatewayAddress || !network.IsInSubnet(destination));
+            (destination == network.GatewayAddress || isDns || !network.IsInSubnet(destination));
         if (isConnectionRequest && reachable && _connections.Count < network.Options.MaxTcpConnections)
         {
-            var host = new IPEndPoint(Ipv4.ToAddress(network.MapToHost(destination)), segment.DestinationPort);
+            // DNS over TCP (for answers too big for UDP) goes to the same name server as DNS over UDP.
+            var host = isDns ? network.DnsServer! : new IPEndPoint(Ipv4.ToAddress(network.MapToHost(destination)), segment.DestinationPort);
             _connections.Add(key, TcpNatConnection.Connect(network, this, key, segment, host));
             return true;
         }

@@ -26,7 +26,7 @@ internal sealed class UdpNat : IDisposable
     public UdpNat(UserNetwork network)
     {
         _network = network;
-        _dnsServer = network.Options.DnsServer ?? ResolvConf.FirstNameServer(network.Options.ResolvConfPath);
+        _dnsServer = network.DnsServer;
         _hostResolver = new HostDnsResolver(network);
     }
 

@@ -56,6 +56,7 @@ public sealed class UserNetwork : IPacketPort
         DnsAddress = Ipv4.FromAddress(Options.DnsAddress);
         GuestAddress = Ipv4.FromAddress(Options.GuestAddress);
         SubnetMask = Ipv4.FromAddress(Options.SubnetMask);
+        DnsServer = Options.DnsServer ?? ResolvConf.FirstNameServer(Options.ResolvConfPath);
         _arp = new ArpResponder(this);
         _dhcp = new DhcpServer(this);
         _icmp = new IcmpResponder(this);
@@ -127,6 +128,9 @@ public sealed class UserNetwork : IPacketPort
     internal uint SubnetMask { get; }
 
     internal MacAddress GatewayMac => Options.GatewayMac;
+
+    /// <summary>Where DNS for the virtual DNS address goes; null when the host has no name server (then the host resolver answers).</summary>
+    internal IPEndPoint? DnsServer { get; }
 
     /// <summary>The guest's MAC, learned from the source of its frames; null until it has sent one.</summary>
     internal MacAddress? GuestMac { get; set; }

@@ -93,6 +93,34 @@ public class HostForwardTests
     }
 
     [Fact]
+    public async Task DisposeClosesForwardsAndConnections()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
+        var guest = new FakeGuest(new UserNetworkOptions { HostForwards = [HostForward.Parse("tcp::0-:80")] });
+        int forwarded = guest.Network.BoundForwardPorts[0];
+        GuestTcp.Connect(guest, 40200, Packets.Gateway, port);
+        using var server = await listener.AcceptTcpClientAsync();
+
+        guest.Dispose();
+        Assert.False(guest.Network.LinkUp);
+        guest.Network.Send(Packets.ArpRequest(Packets.Guest, Packets.Gateway));
+        using var timeout = new CancellationTokenSource(5000);
+        try
+        {
+            Assert.Equal(0, await server.GetStream().ReadAsync(new byte[1], timeout.Token));
+        }
+        catch (IOException)
+        {
+            // Reset rather than closed: also gone.
+        }
+
+        using var client = new TcpClient();
+        await Assert.ThrowsAsync<SocketException>(() => client.ConnectAsync(IPAddress.Loopback, forwarded));
+    }
+
+    [Fact]
     public void ABusyHostPortIsReportedClearly()
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);
