@@ -14,9 +14,11 @@ namespace HostVM.Networking.UserNet;
 /// Threading: all state is guarded by one lock. <see cref="Send"/> runs on the NIC's thread and
 /// only parses, copies into buffers and starts asynchronous socket operations; socket completions
 /// run on the thread pool and a timer drives retransmission and expiry. Frames for the guest are
-/// queued under the lock and handed to the receiver after it is released, by whichever thread
-/// gets the delivery lock first, so the receiver is never called with our lock held (it may hold
-/// its own lock while calling <see cref="Send"/>).
+/// queued under the lock and handed to the receiver after it is released, by whichever of our
+/// threads gets the delivery lock first, so the receiver is never called with our lock held. Frames
+/// produced by <see cref="Send"/> itself (ARP and DHCP answers, ACKs) are delivered from the thread
+/// pool, never from inside the NIC's call: the NIC may hold its own, possibly non-reentrant, lock
+/// around both.
 /// </remarks>
 public sealed class UserNetwork : IPacketPort
 {
@@ -48,6 +50,7 @@ public sealed class UserNetwork : IPacketPort
     private long _framesDropped;
     private bool _disposed;
     private bool _fastTimer;
+    private bool _flushScheduled;
 
     public UserNetwork(UserNetworkOptions? options = null)
     {
@@ -175,11 +178,19 @@ public sealed class UserNetwork : IPacketPort
                 // that a bug reachable by a hostile frame drops that frame instead of killing the NIC thread.
                 _framesDropped++;
             }
+
+            if (_outbox.Count == 0 || _flushScheduled)
+            {
+                return;
+            }
+
+            _flushScheduled = true;
         }
 
-        Flush();
+        ThreadPool.UnsafeQueueUserWorkItem(static network => network.RunScheduledFlush(), this, preferLocal: false);
     }
 
+    /// <summary>Closes every socket and listener and stops the timer; a frame already being delivered may still arrive.</summary>
     public void Dispose()
     {
         lock (_gate)
@@ -339,6 +350,16 @@ public sealed class UserNetwork : IPacketPort
                 }
             }
         }
+    }
+
+    private void RunScheduledFlush()
+    {
+        lock (_gate)
+        {
+            _flushScheduled = false;
+        }
+
+        Flush();
     }
 
     /// <summary>True when <paramref name="address"/> is in the virtual subnet.</summary>
