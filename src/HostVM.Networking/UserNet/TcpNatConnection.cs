@@ -49,6 +49,7 @@ internal sealed class TcpNatConnection
     private bool _hostEof;
     private bool _finSent;
     private bool _finAcked;
+    private bool _finNumbered;
     private uint _finSeq;
     private int _duplicateAcks;
     private long _rtoDeadline;
@@ -354,7 +355,9 @@ internal sealed class TcpNatConnection
             int acked = (int)(ack - _sndUna);
             int data = Math.Min(acked, _toGuest.Count);
             _toGuest.Consume(data);
-            if (_finSent && ack == _finSeq + 1)
+            // Judged by sequence, not by _finSent: a timeout may have rewound the send just before
+            // the ACK for the FIN arrived.
+            if (_finNumbered && ack == _finSeq + 1)
             {
                 _finAcked = true;
             }
@@ -485,9 +488,10 @@ internal sealed class TcpNatConnection
             SendData(inFlight, length, now);
         }
 
-        if (_hostEof && !_finSent && (int)(_sndNxt - _sndUna) == _toGuest.Count)
+        if (_hostEof && !_finSent && !_finAcked && (int)(_sndNxt - _sndUna) == _toGuest.Count)
         {
             _finSeq = _sndNxt;
+            _finNumbered = true;
             _finSent = true;
             SendSegment(TcpSegment.Fin | TcpSegment.Ack, _sndNxt, 0, 0);
             Advance(1, now);

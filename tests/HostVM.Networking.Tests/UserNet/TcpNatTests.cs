@@ -124,8 +124,15 @@ public class TcpNatTests
         var data = Pattern(20 * 1460, 3);
         int dataSegments = 0;
         var dropped = new HashSet<uint>();
+        bool finDropped = false;
         guest.Drop = f =>
         {
+            if (f.IsTcp && f.Has(Packets.Fin) && !finDropped)
+            {
+                finDropped = true;
+                return true;
+            }
+
             if (!f.IsTcp || f.Data.Length == 0)
             {
                 return false;
@@ -145,6 +152,11 @@ public class TcpNatTests
         Assert.Equal(data, connection.Received.ToArray());
         Assert.True(dropped.Count >= 2);
         Assert.True(dataSegments > 20, "dropped segments were sent again");
+
+        // The host's FIN is dropped once too; it must come again.
+        server.Client.Shutdown(SocketShutdown.Send);
+        connection.RunUntil(() => connection.FinReceived);
+        Assert.True(finDropped);
     }
 
     [Fact]
