@@ -60,6 +60,7 @@ public sealed class UserNetwork : IPacketPort
         GuestAddress = Ipv4.FromAddress(Options.GuestAddress);
         SubnetMask = Ipv4.FromAddress(Options.SubnetMask);
         DnsServer = Options.DnsServer ?? ResolvConf.FirstNameServer(Options.ResolvConfPath);
+        Validate();
         _arp = new ArpResponder(this);
         _dhcp = new DhcpServer(this);
         _icmp = new IcmpResponder(this);
@@ -414,6 +415,30 @@ public sealed class UserNetwork : IPacketPort
         }
 
         Flush();
+    }
+
+    private void Validate()
+    {
+        if (!IsInSubnet(GuestAddress) || !IsInSubnet(DnsAddress) || GatewayAddress == GuestAddress || DnsAddress == GuestAddress)
+        {
+            throw new ArgumentException(
+                $"UserNetworkOptions: the guest ({Options.GuestAddress}), gateway ({Options.Gateway}) and DNS ({Options.DnsAddress}) addresses must be distinct and in one subnet ({Options.SubnetMask}).");
+        }
+
+        if (Options.GatewayMac.IsMulticast)
+        {
+            throw new ArgumentException($"UserNetworkOptions: the gateway MAC {Options.GatewayMac} is a multicast address; use a unicast one such as 52:55:0a:00:02:02.");
+        }
+
+        if (Options.TcpBufferSize is < 4096 or > 64 * 1024 * 1024)
+        {
+            throw new ArgumentException($"UserNetworkOptions: TcpBufferSize {Options.TcpBufferSize} must be from 4 KiB to 64 MiB.");
+        }
+
+        if (Options.MaxTcpConnections < 0 || Options.MaxUdpFlows < 0 || Options.UdpIdleTimeout <= TimeSpan.Zero || Options.DhcpLeaseTime <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("UserNetworkOptions: connection and flow limits must not be negative, and the UDP idle timeout and DHCP lease time must be positive.");
+        }
     }
 
     private bool Dispatch(ReadOnlySpan<byte> frame)

@@ -121,6 +121,13 @@ public class HostForwardTests
     }
 
     [Fact]
+    public void InconsistentOptionsAreRejected()
+    {
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { GuestAddress = IPAddress.Parse("192.168.1.15") }));
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { TcpBufferSize = 10 }));
+    }
+
+    [Fact]
     public void ABusyHostPortIsReportedClearly()
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);
