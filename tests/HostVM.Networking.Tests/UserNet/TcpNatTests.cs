@@ -110,6 +110,48 @@ public class TcpNatTests
     }
 
     [Fact]
+    public async Task WindowScalingIsNegotiatedAndHonouredBothWays()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
+        using var guest = new FakeGuest();
+        var toGuest = Pattern(200_000, 8);
+        var toHost = Pattern(300_000, 9);
+
+        // Window field 1024 scaled by 4: the guest takes 4 KiB at a time.
+        var connection = GuestTcp.Connect(guest, 40007, Packets.Gateway, port, window: 1024, windowScale: 2);
+        Assert.True(connection.PeerWindowScale > 0, "the NAT answers a window-scale offer with its own");
+        using var server = await listener.AcceptTcpClientAsync();
+        var stream = server.GetStream();
+        var hostSide = Task.Run(async () =>
+        {
+            var writing = stream.WriteAsync(toGuest).AsTask();
+            var received = new byte[toHost.Length];
+            await ReadExactlyAsync(stream, received, received.Length);
+            await writing;
+            server.Client.Shutdown(SocketShutdown.Send);
+            return received;
+        });
+
+        connection.Send(toHost);
+        connection.RunUntil(() => connection.FinReceived, 10000);
+        Assert.Equal(toHost, await hostSide);
+        Assert.Equal(toGuest, connection.Received.ToArray());
+        Assert.Equal(0, connection.WindowViolations);
+    }
+
+    [Fact]
+    public void WithoutAWindowScaleOfferNoneIsAnswered()
+    {
+        using var guest = new FakeGuest();
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var connection = GuestTcp.Connect(guest, 40008, Packets.Gateway, (ushort)((IPEndPoint)listener.LocalEndpoint).Port);
+        Assert.Equal(-1, connection.PeerWindowScale);
+    }
+
+    [Fact]
     public async Task SegmentDroppedByTheNicIsRetransmitted()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
