@@ -66,6 +66,8 @@ public sealed class UserNetwork : IPacketPort
         _icmp = new IcmpResponder(this);
         _tcp = new TcpNat(this);
         _udp = new UdpNat(this);
+        // The timer exists before the listeners: a client may connect before the constructor returns.
+        _timer = new Timer(_ => OnTimer(), null, SlowTimerMilliseconds, SlowTimerMilliseconds);
         var bound = new List<HostForward>();
         try
         {
@@ -87,16 +89,11 @@ public sealed class UserNetwork : IPacketPort
         }
         catch
         {
-            foreach (var listener in _listeners)
-            {
-                listener.Dispose();
-            }
-
+            Dispose();
             throw;
         }
 
         BoundForwards = bound;
-        _timer = new Timer(_ => OnTimer(), null, SlowTimerMilliseconds, SlowTimerMilliseconds);
     }
 
     public bool LinkUp => !_disposed;
