@@ -72,6 +72,9 @@ internal sealed class HostDnsResolver(UserNetwork network)
 
     private async Task ResolveAsync(FlowKey key, byte[] question, string name, bool wantsAddresses)
     {
+        // Started with the network's lock held: leave this thread first, so a socket operation that
+        // completes synchronously cannot re-enter the lock and deliver frames from under it.
+        await Task.Yield();
         IPAddress[] addresses = [];
         bool found = true;
         if (wantsAddresses && name.Length > 0)

@@ -49,6 +49,17 @@ public sealed record HostForward(HostForwardProtocol Protocol, IPAddress HostAdd
         return new HostForward(protocol, hostAddress ?? IPAddress.Loopback, hostPort, guestAddress, guestPort);
     }
 
+    /// <summary>Checks a forward built directly rather than parsed.</summary>
+    internal void EnsureValid()
+    {
+        if (HostPort is < 0 or > 65535 || GuestPort is < 1 or > 65535)
+        {
+            throw new ArgumentException($"Host forward '{this}': ports must be 0-65535 on the host and 1-65535 in the guest.");
+        }
+
+        ArgumentNullException.ThrowIfNull(HostAddress);
+    }
+
     public override string ToString() =>
         string.Create(CultureInfo.InvariantCulture, $"{(Protocol == HostForwardProtocol.Tcp ? "tcp" : "udp")}:{HostAddress}:{HostPort}-{GuestAddress}:{GuestPort}");
 

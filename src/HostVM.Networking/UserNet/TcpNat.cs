@@ -21,6 +21,7 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
             return false;
         }
 
+        network.NeedFastTimer();
         var key = new FlowKey(ip.Source, segment.SourcePort, ip.Destination, segment.DestinationPort);
         bool isConnectionRequest = (segment.Flags & (TcpSegment.Syn | TcpSegment.Ack | TcpSegment.Fin | TcpSegment.Rst)) == TcpSegment.Syn;
         if (_connections.TryGetValue(key, out var connection))
@@ -42,11 +43,13 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
         }
 
         uint destination = ip.Destination;
+        bool isDns = destination == network.DnsAddress && segment.DestinationPort == 53 && network.DnsServer is not null;
         bool reachable = ip.Source == network.GuestAddress && !Ipv4.IsSpecial(destination) && segment.SourcePort != 0 && segment.DestinationPort != 0 &&
-            (destination == network.GatewayAddress || !network.IsInSubnet(destination));
+            (destination == network.GatewayAddress || isDns || !network.IsInSubnet(destination));
         if (isConnectionRequest && reachable && _connections.Count < network.Options.MaxTcpConnections)
         {
-            var host = new IPEndPoint(Ipv4.ToAddress(network.MapToHost(destination)), segment.DestinationPort);
+            // DNS over TCP (for answers too big for UDP) goes to the same name server as DNS over UDP.
+            var host = isDns ? network.DnsServer! : new IPEndPoint(Ipv4.ToAddress(network.MapToHost(destination)), segment.DestinationPort);
             _connections.Add(key, TcpNatConnection.Connect(network, this, key, segment, host));
             return true;
         }
@@ -62,6 +65,7 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
     /// <summary>A host client connected to a forwarded port: open a connection into the guest for it.</summary>
     public void OpenForward(Socket client, uint guestAddress, ushort guestPort)
     {
+        network.NeedFastTimer();
         if (_connections.Count >= network.Options.MaxTcpConnections)
         {
             client.Dispose();
@@ -84,6 +88,23 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
     }
 
     public void Remove(TcpNatConnection connection) => _connections.Remove(connection.Key);
+
+    /// <summary>Whether any connection waits on a retransmission or delayed-ACK deadline.</summary>
+    public bool HasDeadlines
+    {
+        get
+        {
+            foreach (var connection in _connections.Values)
+            {
+                if (connection.HasDeadlines)
+                {
+                    return true;
+                }
+            }
+
+            return false;
+        }
+    }
 
     public void OnTimer(long now)
     {

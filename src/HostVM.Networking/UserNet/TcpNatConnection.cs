@@ -49,6 +49,7 @@ internal sealed class TcpNatConnection
     private bool _hostEof;
     private bool _finSent;
     private bool _finAcked;
+    private bool _finNumbered;
     private uint _finSeq;
     private int _duplicateAcks;
     private long _rtoDeadline;
@@ -87,6 +88,8 @@ internal sealed class TcpNatConnection
 
     /// <summary>Closed both ways and only lingering; a new SYN on the same ports may replace it.</summary>
     public bool IsLingering => _state == TcpNatState.TimeWait;
+
+    public bool HasDeadlines => _ackDeadline != 0 || _rtoDeadline != 0;
 
     /// <summary>The guest sent SYN: connect to <paramref name="host"/> and answer only once that succeeds.</summary>
     public static TcpNatConnection Connect(UserNetwork network, TcpNat nat, FlowKey key, TcpSegment syn, IPEndPoint host)
@@ -239,6 +242,9 @@ internal sealed class TcpNatConnection
 
     private async Task ConnectAsync(IPEndPoint host)
     {
+        // Started with the network's lock held: leave this thread first, so a socket operation that
+        // completes synchronously cannot re-enter the lock and deliver frames from under it.
+        await Task.Yield();
         bool connected;
         try
         {
@@ -256,6 +262,8 @@ internal sealed class TcpNatConnection
             {
                 return;
             }
+
+            _network.NeedFastTimer();
 
             if (!connected)
             {
@@ -347,7 +355,9 @@ internal sealed class TcpNatConnection
             int acked = (int)(ack - _sndUna);
             int data = Math.Min(acked, _toGuest.Count);
             _toGuest.Consume(data);
-            if (_finSent && ack == _finSeq + 1)
+            // Judged by sequence, not by _finSent: a timeout may have rewound the send just before
+            // the ACK for the FIN arrived.
+            if (_finNumbered && ack == _finSeq + 1)
             {
                 _finAcked = true;
             }
@@ -478,9 +488,10 @@ internal sealed class TcpNatConnection
             SendData(inFlight, length, now);
         }
 
-        if (_hostEof && !_finSent && (int)(_sndNxt - _sndUna) == _toGuest.Count)
+        if (_hostEof && !_finSent && !_finAcked && (int)(_sndNxt - _sndUna) == _toGuest.Count)
         {
             _finSeq = _sndNxt;
+            _finNumbered = true;
             _finSent = true;
             SendSegment(TcpSegment.Fin | TcpSegment.Ack, _sndNxt, 0, 0);
             Advance(1, now);
@@ -638,6 +649,9 @@ internal sealed class TcpNatConnection
     /// <summary>Host → guest: reads into the to-guest ring's free space and sends it on.</summary>
     private async Task ReadFromHostAsync()
     {
+        // Started with the network's lock held: leave this thread first, so a socket operation that
+        // completes synchronously cannot re-enter the lock and deliver frames from under it.
+        await Task.Yield();
         try
         {
             while (true)
@@ -673,6 +687,7 @@ internal sealed class TcpNatConnection
                         return;
                     }
 
+                    _network.NeedFastTimer();
                     long now = Environment.TickCount64;
                     if (received == 0)
                     {
@@ -703,6 +718,9 @@ internal sealed class TcpNatConnection
     /// <summary>Guest → host: writes the to-host ring to the socket, then half-closes after the guest's FIN.</summary>
     private async Task WriteToHostAsync()
     {
+        // Started with the network's lock held: leave this thread first, so a socket operation that
+        // completes synchronously cannot re-enter the lock and deliver frames from under it.
+        await Task.Yield();
         try
         {
             while (true)
@@ -746,6 +764,7 @@ internal sealed class TcpNatConnection
                         return;
                     }
 
+                    _network.NeedFastTimer();
                     _toHost.Consume(sent);
                     MaybeSendWindowUpdate();
                 }

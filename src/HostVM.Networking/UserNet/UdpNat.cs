@@ -12,17 +12,21 @@ internal sealed class UdpNat : IDisposable
 {
     private const int DnsPort = 53;
     private const long ExpiryCheckMilliseconds = 1000;
+    private const ushort FirstForwardPort = 49152;
 
     private readonly UserNetwork _network;
     private readonly Dictionary<FlowKey, UdpNatFlow> _flows = [];
     private readonly IPEndPoint? _dnsServer;
     private readonly HostDnsResolver _hostResolver;
+    private readonly Dictionary<ushort, UdpForwardBinding> _forwardsByPort = [];
+    private readonly Dictionary<(UdpForwardListener, IPEndPoint), UdpForwardBinding> _forwardsByClient = [];
     private long _nextExpiryCheck;
+    private ushort _nextForwardPort = FirstForwardPort;
 
     public UdpNat(UserNetwork network)
     {
         _network = network;
-        _dnsServer = network.Options.DnsServer ?? ResolvConf.FirstNameServer(network.Options.ResolvConfPath);
+        _dnsServer = network.DnsServer;
         _hostResolver = new HostDnsResolver(network);
     }
 
@@ -33,6 +37,16 @@ internal sealed class UdpNat : IDisposable
         if (Ipv4.IsSpecial(key.RemoteAddress))
         {
             return false;
+        }
+
+        if (key.RemoteAddress == _network.GatewayAddress &&
+            _forwardsByPort.TryGetValue(key.RemotePort, out var binding) &&
+            binding.GuestAddress == key.GuestAddress && binding.GuestPort == key.GuestPort)
+        {
+            // The guest answers a host client of a UDP forward.
+            binding.LastUsed = Environment.TickCount64;
+            binding.Listener.SendTo(data, binding.Client);
+            return true;
         }
 
         if (!_flows.TryGetValue(key, out var flow))
@@ -79,6 +93,41 @@ internal sealed class UdpNat : IDisposable
         return flow.Send(data);
     }
 
+    /// <summary>A datagram from a host client of a UDP forward: send it to the guest from this client's gateway port.</summary>
+    public void FromForward(UdpForwardListener listener, IPEndPoint client, ReadOnlySpan<byte> data)
+    {
+        if (!_forwardsByClient.TryGetValue((listener, client), out var binding))
+        {
+            if (_forwardsByPort.Count >= _network.Options.MaxUdpFlows)
+            {
+                return;
+            }
+
+            ushort port = 0;
+            for (int attempt = 0; attempt < 65536 - FirstForwardPort && port == 0; attempt++)
+            {
+                ushort candidate = _nextForwardPort;
+                _nextForwardPort = candidate == ushort.MaxValue ? FirstForwardPort : (ushort)(candidate + 1);
+                if (!_forwardsByPort.ContainsKey(candidate))
+                {
+                    port = candidate;
+                }
+            }
+
+            if (port == 0)
+            {
+                return;
+            }
+
+            binding = new UdpForwardBinding(listener, client, port, listener.GuestAddress, listener.GuestPort);
+            _forwardsByClient.Add((listener, client), binding);
+            _forwardsByPort.Add(port, binding);
+        }
+
+        binding.LastUsed = Environment.TickCount64;
+        _network.SendUdpToGuest(_network.GatewayAddress, binding.GatewayPort, binding.GuestAddress, binding.GuestPort, data);
+    }
+
     public void OnTimer(long now)
     {
         if (now < _nextExpiryCheck)
@@ -97,15 +146,28 @@ internal sealed class UdpNat : IDisposable
             }
         }
 
-        if (expired is null)
+        if (expired is not null)
         {
-            return;
+            foreach (var key in expired)
+            {
+                _flows[key].Dispose();
+                _flows.Remove(key);
+            }
         }
 
-        foreach (var key in expired)
+        List<UdpForwardBinding>? idleBindings = null;
+        foreach (var binding in _forwardsByPort.Values)
         {
-            _flows[key].Dispose();
-            _flows.Remove(key);
+            if (now - binding.LastUsed > idle)
+            {
+                (idleBindings ??= []).Add(binding);
+            }
+        }
+
+        foreach (var binding in idleBindings ?? [])
+        {
+            _forwardsByPort.Remove(binding.GatewayPort);
+            _forwardsByClient.Remove((binding.Listener, binding.Client));
         }
     }
 

@@ -70,6 +70,9 @@ internal sealed class UdpNatFlow : IDisposable
 
     private async Task ReceiveLoopAsync()
     {
+        // Started with the network's lock held: leave this thread first, so a socket operation that
+        // completes synchronously cannot re-enter the lock and deliver frames from under it.
+        await Task.Yield();
         byte[] buffer = new byte[ReceiveBufferSize];
         while (true)
         {

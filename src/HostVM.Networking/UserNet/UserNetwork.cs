@@ -14,9 +14,11 @@ namespace HostVM.Networking.UserNet;
 /// Threading: all state is guarded by one lock. <see cref="Send"/> runs on the NIC's thread and
 /// only parses, copies into buffers and starts asynchronous socket operations; socket completions
 /// run on the thread pool and a timer drives retransmission and expiry. Frames for the guest are
-/// queued under the lock and handed to the receiver after it is released, by whichever thread
-/// gets the delivery lock first, so the receiver is never called with our lock held (it may hold
-/// its own lock while calling <see cref="Send"/>).
+/// queued under the lock and handed to the receiver after it is released, by whichever of our
+/// threads gets the delivery lock first, so the receiver is never called with our lock held. Frames
+/// produced by <see cref="Send"/> itself (ARP and DHCP answers, ACKs) are delivered from the thread
+/// pool, never from inside the NIC's call: the NIC may hold its own, possibly non-reentrant, lock
+/// around both.
 /// </remarks>
 public sealed class UserNetwork : IPacketPort
 {
@@ -26,7 +28,8 @@ public sealed class UserNetwork : IPacketPort
     private const ushort EtherTypeIpv4 = 0x0800;
     private const ushort EtherTypeArp = 0x0806;
     private const int MaxQueuedFrames = 4096;
-    private const int TimerPeriodMilliseconds = 10;
+    private const int FastTimerMilliseconds = 10;
+    private const int SlowTimerMilliseconds = 250;
 
     private readonly Lock _gate = new();
     private readonly Lock _deliverGate = new();
@@ -36,7 +39,7 @@ public sealed class UserNetwork : IPacketPort
     private readonly IcmpResponder _icmp;
     private readonly TcpNat _tcp;
     private readonly UdpNat _udp;
-    private readonly List<HostForwardListener> _listeners = [];
+    private readonly List<IDisposable> _listeners = [];
     private readonly Timer _timer;
     private IFrameReceiver? _receiver;
     private ushort _ipIdentification;
@@ -46,6 +49,8 @@ public sealed class UserNetwork : IPacketPort
     private long _bytesToGuest;
     private long _framesDropped;
     private bool _disposed;
+    private bool _fastTimer;
+    private bool _flushScheduled;
 
     public UserNetwork(UserNetworkOptions? options = null)
     {
@@ -54,33 +59,41 @@ public sealed class UserNetwork : IPacketPort
         DnsAddress = Ipv4.FromAddress(Options.DnsAddress);
         GuestAddress = Ipv4.FromAddress(Options.GuestAddress);
         SubnetMask = Ipv4.FromAddress(Options.SubnetMask);
+        DnsServer = Options.DnsServer ?? ResolvConf.FirstNameServer(Options.ResolvConfPath);
+        Validate();
         _arp = new ArpResponder(this);
         _dhcp = new DhcpServer(this);
         _icmp = new IcmpResponder(this);
         _tcp = new TcpNat(this);
         _udp = new UdpNat(this);
+        // The timer exists before the listeners: a client may connect before the constructor returns.
+        _timer = new Timer(_ => OnTimer(), null, SlowTimerMilliseconds, SlowTimerMilliseconds);
         var bound = new List<HostForward>();
         try
         {
             foreach (var forward in Options.HostForwards)
             {
-                var listener = new HostForwardListener(this, forward);
-                _listeners.Add(listener);
-                bound.Add(listener.Bound);
+                if (forward.Protocol == HostForwardProtocol.Udp)
+                {
+                    var listener = new UdpForwardListener(this, forward);
+                    _listeners.Add(listener);
+                    bound.Add(listener.Bound);
+                }
+                else
+                {
+                    var listener = new TcpForwardListener(this, forward);
+                    _listeners.Add(listener);
+                    bound.Add(listener.Bound);
+                }
             }
         }
         catch
         {
-            foreach (var listener in _listeners)
-            {
-                listener.Dispose();
-            }
-
+            Dispose();
             throw;
         }
 
         BoundForwards = bound;
-        _timer = new Timer(_ => OnTimer(), null, TimerPeriodMilliseconds, TimerPeriodMilliseconds);
     }
 
     public bool LinkUp => !_disposed;
@@ -116,6 +129,9 @@ public sealed class UserNetwork : IPacketPort
     internal uint SubnetMask { get; }
 
     internal MacAddress GatewayMac => Options.GatewayMac;
+
+    /// <summary>Where DNS for the virtual DNS address goes; null when the host has no name server (then the host resolver answers).</summary>
+    internal IPEndPoint? DnsServer { get; }
 
     /// <summary>The guest's MAC, learned from the source of its frames; null until it has sent one.</summary>
     internal MacAddress? GuestMac { get; set; }
@@ -160,11 +176,19 @@ public sealed class UserNetwork : IPacketPort
                 // that a bug reachable by a hostile frame drops that frame instead of killing the NIC thread.
                 _framesDropped++;
             }
+
+            if (_outbox.Count == 0 || _flushScheduled)
+            {
+                return;
+            }
+
+            _flushScheduled = true;
         }
 
-        Flush();
+        ThreadPool.UnsafeQueueUserWorkItem(static network => network.RunScheduledFlush(), this, preferLocal: false);
     }
 
+    /// <summary>Closes every socket and listener and stops the timer; a frame already being delivered may still arrive.</summary>
     public void Dispose()
     {
         lock (_gate)
@@ -326,6 +350,16 @@ public sealed class UserNetwork : IPacketPort
         }
     }
 
+    private void RunScheduledFlush()
+    {
+        lock (_gate)
+        {
+            _flushScheduled = false;
+        }
+
+        Flush();
+    }
+
     /// <summary>True when <paramref name="address"/> is in the virtual subnet.</summary>
     internal bool IsInSubnet(uint address) => (address & SubnetMask) == (GatewayAddress & SubnetMask);
 
@@ -333,6 +367,35 @@ public sealed class UserNetwork : IPacketPort
     internal uint MapToHost(uint destination) => destination == GatewayAddress ? Ipv4.Loopback : destination;
 
     internal void CountDrop() => _framesDropped++;
+
+    /// <summary>A datagram from a host client of a UDP forward.</summary>
+    internal void ForwardUdpFromHost(UdpForwardListener listener, IPEndPoint client, ReadOnlySpan<byte> data)
+    {
+        lock (_gate)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _udp.FromForward(listener, client, data);
+        }
+
+        Flush();
+    }
+
+    /// <summary>
+    /// TCP is active: tick often enough for delayed ACKs and retransmission. An idle network ticks
+    /// slowly (only expiry), so many idle VMs do not wake the host 100 times a second each.
+    /// </summary>
+    internal void NeedFastTimer()
+    {
+        if (!_fastTimer && !_disposed)
+        {
+            _fastTimer = true;
+            _timer.Change(FastTimerMilliseconds, FastTimerMilliseconds);
+        }
+    }
 
     /// <summary>A client connected to a forwarded host port.</summary>
     internal void AcceptForward(System.Net.Sockets.Socket client, uint guestAddress, ushort guestPort)
@@ -349,6 +412,30 @@ public sealed class UserNetwork : IPacketPort
         }
 
         Flush();
+    }
+
+    private void Validate()
+    {
+        if (!IsInSubnet(GuestAddress) || !IsInSubnet(DnsAddress) || GatewayAddress == GuestAddress || DnsAddress == GuestAddress)
+        {
+            throw new ArgumentException(
+                $"UserNetworkOptions: the guest ({Options.GuestAddress}), gateway ({Options.Gateway}) and DNS ({Options.DnsAddress}) addresses must be distinct and in one subnet ({Options.SubnetMask}).");
+        }
+
+        if (Options.GatewayMac.IsMulticast)
+        {
+            throw new ArgumentException($"UserNetworkOptions: the gateway MAC {Options.GatewayMac} is a multicast address; use a unicast one such as 52:55:0a:00:02:02.");
+        }
+
+        if (Options.TcpBufferSize is < 4096 or > 64 * 1024 * 1024)
+        {
+            throw new ArgumentException($"UserNetworkOptions: TcpBufferSize {Options.TcpBufferSize} must be from 4 KiB to 64 MiB.");
+        }
+
+        if (Options.MaxTcpConnections < 0 || Options.MaxUdpFlows < 0 || Options.UdpIdleTimeout <= TimeSpan.Zero || Options.DhcpLeaseTime <= TimeSpan.Zero)
+        {
+            throw new ArgumentException("UserNetworkOptions: connection and flow limits must not be negative, and the UDP idle timeout and DHCP lease time must be positive.");
+        }
     }
 
     private bool Dispatch(ReadOnlySpan<byte> frame)
@@ -442,6 +529,11 @@ public sealed class UserNetwork : IPacketPort
             long now = Environment.TickCount64;
             _tcp.OnTimer(now);
             _udp.OnTimer(now);
+            if (_fastTimer && !_tcp.HasDeadlines)
+            {
+                _fastTimer = false;
+                _timer.Change(SlowTimerMilliseconds, SlowTimerMilliseconds);
+            }
         }
 
         Flush();

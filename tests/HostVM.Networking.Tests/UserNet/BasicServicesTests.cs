@@ -83,7 +83,8 @@ public class BasicServicesTests
         Assert.Equal(Packets.Guest, reply.IpDestination);
         Assert.Equal(0, reply.Data[0]);
         Assert.Equal(echo.AsSpan(4).ToArray(), reply.Data.AsSpan(4).ToArray());
-        Assert.True(guest.Network.Statistics.FramesToGuest >= 1);
+        Assert.True(SpinWait.SpinUntil(() => guest.Network.Statistics.FramesToGuest >= 1, 5000));
+        Assert.True(guest.Network.Statistics.FramesFromGuest >= 1);
     }
 
     private static byte[] Dhcp(byte type, uint xid, uint requested, bool broadcast = false)

@@ -12,6 +12,15 @@ internal sealed class FakeGuest : IFrameReceiver, IDisposable
     private readonly BlockingCollection<ReceivedFrame> _frames = [];
     private readonly ConcurrentQueue<string> _problems = new();
 
+    static FakeGuest()
+    {
+        // The tests block threads while they play the guest, and xunit runs classes in parallel; on a
+        // two-core machine the pool would start only two threads and add more slowly, delaying the
+        // socket completions and timers under test by whole seconds.
+        ThreadPool.GetMinThreads(out int workers, out int io);
+        ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(io, 32));
+    }
+
     public FakeGuest(UserNetworkOptions? options = null)
     {
         Network = new UserNetwork(options);
@@ -68,8 +77,8 @@ internal sealed class FakeGuest : IFrameReceiver, IDisposable
 
     public void Dispose()
     {
+        // The collection is left to the GC: a delivery already under way may still add one frame.
         Network.Dispose();
         AssertNoProblems();
-        _frames.Dispose();
     }
 }

@@ -15,6 +15,7 @@ internal sealed class GuestTcp
     private uint _lastAckSent;
     private long _peerWindow;
     private int _peerShift;
+    private int _ourShift = -1;
 
     private GuestTcp(FakeGuest guest, ushort localPort, uint remoteAddress, ushort remotePort, ushort window)
     {
@@ -33,8 +34,13 @@ internal sealed class GuestTcp
 
     public ushort RemotePort { get; }
 
-    /// <summary>The window this guest advertises (unscaled; it never offers window scaling).</summary>
+    /// <summary>The window field this guest sends (scaled by its shift when it offered window scaling).</summary>
     public ushort Window { get; set; }
+
+    /// <summary>The peer's window scale from its SYN, or -1 when it sent none.</summary>
+    public int PeerWindowScale { get; private set; } = -1;
+
+    private long WindowBytes => (long)Window << Math.Max(_ourShift, 0);
 
     public MemoryStream Received { get; } = new();
 
@@ -47,19 +53,22 @@ internal sealed class GuestTcp
 
     public int PeerMss { get; private set; }
 
-    public static ReceivedFrame SendSyn(FakeGuest guest, ushort localPort, uint remoteAddress, ushort remotePort, ushort window = 65535)
+    public static ReceivedFrame SendSyn(FakeGuest guest, ushort localPort, uint remoteAddress, ushort remotePort, ushort window = 65535, int windowScale = -1)
     {
-        byte[] options = [2, 4, Mss >> 8, Mss & 0xff];
+        // With scaling, the options a Linux guest sends: MSS, SACK permitted, timestamps, window scale.
+        byte[] options = windowScale < 0
+            ? [2, 4, Mss >> 8, Mss & 0xff]
+            : [2, 4, Mss >> 8, Mss & 0xff, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, (byte)windowScale];
         guest.Send(Packets.Tcp(Packets.Guest, localPort, remoteAddress, remotePort, 999, 0, Packets.Syn, window, [], options));
         return guest.WaitFor(f => f.IsTcp && f.DestinationPort == localPort && f.SourcePort == remotePort);
     }
 
-    public static GuestTcp Connect(FakeGuest guest, ushort localPort, uint remoteAddress, ushort remotePort, ushort window = 65535)
+    public static GuestTcp Connect(FakeGuest guest, ushort localPort, uint remoteAddress, ushort remotePort, ushort window = 65535, int windowScale = -1)
     {
-        var synAck = SendSyn(guest, localPort, remoteAddress, remotePort, window);
+        var synAck = SendSyn(guest, localPort, remoteAddress, remotePort, window, windowScale);
         Assert.True(synAck.Has(Packets.Syn) && synAck.Has(Packets.Ack), $"expected SYN-ACK, got flags {synAck.Flags:x2}");
         Assert.Equal(1000u, synAck.AckNumber);
-        var connection = new GuestTcp(guest, localPort, remoteAddress, remotePort, window);
+        var connection = new GuestTcp(guest, localPort, remoteAddress, remotePort, window) { _ourShift = windowScale };
         connection.TakeSyn(synAck);
         connection.SendAck();
         return connection;
@@ -167,11 +176,16 @@ internal sealed class GuestTcp
                 PeerMss = (options[i + 2] << 8) | options[i + 3];
             }
 
+            if (options[i] == 3)
+            {
+                PeerWindowScale = options[i + 2];
+            }
+
             i += options[i + 1];
         }
 
-        // This guest never offers window scaling, so the peer must not use it either.
-        _peerShift = 0;
+        // Scaling applies only when both sides offered it.
+        _peerShift = _ourShift >= 0 && PeerWindowScale >= 0 ? PeerWindowScale : 0;
     }
 
     private void Process(ReceivedFrame frame)
@@ -198,7 +212,7 @@ internal sealed class GuestTcp
         var data = frame.Data;
         if (data.Length > 0 || frame.Has(Packets.Fin))
         {
-            if ((long)(frame.Seq + (uint)data.Length - _lastAckSent) > Window)
+            if ((long)(frame.Seq + (uint)data.Length - _lastAckSent) > WindowBytes)
             {
                 WindowViolations++;
             }

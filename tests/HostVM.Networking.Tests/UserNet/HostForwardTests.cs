@@ -73,6 +73,61 @@ public class HostForwardTests
     }
 
     [Fact]
+    public async Task UdpForwardCarriesDatagramsBothWays()
+    {
+        var options = new UserNetworkOptions { HostForwards = [HostForward.Parse("udp:127.0.0.1:0-:5353")] };
+        using var guest = new FakeGuest(options);
+        guest.Send(Packets.ArpRequest(Packets.Guest, Packets.Gateway));
+        using var client = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
+        await client.SendAsync("question"u8.ToArray(), new IPEndPoint(IPAddress.Loopback, guest.Network.BoundForwardPorts[0]));
+
+        var datagram = guest.WaitFor(f => f.IsUdp);
+        Assert.Equal(Packets.Gateway, datagram.IpSource);
+        Assert.Equal(5353, datagram.DestinationPort);
+        Assert.Equal("question"u8.ToArray(), datagram.Data);
+        guest.Send(Packets.Udp(Packets.Guest, 5353, Packets.Gateway, datagram.SourcePort, "answer"u8));
+
+        using var timeout = new CancellationTokenSource(5000);
+        var reply = await client.ReceiveAsync(timeout.Token);
+        Assert.Equal("answer"u8.ToArray(), reply.Buffer);
+    }
+
+    [Fact]
+    public async Task DisposeClosesForwardsAndConnections()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
+        var guest = new FakeGuest(new UserNetworkOptions { HostForwards = [HostForward.Parse("tcp::0-:80")] });
+        int forwarded = guest.Network.BoundForwardPorts[0];
+        GuestTcp.Connect(guest, 40200, Packets.Gateway, port);
+        using var server = await listener.AcceptTcpClientAsync();
+
+        guest.Dispose();
+        Assert.False(guest.Network.LinkUp);
+        guest.Network.Send(Packets.ArpRequest(Packets.Guest, Packets.Gateway));
+        using var timeout = new CancellationTokenSource(5000);
+        try
+        {
+            Assert.Equal(0, await server.GetStream().ReadAsync(new byte[1], timeout.Token));
+        }
+        catch (IOException)
+        {
+            // Reset rather than closed: also gone.
+        }
+
+        using var client = new TcpClient();
+        await Assert.ThrowsAsync<SocketException>(() => client.ConnectAsync(IPAddress.Loopback, forwarded));
+    }
+
+    [Fact]
+    public void InconsistentOptionsAreRejected()
+    {
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { GuestAddress = IPAddress.Parse("192.168.1.15") }));
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { TcpBufferSize = 10 }));
+    }
+
+    [Fact]
     public void ABusyHostPortIsReportedClearly()
     {
         using var taken = new TcpListener(IPAddress.Loopback, 0);

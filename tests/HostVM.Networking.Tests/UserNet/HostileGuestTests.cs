@@ -103,11 +103,13 @@ public class HostileGuestTests
     [Fact]
     public void TooManyConnectionsAreRefused()
     {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        ushort target = (ushort)((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
         using var guest = new FakeGuest(new UserNetworkOptions { MaxTcpConnections = 4 });
-        // 192.0.2.0/24 (TEST-NET-1) is not routed, so these connects stay pending.
         for (ushort port = 1; port <= 10; port++)
         {
-            guest.Send(Packets.Tcp(Packets.Guest, (ushort)(42000 + port), 0xc000_0201, 80, 1, 0, Packets.Syn, 1000, []));
+            guest.Send(Packets.Tcp(Packets.Guest, (ushort)(42000 + port), Packets.Gateway, target, 1, 0, Packets.Syn, 1000, []));
         }
 
         Assert.Equal(4, guest.Network.Statistics.TcpConnections);

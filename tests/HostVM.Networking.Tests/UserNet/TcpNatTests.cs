@@ -59,8 +59,8 @@ public class TcpNatTests
 
         // The guest's window is shut: at most one-byte probes may come, and they are ignored here.
         int probes = 0;
-        long until = Environment.TickCount64 + 700;
-        while (Environment.TickCount64 < until)
+        long until = Environment.TickCount64 + 5000;
+        while (probes < 2 && Environment.TickCount64 < until)
         {
             var frame = guest.TryTake(50);
             if (frame is { IsTcp: true, Data.Length: > 0 })
@@ -70,7 +70,7 @@ public class TcpNatTests
             }
         }
 
-        Assert.True(probes >= 1, "the closed window was probed");
+        Assert.True(probes >= 2, "the closed window was probed");
         connection.Window = 65535;
         connection.SendRaw(Packets.Ack, connection.NextSequence, []);
         connection.RunUntil(() => connection.Received.Length == data.Length);
@@ -110,6 +110,48 @@ public class TcpNatTests
     }
 
     [Fact]
+    public async Task WindowScalingIsNegotiatedAndHonouredBothWays()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
+        using var guest = new FakeGuest();
+        var toGuest = Pattern(200_000, 8);
+        var toHost = Pattern(300_000, 9);
+
+        // Window field 1024 scaled by 4: the guest takes 4 KiB at a time.
+        var connection = GuestTcp.Connect(guest, 40007, Packets.Gateway, port, window: 1024, windowScale: 2);
+        Assert.True(connection.PeerWindowScale > 0, "the NAT answers a window-scale offer with its own");
+        using var server = await listener.AcceptTcpClientAsync();
+        var stream = server.GetStream();
+        var hostSide = Task.Run(async () =>
+        {
+            var writing = stream.WriteAsync(toGuest).AsTask();
+            var received = new byte[toHost.Length];
+            await ReadExactlyAsync(stream, received, received.Length);
+            await writing;
+            server.Client.Shutdown(SocketShutdown.Send);
+            return received;
+        });
+
+        connection.Send(toHost);
+        connection.RunUntil(() => connection.FinReceived, 10000);
+        Assert.Equal(toHost, await hostSide);
+        Assert.Equal(toGuest, connection.Received.ToArray());
+        Assert.Equal(0, connection.WindowViolations);
+    }
+
+    [Fact]
+    public void WithoutAWindowScaleOfferNoneIsAnswered()
+    {
+        using var guest = new FakeGuest();
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        var connection = GuestTcp.Connect(guest, 40008, Packets.Gateway, (ushort)((IPEndPoint)listener.LocalEndpoint).Port);
+        Assert.Equal(-1, connection.PeerWindowScale);
+    }
+
+    [Fact]
     public async Task SegmentDroppedByTheNicIsRetransmitted()
     {
         using var listener = new TcpListener(IPAddress.Loopback, 0);
@@ -124,8 +166,15 @@ public class TcpNatTests
         var data = Pattern(20 * 1460, 3);
         int dataSegments = 0;
         var dropped = new HashSet<uint>();
+        bool finDropped = false;
         guest.Drop = f =>
         {
+            if (f.IsTcp && f.Has(Packets.Fin) && !finDropped)
+            {
+                finDropped = true;
+                return true;
+            }
+
             if (!f.IsTcp || f.Data.Length == 0)
             {
                 return false;
@@ -145,6 +194,11 @@ public class TcpNatTests
         Assert.Equal(data, connection.Received.ToArray());
         Assert.True(dropped.Count >= 2);
         Assert.True(dataSegments > 20, "dropped segments were sent again");
+
+        // The host's FIN is dropped once too; it must come again.
+        server.Client.Shutdown(SocketShutdown.Send);
+        connection.RunUntil(() => connection.FinReceived);
+        Assert.True(finDropped);
     }
 
     [Fact]

@@ -3,26 +3,17 @@ using System.Net.Sockets;
 
 namespace HostVM.Networking.UserNet;
 
-/// <summary>Listens on a forwarded host port and hands each accepted client to the NAT as a connection into the guest.</summary>
-internal sealed class HostForwardListener : IDisposable
+/// <summary>A TCP host forward: listens on a host port and hands each accepted client to the NAT as a connection into the guest.</summary>
+internal sealed class TcpForwardListener : IDisposable
 {
     private readonly UserNetwork _network;
     private readonly Socket _listener;
     private readonly uint _guestAddress;
     private readonly ushort _guestPort;
 
-    public HostForwardListener(UserNetwork network, HostForward forward)
+    public TcpForwardListener(UserNetwork network, HostForward forward)
     {
-        if (forward.Protocol != HostForwardProtocol.Tcp)
-        {
-            throw new NotSupportedException($"Host forward '{forward}': only tcp forwards are supported; forward a TCP port instead.");
-        }
-
-        if (forward.HostPort is < 0 or > 65535 || forward.GuestPort is < 1 or > 65535)
-        {
-            throw new ArgumentException($"Host forward '{forward}': ports must be 0-65535 on the host and 1-65535 in the guest.", nameof(forward));
-        }
-
+        forward.EnsureValid();
         _network = network;
         _guestAddress = forward.GuestAddress is null ? network.GuestAddress : Ipv4.FromAddress(forward.GuestAddress);
         _guestPort = (ushort)forward.GuestPort;
