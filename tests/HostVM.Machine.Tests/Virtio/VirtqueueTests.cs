@@ -360,6 +360,5 @@ public sealed class VirtqueueTests : IDisposable
         Assert.True(q.TryPop(_chain));
         Assert.False(q.ArmNotification());
         Assert.Equal(2, _driver.AvailEvent);
-
     }
 }
