@@ -219,6 +219,30 @@ internal sealed class VirtioTestDriver
         return used;
     }
 
+    /// <summary>
+    /// Makes <paramref name="count"/> requests one after another as fast as it can, each kicked only if
+    /// the device asked (EVENT_IDX), and waits for each. A device that misses a request published while it
+    /// was going to sleep leaves it hanging, and this throws a <see cref="TimeoutException"/>.
+    /// </summary>
+    public void Stream(int queue, int count, IReadOnlyList<GuestBuffer> readable, IReadOnlyList<GuestBuffer> writable)
+    {
+        var q = Queue(queue);
+        for (int i = 0; i < count; i++)
+        {
+            ushort old = q.AvailIndex;
+            q.Add(readable, writable);
+            KickIfNeeded(queue, old);
+            try
+            {
+                WaitUsed(queue, TimeSpan.FromSeconds(2));
+            }
+            catch (TimeoutException e)
+            {
+                throw new TimeoutException($"request {i} of {count} was never served (avail_event {q.AvailEvent}, avail idx {q.AvailIndex}, used idx {q.UsedIndex})", e);
+            }
+        }
+    }
+
     /// <summary>Waits (bounded) for the device to return a buffer on <paramref name="queue"/>.</summary>
     public UsedElement WaitUsed(int queue, TimeSpan? timeout = null)
     {
