@@ -34,7 +34,8 @@ public sealed class DeviceWorker : IDisposable
             {
                 if (w > TimeSpan.Zero)
                 {
-                    _signal.WaitOne(w);
+                    // WaitOne truncates to whole milliseconds; rounding up keeps a short wait from spinning.
+                    _signal.WaitOne(TimeSpan.FromMilliseconds(Math.Ceiling(w.TotalMilliseconds)));
                 }
             }
             else

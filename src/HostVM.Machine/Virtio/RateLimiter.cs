@@ -47,7 +47,8 @@ public sealed class RateLimiter
             if (wait > 0)
             {
                 Throttled++;
-                return TimeSpan.FromSeconds((double)wait / Stopwatch.Frequency);
+                // Rounded up: a wait under one TimeSpan tick must not read as TimeSpan.Zero ("taken").
+                return TimeSpan.FromTicks(Math.Max(1, (long)Math.Ceiling((double)wait * TimeSpan.TicksPerSecond / Stopwatch.Frequency)));
             }
 
             _bytes?.Take(bytes);
