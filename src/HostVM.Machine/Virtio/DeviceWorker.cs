@@ -34,7 +34,8 @@ public sealed class DeviceWorker : IDisposable
             {
                 if (w > TimeSpan.Zero)
                 {
-                    _signal.WaitOne(w);
+                    // WaitOne truncates to whole milliseconds; rounding up keeps a short wait from spinning.
+                    _signal.WaitOne(TimeSpan.FromMilliseconds(Math.Ceiling(w.TotalMilliseconds)));
                 }
             }
             else
@@ -61,6 +62,11 @@ public sealed class DeviceWorker : IDisposable
 
     public void Dispose()
     {
+        if (_stopping)
+        {
+            return;
+        }
+
         _stopping = true;
         _signal.Set();
         // A worker stuck in host I/O keeps its event; disposing it under the thread would throw there.

@@ -161,7 +161,7 @@ public sealed class VirtioBalloon : VirtioDevice
     private void Drain(Virtqueue queue, bool discard)
     {
         bool pushed = false;
-        while (queue.TryPop(_chain))
+        while (queue.TryPop(_chain) || (queue.ArmNotification() && queue.TryPop(_chain)))
         {
             if (discard)
             {
@@ -184,7 +184,6 @@ public sealed class VirtioBalloon : VirtioDevice
             pushed = true;
         }
 
-        queue.ArmNotification();
         if (pushed)
         {
             SignalUsed(queue);
@@ -210,7 +209,10 @@ public sealed class VirtioBalloon : VirtioDevice
             SignalUsed(queue);
         }
 
-        queue.ArmNotification();
+        if (queue.ArmNotification() && !_holdingStats)
+        {
+            _worker.Signal(); // a buffer offered while we armed sends no kick: look again
+        }
     }
 
     private void ParseStats(DescriptorChain chain)

@@ -88,15 +88,18 @@ public sealed class VirtioConsole : VirtioDevice
                 if (_tx is { } tx)
                 {
                     bool pushed = false;
-                    while (tx.TryPop(_chain))
+                    do
                     {
-                        int n = _chain.Read(0, _buffer);
-                        _output(_buffer.AsMemory(0, n).ToArray());
-                        tx.Push(_chain.Head, 0);
-                        pushed = true;
+                        while (tx.TryPop(_chain))
+                        {
+                            int n = _chain.Read(0, _buffer);
+                            _output(_buffer.AsMemory(0, n).ToArray());
+                            tx.Push(_chain.Head, 0);
+                            pushed = true;
+                        }
                     }
+                    while (tx.ArmNotification()); // a request made while we armed sends no kick: serve it now
 
-                    tx.ArmNotification();
                     if (pushed)
                     {
                         SignalUsed(tx);

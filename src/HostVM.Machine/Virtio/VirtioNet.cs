@@ -19,6 +19,7 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
     public const ushort StatusLinkUp = 1;
     public const ushort Mtu = 1500;
     public const ushort QueueSize = 256;
+    public const int EthernetHeaderSize = 14;
 
     /// <summary>Frames from the network held while the guest has no receive buffer; more are dropped.</summary>
     public const int ReceiveBacklog = 1024;
@@ -109,7 +110,7 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
     /// <summary>A frame from the network (any port thread): queued for the guest, or dropped when the backlog is full.</summary>
     public bool Receive(ReadOnlySpan<byte> frame)
     {
-        if (frame.Length > IPacketPort.MaxFrameSize || Volatile.Read(ref _rx) is null)
+        if (frame.Length is < EthernetHeaderSize or > IPacketPort.MaxFrameSize || Volatile.Read(ref _rx) is null)
         {
             Statistics.CountReceiveDropped();
             return false;
@@ -179,7 +180,7 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
                 }
 
                 _txHolding = false;
-                if (frameLength is < 14 or > IPacketPort.MaxFrameSize)
+                if (frameLength is < EthernetHeaderSize or > IPacketPort.MaxFrameSize)
                 {
                     Statistics.CountSendDropped();
                 }
