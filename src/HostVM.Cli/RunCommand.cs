@@ -37,6 +37,10 @@ public static class RunCommand
         };
         var rng = new Option<bool>("--rng") { Description = "A virtio-rng entropy device fed by the host's CSPRNG." };
         var balloon = new Option<bool>("--balloon") { Description = "A virtio-balloon device (statistics, deflate on OOM)." };
+        var vconsole = new Option<string?>("--virtio-console")
+        {
+            Description = "A virtio console (/dev/hvc1 in the guest) on a Unix socket: socket=PATH (connect with e.g. socat - UNIX-CONNECT:PATH).",
+        };
         var transport = new Option<string>("--virtio-transport")
         {
             Description = "virtio-mmio version: modern (2) or legacy (1, QEMU 7.2's default).",
@@ -46,7 +50,7 @@ public static class RunCommand
 
         var command = new Command("run", "Boot one virtual machine in this process; the terminal is its serial console (Ctrl-A X quits).")
         {
-            kernel, initrd, append, firmware, memory, cpus, timeout, stats, drives, nets, rng, balloon, transport,
+            kernel, initrd, append, firmware, memory, cpus, timeout, stats, drives, nets, rng, balloon, vconsole, transport,
         };
         command.SetAction(parse => Run(new RunOptions
         {
@@ -62,6 +66,7 @@ public static class RunCommand
             Nets = parse.GetValue(nets) ?? [],
             Rng = parse.GetValue(rng),
             Balloon = parse.GetValue(balloon),
+            VirtioConsole = parse.GetValue(vconsole),
             LegacyVirtio = parse.GetValue(transport) == "legacy",
         }));
         return command;
@@ -146,6 +151,8 @@ public static class RunCommand
 
         using var sink = new ConsoleSink(Console.OpenStandardOutput());
         using var devices = new DeviceBuilder();
+        ConsoleSocket? consoleSocket = null;
+        using var consoleSocketScope = new DisposeLater(() => consoleSocket?.Dispose());
         VirtualMachine vm;
         try
         {
@@ -167,6 +174,16 @@ public static class RunCommand
             if (options.Balloon)
             {
                 devices.AddBalloon();
+            }
+
+            if (options.VirtioConsole is { } vc)
+            {
+                var list = KeyValueList.Parse("--virtio-console", vc);
+                string path = list.Get("socket") ?? throw new DeviceOptionException($"--virtio-console {vc}: write socket=PATH.");
+                list.RejectUnknown("socket");
+                consoleSocket = ConsoleSocket.Listen(path);
+                devices.AddConsole(consoleSocket.Write);
+                consoleSocket.Start(data => devices.Console!.SendInput(data.Span));
             }
 
             var config = new MachineConfiguration

@@ -28,4 +28,7 @@ public sealed record RunOptions
     public bool Balloon { get; init; }
 
     public bool LegacyVirtio { get; init; }
+
+    /// <summary>--virtio-console socket=PATH, or null.</summary>
+    public string? VirtioConsole { get; init; }
 }
