@@ -98,6 +98,58 @@ public sealed class CliTests
         AssertOneLineError(code, err, "/nonexistent/initrd");
     }
 
+    [Theory]
+    [InlineData("--drive", "file=/nonexistent/disk.img", "/nonexistent/disk.img")]
+    [InlineData("--drive", "/some/disk.img", "file=PATH")]
+    [InlineData("--drive", "readonly=on", "file=PATH is missing")]
+    [InlineData("--drive", "file=/tmp,readonly=maybe", "readonly=maybe")]
+    [InlineData("--drive", "file=/tmp,speed=fast", "unknown key 'speed'")]
+    [InlineData("--drive", "file=/tmp,bw=1M", "SIZE/TIME")]
+    [InlineData("--drive", "file=/tmp,bw=1M/10", "needs a unit")]
+    [InlineData("--drive", "file=/tmp,bw-burst=1M", "needs bw=")]
+    [InlineData("--net", "bogus", "unknown network 'bogus'")]
+    [InlineData("--net", "user,switch=a", "exactly one of")]
+    [InlineData("--net", "user,hostfwd=tcp:127.0.0.1:notaport-:80", "hostfwd=")]
+    [InlineData("--net", "switch=../etc", "../etc")]
+    [InlineData("--net", "user,mac=01:00:00:00:00:01", "multicast")]
+    [InlineData("--net", "user,mac=zz", "not a MAC address")]
+    [InlineData("--net", "tap=this-name-is-far-too-long-for-linux", "this-name-is-far-too-long-for-linux")]
+    [InlineData("--virtio-console", "file=/tmp/x", "socket=PATH")]
+    public void BadDeviceOptionIsAOneLineError(string option, string value, string mentions)
+    {
+        var (code, _, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), option, value);
+        AssertOneLineError(code, err, mentions);
+    }
+
+    [Fact]
+    public void NineDevicesDoNotFitTheEightSlots()
+    {
+        var args = new List<string> { "run", "--kernel", GuestArtifacts.Guest("Image"), "--rng", "--balloon" };
+        for (int i = 0; i < 7; i++)
+        {
+            args.AddRange(["--net", $"switch=cli-test-{i}"]);
+        }
+
+        var (code, _, err) = Hostvm([.. args]);
+        AssertOneLineError(code, err, "8 virtio-mmio slots");
+    }
+
+    [Fact]
+    public void ADiskInUseByAnotherVmIsRefused()
+    {
+        string image = TempFile(new byte[1 << 20]);
+        try
+        {
+            using var held = HostVM.Storage.RawFileBlockDevice.Open(image, readOnly: false);
+            var (code, _, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), "--drive", $"file={image}");
+            AssertOneLineError(code, err, "in use");
+        }
+        finally
+        {
+            File.Delete(image);
+        }
+    }
+
     [Fact]
     public void MemoryTooSmallForThePayloadIsAOneLineError()
     {
