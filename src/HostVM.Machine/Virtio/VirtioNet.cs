@@ -13,13 +13,18 @@ namespace HostVM.Machine.Virtio;
 /// </summary>
 public sealed class VirtioNet : VirtioDevice, IFrameReceiver
 {
+    public const ulong FeatureCsum = 1UL << 0;
     public const ulong FeatureMtu = 1UL << 3;
+    public const ulong FeatureHostTso4 = 1UL << 11;
     public const ulong FeatureMac = 1UL << 5;
     public const ulong FeatureStatus = 1UL << 16;
     public const ushort StatusLinkUp = 1;
     public const ushort Mtu = 1500;
     public const ushort QueueSize = 256;
     public const int EthernetHeaderSize = 14;
+
+    /// <summary>Largest frame the guest may hand over with TSO: a 64 KiB IP packet plus its Ethernet header.</summary>
+    public const int MaxGsoFrame = 65536 + EthernetHeaderSize;
 
     /// <summary>Frames from the network held while the guest has no receive buffer; more are dropped.</summary>
     public const int ReceiveBacklog = 1024;
@@ -34,7 +39,9 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
     private readonly DescriptorChain _rxChain = new();
     private readonly Lock _sync = new();
     private readonly ConcurrentQueue<(byte[] Buffer, int Length)> _backlog = new();
-    private readonly byte[] _txBuffer = new byte[IPacketPort.MaxFrameSize + 12];
+    private readonly byte[] _txBuffer = new byte[MaxGsoFrame + 12];
+    private readonly byte[] _segment = new byte[IPacketPort.MaxFrameSize];
+    private readonly Action<ReadOnlySpan<byte>> _sendSegment;
     private int _backlogCount;
     private Virtqueue? _rx;
     private Virtqueue? _tx;
@@ -50,6 +57,11 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
         Mac = mac;
         ReceiveLimiter = new RateLimiter(receiveLimits);
         TransmitLimiter = new RateLimiter(transmitLimits);
+        _sendSegment = segment =>
+        {
+            _port.Send(segment);
+            Statistics.CountSent(segment.Length);
+        };
         _worker = new DeviceWorker($"virtio-net {mac}", Process, e => Fail($"internal error: {e.Message}"));
         port.Start(this);
     }
@@ -66,7 +78,7 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
 
     public NetStatistics Statistics { get; } = new();
 
-    public override ulong DeviceFeatures => FeatureMac | FeatureStatus | FeatureMtu;
+    public override ulong DeviceFeatures => FeatureMac | FeatureStatus | FeatureMtu | FeatureCsum | FeatureHostTso4;
 
     public override int ConfigSize => ConfigLength;
 
@@ -174,21 +186,28 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
 
                 _txHolding = true;
                 long frameLength = (long)_chain.ReadableLength - _headerSize;
-                if (!TransmitLimiter.TryConsume(Math.Max(0, frameLength), out TimeSpan wait))
+                int length = 0;
+                long cost = Math.Max(0, frameLength);
+                if (frameLength is >= EthernetHeaderSize and <= MaxGsoFrame)
+                {
+                    length = _chain.Read(0, _txBuffer.AsSpan(0, (int)_chain.ReadableLength));
+                    if (_txBuffer[1] == NetOffload.GsoTcpV4)
+                    {
+                        // Charge what goes on the wire: every segment repeats the headers.
+                        long wire = NetOffload.SegmentedLength(_txBuffer.AsSpan(_headerSize, length - _headerSize), BinaryPrimitives.ReadUInt16LittleEndian(_txBuffer.AsSpan(4)));
+                        cost = wire > 0 ? wire : cost;
+                    }
+                }
+
+                if (!TransmitLimiter.TryConsume(cost, out TimeSpan wait))
                 {
                     return wait;
                 }
 
                 _txHolding = false;
-                if (frameLength is < EthernetHeaderSize or > IPacketPort.MaxFrameSize)
+                if (length == 0 || !Transmit(_txBuffer.AsSpan(0, length)))
                 {
                     Statistics.CountSendDropped();
-                }
-                else
-                {
-                    int n = _chain.Read(0, _txBuffer.AsSpan(0, (int)_chain.ReadableLength));
-                    _port.Send(_txBuffer.AsSpan(_headerSize, n - _headerSize));
-                    Statistics.CountSent(frameLength);
                 }
 
                 queue.Push(_chain.Head, 0);
@@ -202,6 +221,34 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
                 SignalUsed(queue);
             }
         }
+    }
+
+    /// <summary>Hands one guest frame (virtio-net header first) to the port, applying the offloads it asks for.</summary>
+    private bool Transmit(Span<byte> buffer)
+    {
+        byte flags = buffer[0], gso = buffer[1];
+        ushort gsoSize = BinaryPrimitives.ReadUInt16LittleEndian(buffer[4..]);
+        ushort csumStart = BinaryPrimitives.ReadUInt16LittleEndian(buffer[6..]);
+        ushort csumOffset = BinaryPrimitives.ReadUInt16LittleEndian(buffer[8..]);
+        var frame = buffer[_headerSize..];
+        if ((gso & 0x7f) == NetOffload.GsoTcpV4)
+        {
+            return NetOffload.SegmentTcpV4(frame, gsoSize, _segment, _sendSegment);
+        }
+
+        if (gso != NetOffload.GsoNone || frame.Length > IPacketPort.MaxFrameSize)
+        {
+            return false; // a GSO type we did not offer, or a jumbo frame without GSO
+        }
+
+        if ((flags & NetOffload.FlagNeedsCsum) != 0 && !NetOffload.CompleteChecksum(frame, csumStart, csumOffset))
+        {
+            return false;
+        }
+
+        _port.Send(frame);
+        Statistics.CountSent(frame.Length);
+        return true;
     }
 
     private TimeSpan? ServeReceive(Virtqueue queue)
