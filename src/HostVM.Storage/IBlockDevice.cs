@@ -19,6 +19,15 @@ public interface IBlockDevice : IDisposable
     /// <summary>Reads <c>destination.Length</c> bytes at <paramref name="offset"/> (within <see cref="Length"/>).</summary>
     void Read(long offset, Span<byte> destination);
 
+    /// <summary>
+    /// Reads consecutive bytes from <paramref name="offset"/> into <paramref name="destinations"/> in order
+    /// (a scatter read: one preadv where the host can, straight into guest memory).
+    /// </summary>
+    void Read(long offset, IReadOnlyList<Memory<byte>> destinations);
+
+    /// <summary>Writes <paramref name="sources"/> one after the other from <paramref name="offset"/> (a gather write).</summary>
+    void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> sources);
+
     /// <summary>Writes <paramref name="source"/> at <paramref name="offset"/> (within <see cref="Length"/>).</summary>
     void Write(long offset, ReadOnlySpan<byte> source);
 

@@ -123,6 +123,52 @@ public sealed class RawFileBlockDevice : IBlockDevice
         }
     }
 
+    public void Read(long offset, IReadOnlyList<Memory<byte>> destinations)
+    {
+        ArgumentNullException.ThrowIfNull(destinations);
+        ObjectDisposedException.ThrowIf(disposed, this);
+        long total = 0;
+        foreach (var d in destinations)
+        {
+            total += d.Length;
+        }
+
+        CheckRange(offset, total);
+        long done = RandomAccess.Read(handle, destinations, offset);
+        if (done < total)
+        {
+            // A short vectored read (rare on files): finish buffer by buffer.
+            foreach (var d in destinations)
+            {
+                if (done >= d.Length)
+                {
+                    done -= d.Length;
+                    offset += d.Length;
+                    continue;
+                }
+
+                Read(offset + done, d.Span[(int)done..]);
+                offset += d.Length;
+                done = 0;
+            }
+        }
+    }
+
+    public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> sources)
+    {
+        ArgumentNullException.ThrowIfNull(sources);
+        ObjectDisposedException.ThrowIf(disposed, this);
+        CheckWritable();
+        long total = 0;
+        foreach (var s in sources)
+        {
+            total += s.Length;
+        }
+
+        CheckRange(offset, total);
+        RandomAccess.Write(handle, sources, offset); // writes everything or throws
+    }
+
     public void Write(long offset, ReadOnlySpan<byte> source)
     {
         ObjectDisposedException.ThrowIf(disposed, this);

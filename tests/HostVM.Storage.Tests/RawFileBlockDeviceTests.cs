@@ -38,6 +38,30 @@ public sealed class RawFileBlockDeviceTests : IDisposable
     }
 
     [Fact]
+    public void VectoredWriteAndReadMoveTheBuffersInOrder()
+    {
+        using var disk = RawFileBlockDevice.Open(temp.Create(1 << 20), readOnly: false);
+        var rnd = new Random(5);
+        byte[][] parts = [new byte[512], new byte[4096], new byte[1536]];
+        foreach (var p in parts)
+        {
+            rnd.NextBytes(p);
+        }
+
+        disk.Write(8192, [.. parts.Select(p => (ReadOnlyMemory<byte>)p)]);
+        byte[] whole = new byte[512 + 4096 + 1536];
+        disk.Read(8192, whole);
+        Assert.Equal(parts.SelectMany(p => p).ToArray(), whole);
+
+        byte[][] back = [new byte[3000], new byte[3144]];
+        disk.Read(8192, [.. back.Select(b => (Memory<byte>)b)]);
+        Assert.Equal(whole, back.SelectMany(b => b).ToArray());
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => disk.Read((1 << 20) - 512, [new byte[512], new byte[512]]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => disk.Write((1 << 20) - 512, [new byte[512], new byte[1]]));
+    }
+
+    [Fact]
     public void DiscardPunchesARealHole()
     {
         string path = temp.Create(4 * MiB);
