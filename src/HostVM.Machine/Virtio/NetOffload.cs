@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using HostVM.Networking;
 
 namespace HostVM.Machine.Virtio;
 

@@ -122,10 +122,7 @@ public sealed unsafe class Virtqueue
             }
 
             byte* d = _desc + (index * DescriptorSize);
-            ulong addr = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(d, 8));
-            uint len = BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(d + 8, 4));
-            ushort flags = BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(d + 12, 2));
-            ushort next = BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(d + 14, 2));
+            var (addr, len, flags, next) = ReadDescriptor(d);
             if ((flags & DescIndirect) != 0)
             {
                 if ((flags & DescNext) != 0)
@@ -176,10 +173,7 @@ public sealed unsafe class Virtqueue
             }
 
             byte* d = t + (index * DescriptorSize);
-            ulong addr = BinaryPrimitives.ReadUInt64LittleEndian(new ReadOnlySpan<byte>(d, 8));
-            uint len = BinaryPrimitives.ReadUInt32LittleEndian(new ReadOnlySpan<byte>(d + 8, 4));
-            ushort flags = BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(d + 12, 2));
-            ushort next = BinaryPrimitives.ReadUInt16LittleEndian(new ReadOnlySpan<byte>(d + 14, 2));
+            var (addr, len, flags, next) = ReadDescriptor(d);
             if ((flags & DescIndirect) != 0)
             {
                 throw new VirtqueueException("an indirect table holds another indirect descriptor");
@@ -198,6 +192,14 @@ public sealed unsafe class Virtqueue
 
             index = next;
         }
+    }
+
+    /// <summary>One descriptor as it is in guest memory now, read once (the guest may change it any time).</summary>
+    private static (ulong Address, uint Length, ushort Flags, ushort Next) ReadDescriptor(byte* d)
+    {
+        var bytes = new ReadOnlySpan<byte>(d, DescriptorSize);
+        return (BinaryPrimitives.ReadUInt64LittleEndian(bytes), BinaryPrimitives.ReadUInt32LittleEndian(bytes[8..]),
+            BinaryPrimitives.ReadUInt16LittleEndian(bytes[12..]), BinaryPrimitives.ReadUInt16LittleEndian(bytes[14..]));
     }
 
     /// <summary>Returns a request to the driver with <paramref name="written"/> bytes written into its buffers.</summary>

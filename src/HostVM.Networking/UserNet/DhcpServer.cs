@@ -176,7 +176,7 @@ internal sealed class DhcpServer(UserNetwork network)
         BinaryPrimitives.WriteUInt16BigEndian(datagram[2..], ClientPort);
         BinaryPrimitives.WriteUInt16BigEndian(datagram[4..], (ushort)datagram.Length);
         BinaryPrimitives.WriteUInt16BigEndian(datagram[6..], 0);
-        ushort checksum = Checksum.ComputeTransport(network.GatewayAddress, destination, Ipv4Packet.ProtocolUdp, datagram);
+        ushort checksum = InternetChecksum.ComputeTransport(network.GatewayAddress, destination, Ipv4Packet.ProtocolUdp, datagram);
         BinaryPrimitives.WriteUInt16BigEndian(datagram[6..], checksum == 0 ? (ushort)0xffff : checksum);
         network.EnqueueIpv4(frame, destinationMac, network.GatewayAddress, destination, Ipv4Packet.ProtocolUdp, datagram.Length);
     }

@@ -15,7 +15,7 @@ internal sealed class IcmpResponder(UserNetwork network)
     public bool Handle(Ipv4Packet ip)
     {
         var icmp = ip.Payload;
-        if (icmp.Length < 8 || icmp[0] != EchoRequest || icmp[1] != 0 || !Checksum.IsValid(icmp))
+        if (icmp.Length < 8 || icmp[0] != EchoRequest || icmp[1] != 0 || !InternetChecksum.IsValid(icmp))
         {
             return false;
         }
@@ -33,7 +33,7 @@ internal sealed class IcmpResponder(UserNetwork network)
         reply[0] = EchoReply;
         reply[2] = 0;
         reply[3] = 0;
-        BinaryPrimitives.WriteUInt16BigEndian(reply[2..], Checksum.Compute(reply));
+        BinaryPrimitives.WriteUInt16BigEndian(reply[2..], InternetChecksum.Compute(reply));
         network.EnqueueIpv4(frame, mac, ip.Destination, ip.Source, Ipv4Packet.ProtocolIcmp, reply.Length);
         return true;
     }

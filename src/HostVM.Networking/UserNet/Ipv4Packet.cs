@@ -54,7 +54,7 @@ internal readonly ref struct Ipv4Packet
             return false;
         }
 
-        if (!Checksum.IsValid(packet[..headerLength]))
+        if (!InternetChecksum.IsValid(packet[..headerLength]))
         {
             return false;
         }
@@ -81,6 +81,6 @@ internal readonly ref struct Ipv4Packet
         header[11] = 0;
         BinaryPrimitives.WriteUInt32BigEndian(header[12..], source);
         BinaryPrimitives.WriteUInt32BigEndian(header[16..], destination);
-        BinaryPrimitives.WriteUInt16BigEndian(header[10..], Checksum.Compute(header[..HeaderLength]));
+        BinaryPrimitives.WriteUInt16BigEndian(header[10..], InternetChecksum.Compute(header[..HeaderLength]));
     }
 }

@@ -162,7 +162,7 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
             data!.Peek(dataOffset, tcp.Slice(headerLength, length));
         }
 
-        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], Checksum.ComputeTransport(key.RemoteAddress, key.GuestAddress, Ipv4Packet.ProtocolTcp, tcp));
+        BinaryPrimitives.WriteUInt16BigEndian(tcp[16..], InternetChecksum.ComputeTransport(key.RemoteAddress, key.GuestAddress, Ipv4Packet.ProtocolTcp, tcp));
         network.EnqueueIpv4(frame, mac, key.RemoteAddress, key.GuestAddress, Ipv4Packet.ProtocolTcp, tcp.Length);
         return true;
     }

@@ -63,7 +63,7 @@ internal readonly ref struct TcpSegment
             return false;
         }
 
-        if (!Checksum.IsValidTransport(source, destination, Ipv4Packet.ProtocolTcp, segment))
+        if (!InternetChecksum.IsValidTransport(source, destination, Ipv4Packet.ProtocolTcp, segment))
         {
             return false;
         }

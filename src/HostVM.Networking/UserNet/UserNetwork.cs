@@ -273,7 +273,7 @@ public sealed class UserNetwork : IPacketPort
         BinaryPrimitives.WriteUInt16BigEndian(udp[4..], (ushort)udp.Length);
         BinaryPrimitives.WriteUInt16BigEndian(udp[6..], 0);
         payload.CopyTo(udp[udpHeader..]);
-        ushort checksum = Checksum.ComputeTransport(source, destination, Ipv4Packet.ProtocolUdp, udp);
+        ushort checksum = InternetChecksum.ComputeTransport(source, destination, Ipv4Packet.ProtocolUdp, udp);
         // A computed zero is sent as all ones: zero in a UDP header means "no checksum" (RFC 768).
         BinaryPrimitives.WriteUInt16BigEndian(udp[6..], checksum == 0 ? (ushort)0xffff : checksum);
         EnqueueIpv4(frame, mac, source, destination, Ipv4Packet.ProtocolUdp, udp.Length);
@@ -495,7 +495,7 @@ public sealed class UserNetwork : IPacketPort
 
         udp = udp[..length];
         if (BinaryPrimitives.ReadUInt16BigEndian(udp[6..]) != 0 &&
-            !Checksum.IsValidTransport(ip.Source, ip.Destination, Ipv4Packet.ProtocolUdp, udp))
+            !InternetChecksum.IsValidTransport(ip.Source, ip.Destination, Ipv4Packet.ProtocolUdp, udp))
         {
             return false;
         }

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using HostVM.Machine.Virtio;
+using HostVM.Networking;
 
 namespace HostVM.Machine.Tests.Virtio;
 

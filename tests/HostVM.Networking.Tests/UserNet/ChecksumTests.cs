@@ -12,12 +12,12 @@ public class ChecksumTests
         {
             var data = new byte[length];
             random.NextBytes(data);
-            Assert.Equal(Packets.Checksum(data), Checksum.Compute(data));
+            Assert.Equal(Packets.Checksum(data), InternetChecksum.Compute(data));
         }
 
         var big = new byte[1500];
         Array.Fill(big, (byte)0xff);
-        Assert.Equal(Packets.Checksum(big), Checksum.Compute(big));
+        Assert.Equal(Packets.Checksum(big), InternetChecksum.Compute(big));
     }
 
     [Fact]
@@ -27,11 +27,11 @@ public class ChecksumTests
         new Random(4).NextBytes(segment);
         segment[6] = 0;
         segment[7] = 0;
-        ushort sum = Checksum.ComputeTransport(Packets.Guest, Packets.Gateway, 17, segment);
+        ushort sum = InternetChecksum.ComputeTransport(Packets.Guest, Packets.Gateway, 17, segment);
         Assert.Equal(Packets.Checksum(segment, Packets.Pseudo(Packets.Guest, Packets.Gateway, 17, segment.Length)), sum);
         segment[6] = (byte)(sum >> 8);
         segment[7] = (byte)sum;
-        Assert.True(Checksum.IsValidTransport(Packets.Guest, Packets.Gateway, 17, segment));
-        Assert.False(Checksum.IsValidTransport(Packets.Guest, Packets.Dns, 17, segment));
+        Assert.True(InternetChecksum.IsValidTransport(Packets.Guest, Packets.Gateway, 17, segment));
+        Assert.False(InternetChecksum.IsValidTransport(Packets.Guest, Packets.Dns, 17, segment));
     }
 }

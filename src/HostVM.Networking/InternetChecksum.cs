@@ -1,14 +1,14 @@
 using System.Buffers.Binary;
 
-namespace HostVM.Networking.UserNet;
+namespace HostVM.Networking;
 
 /// <summary>
 /// The Internet checksum (RFC 1071): the ones'-complement sum of 16-bit big-endian words.
 /// Partial sums are kept in a 64-bit accumulator so large payloads are summed four bytes at a
 /// time without folding on every step; the guest does not offload checksums, so this runs on
-/// every byte we carry and must be cheap.
+/// every byte we carry and must be cheap. virtio-net's checksum and segmentation offloads use it too.
 /// </summary>
-internal static class Checksum
+public static class InternetChecksum
 {
     /// <summary>Adds <paramref name="data"/> to a running sum (not yet folded or complemented).</summary>
     public static ulong Add(ulong sum, ReadOnlySpan<byte> data)
