@@ -40,7 +40,7 @@ public sealed class FuzzDeviceTests(ITestOutputHelper output)
         var clock = Stopwatch.StartNew();
         using var target = Target(device);
         using var guest = new FuzzGuest(target, legacy, seed);
-        FuzzWatchdog.Run(() => guest.Run(Batches, PerBatch), TimeSpan.FromSeconds(60), () => guest.Where);
+        FuzzWatchdog.Run(() => guest.Run(Batches, PerBatch), TimeSpan.FromSeconds(30), () => guest.Where, guest.Abandon);
 
         guest.CheckCanary();
         Assert.Equal(Batches * PerBatch, guest.Operations);

@@ -34,6 +34,7 @@ internal sealed class FuzzGuest : IDisposable
     private ulong _scratch;
     private volatile string _operation = "setting up";
     private volatile int _iteration;
+    private bool _abandoned;
 
     public FuzzGuest(FuzzTarget target, bool legacy, int seed)
     {
@@ -281,9 +282,13 @@ internal sealed class FuzzGuest : IDisposable
                 _operation = "random chain";
                 Publish(new FuzzRequest(Random.Next(Transport.Device.QueueCount), [.. Enumerable.Range(0, Random.Next(1, 7)).Select(_ => RandomSegment())]), indirect: Random.Next(4) == 0);
                 break;
-            case < 48:
+            case < 47:
                 _operation = "random indirect table";
                 RandomIndirect();
+                break;
+            case < 48:
+                _operation = "huge chain";
+                HugeChain();
                 break;
             case < 70:
                 _operation = "malformed request";
@@ -385,6 +390,55 @@ internal sealed class FuzzGuest : IDisposable
         ushort headFlags = (ushort)(Virtqueue.DescIndirect | (Random.Next(5) == 0 ? Virtqueue.DescNext : 0) | (Random.Next(3) == 0 ? Virtqueue.DescWrite : 0));
         ushort head = (ushort)Random.Next(q.Size);
         q.WriteDescriptor(head, tableAddress, tableLength, headFlags, RandomNext(q));
+        q.Publish(head);
+        Kick(q.Index);
+    }
+
+    /// <summary>
+    /// Up to 4096 indirect descriptors, each up to all of RAM: gigabytes of readable (and some writable)
+    /// buffer in one request. Readable ones may cover the canary (the device only reads them).
+    /// </summary>
+    private void HugeChain()
+    {
+        var q = RandomQueue();
+        int count = Random.Next(2) == 0 ? Random.Next(1, 64) : Random.Next(1, Virtqueue.MaxIndirectDescriptors + 1);
+        int readable = Random.Next(4) == 0 ? Random.Next(count + 1) : count;
+
+        // A third of them read exactly 4 GiB (must be refused) or just under it (the largest allowed).
+        bool edge = Random.Next(3) == 0;
+        ulong shortBy = Random.Next(3) switch { 0 => 0, 1 => 1, _ => (ulong)Random.Next(1, 8192) };
+        if (edge)
+        {
+            count = readable = (int)((1UL << 32) / RamSize);
+        }
+
+        ulong table = Scratch((uint)(count * Virtqueue.DescriptorSize));
+        for (int i = 0; i < count; i++)
+        {
+            bool writable = i >= readable;
+            ulong address, length;
+            if (edge)
+            {
+                length = i == count - 1 ? RamSize - shortBy : RamSize;
+                address = Ram.BaseAddress;
+            }
+            else if (writable)
+            {
+                length = (ulong)Random.NextInt64(1, (long)(CanaryStart - ScratchStart) + 1);
+                address = CanaryStart - length;
+            }
+            else
+            {
+                length = Random.Next(2) == 0 ? RamSize : (ulong)Random.NextInt64(1, (long)RamSize + 1);
+                address = Ram.EndAddress - length;
+            }
+
+            ushort flags = (ushort)((writable ? Virtqueue.DescWrite : 0) | (i + 1 < count ? Virtqueue.DescNext : 0));
+            DriverQueue.WriteDescriptorAt(Ram, table + ((ulong)i * Virtqueue.DescriptorSize), address, (uint)length, flags, (ushort)(i + 1));
+        }
+
+        ushort head = (ushort)Random.Next(q.Size);
+        q.WriteDescriptor(head, table, (uint)(count * Virtqueue.DescriptorSize), Virtqueue.DescIndirect, 0);
         q.Publish(head);
         Kick(q.Index);
     }
@@ -508,5 +562,14 @@ internal sealed class FuzzGuest : IDisposable
         }
     }
 
-    public void Dispose() => _rig.Dispose();
+    /// <summary>A device thread is stuck: leave its RAM mapped (leaked) rather than pull it from under the thread.</summary>
+    public void Abandon() => _abandoned = true;
+
+    public void Dispose()
+    {
+        if (!_abandoned)
+        {
+            _rig.Dispose();
+        }
+    }
 }

@@ -8,7 +8,8 @@ namespace HostVM.Machine.Tests.Virtio;
 /// </summary>
 internal static class FuzzWatchdog
 {
-    public static void Run(Action body, TimeSpan limit, Func<string> where)
+    /// <param name="onHang">Called before failing on a hang (e.g. to keep memory a stuck thread still uses).</param>
+    public static void Run(Action body, TimeSpan limit, Func<string> where, Action? onHang = null)
     {
         ExceptionDispatchInfo? failure = null;
         var thread = new Thread(() =>
@@ -29,6 +30,7 @@ internal static class FuzzWatchdog
         thread.Start();
         if (!thread.Join(limit))
         {
+            onHang?.Invoke();
             Assert.Fail($"the fuzz loop did not finish within {limit.TotalSeconds} s; stuck at {where()}");
         }
 
