@@ -9,6 +9,7 @@ public sealed class DescriptorChain
 {
     private DescriptorSegment[] _segments = new DescriptorSegment[16];
     private GuestMemory? _memory;
+    private bool _sawWritable; // also set by an empty writable buffer, which is not kept as a segment
 
     public ushort Head { get; private set; }
 
@@ -37,14 +38,17 @@ public sealed class DescriptorChain
         ReadableCount = 0;
         ReadableLength = 0;
         WritableLength = 0;
+        _sawWritable = false;
     }
 
     internal void Add(ulong address, uint length, bool writable)
     {
-        if (!writable && Count != ReadableCount)
+        if (!writable && _sawWritable)
         {
             throw new VirtqueueException("a device-readable buffer follows a device-writable one");
         }
+
+        _sawWritable |= writable;
 
         if (length == 0)
         {

@@ -16,6 +16,13 @@ public sealed class VirtioBalloon : VirtioDevice
     public const ushort QueueSize = 128;
     public const int PageShift = 12;
 
+    /// <summary>
+    /// PFNs taken from one inflate request at most (Linux sends up to 256); any beyond stay resident.
+    /// A hostile chain can name almost 4 GiB of PFNs, which would keep the device thread (and a reset
+    /// waiting for it) busy for minutes.
+    /// </summary>
+    public const int MaxPfnsPerRequest = 16 * 1024;
+
     private const int InflateQueue = 0;
     private const int DeflateQueue = 1;
     private const int StatsQueue = 2;
@@ -166,7 +173,8 @@ public sealed class VirtioBalloon : VirtioDevice
             if (discard)
             {
                 // Each entry is a 32-bit page frame number of a 4 KiB page the guest no longer uses.
-                for (uint offset = 0; offset + 4 <= _chain.ReadableLength; offset += (uint)_buffer.Length)
+                uint length = Math.Min(_chain.ReadableLength, MaxPfnsPerRequest * 4u);
+                for (uint offset = 0; offset + 4 <= length; offset += (uint)_buffer.Length)
                 {
                     int n = _chain.Read(offset, _buffer) & ~3;
                     for (int i = 0; i < n; i += 4)

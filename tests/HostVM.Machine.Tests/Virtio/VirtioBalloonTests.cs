@@ -41,6 +41,38 @@ public sealed class VirtioBalloonTests : IDisposable
     }
 
     [Fact]
+    public void An_inflate_request_of_almost_4_GiB_of_PFNs_completes_promptly()
+    {
+        // 1024 indirect descriptors that each cover all 4 MiB of RAM (the last 8 bytes short): a readable
+        // length of 0xffff_fff8, just under the chain limit. Walking it in 4 KiB steps with a 32-bit
+        // offset used to wrap round and spin for ever on the device thread (and block reset behind it).
+        var d = _rig.Driver;
+        d.Initialize();
+        var keeper = d.Buffer(4096, 4096);
+        d.Fill(keeper, Enumerable.Repeat((byte)0x5a, 4096).ToArray());
+        const int entries = 1024;
+        ulong table = d.Allocate(entries * 16UL, 16);
+        ulong ram = _rig.Ram.Size;
+        for (int i = 0; i < entries; i++)
+        {
+            uint length = (uint)(i == entries - 1 ? ram - 8 : ram);
+            DriverQueue.WriteDescriptorAt(_rig.Ram, table + (16UL * (ulong)i), _rig.Ram.BaseAddress, length, i == entries - 1 ? (ushort)0 : Virtqueue.DescNext, (ushort)(i + 1));
+        }
+
+        var q = d.Queue(0);
+        q.WriteDescriptor(0, table, entries * 16, Virtqueue.DescIndirect, 0);
+        q.Publish(0);
+        d.Kick(0);
+        d.WaitUsed(0, TimeSpan.FromSeconds(5));
+        Assert.Null(_rig.Transport.Error);
+        Assert.All(d.Contents(keeper), x => Assert.Equal(0x5a, x)); // PFN 0x5a5a5a5a is not in RAM
+
+        d.Reset(); // must not wait behind a busy device thread
+        d.Initialize();
+        d.Submit(1, [Pfns(0x1000)], []);
+    }
+
+    [Fact]
     public void Deflate_leaves_pages_alone()
     {
         var d = _rig.Driver;

@@ -125,6 +125,28 @@ public sealed class VirtqueueTests : IDisposable
         AssertRejected("device-readable buffer follows a device-writable");
     }
 
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void Readable_after_an_empty_writable_descriptor_is_rejected(bool indirect)
+    {
+        // Zero-length buffers carry no data, but their direction still counts (Virtio 1.2 §2.7.4.2).
+        if (indirect)
+        {
+            Entry(Table, 0, Data, 0, (ushort)(DescNext | DescWrite), 1);
+            Entry(Table, 1, Data + 0x100, 16, 0);
+            Desc16(0, Table, 32, DescIndirect);
+        }
+        else
+        {
+            Desc16(0, Data, 0, (ushort)(DescNext | DescWrite), 1);
+            Desc16(1, Data + 0x100, 16, 0);
+        }
+
+        _driver.Publish(0);
+        AssertRejected("device-readable buffer follows a device-writable");
+    }
+
     [Fact]
     public void Readable_after_writable_in_an_indirect_table_is_rejected()
     {
