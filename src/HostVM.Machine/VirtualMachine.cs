@@ -288,6 +288,7 @@ public sealed class VirtualMachine : IDisposable
         foreach (var t in VirtioTransports)
         {
             t.Device.Dispose();
+            allStopped &= t.Device.Stopped; // a device thread stuck in host I/O still holds pointers into RAM
         }
 
         if (!allStopped)

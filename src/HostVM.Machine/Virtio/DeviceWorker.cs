@@ -23,6 +23,9 @@ public sealed class DeviceWorker : IDisposable
         _thread.Start();
     }
 
+    /// <summary>False while the thread may still touch guest memory (a Dispose that timed out, host I/O stuck).</summary>
+    public bool Stopped => !_thread.IsAlive;
+
     public void Signal() => _signal.Set();
 
     private void Run()

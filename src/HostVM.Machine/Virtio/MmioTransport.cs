@@ -50,6 +50,8 @@ public sealed class MmioTransport : IMmioDevice
     private readonly IInterruptController _irqController;
     private readonly int _irq;
     private readonly Lock _lock = new();
+    private readonly Lock _lifecycle = new();
+    private int _generation;
     private readonly QueueRegisters[] _queues;
     private readonly byte[] _config;
     private uint _status;
@@ -184,8 +186,10 @@ public sealed class MmioTransport : IMmioDevice
 
         bool reset = false;
         VirtioActivation? activation = null;
+        int generation;
         lock (_lock)
         {
+            generation = _generation;
             var q = SelectedQueue;
             switch (offset)
             {
@@ -259,13 +263,21 @@ public sealed class MmioTransport : IMmioDevice
 
         // The device is called outside the register lock: a reset waits for its I/O thread, which may
         // itself be raising an interrupt through this transport.
-        if (reset)
+        if (reset || activation is not null)
         {
-            DoReset();
-        }
-        else if (activation is not null)
-        {
-            Activate(activation);
+            // Resets and activations reach the device one at a time and in order: a reset from one
+            // vCPU racing another's DRIVER_OK must not leave the device running after the reset.
+            lock (_lifecycle)
+            {
+                if (reset)
+                {
+                    DoReset();
+                }
+                else if (activation is not null && Volatile.Read(ref _generation) == generation)
+                {
+                    Activate(activation);
+                }
+            }
         }
     }
 
@@ -367,6 +379,8 @@ public sealed class MmioTransport : IMmioDevice
         _device.Reset();
         lock (_lock)
         {
+            _generation++;
+            _guestPageSize = 4096;
             _status = 0;
             _interruptStatus = 0;
             _driverFeatures = 0;

@@ -242,6 +242,8 @@ public sealed class VirtioBalloon : VirtioDevice
         StatisticsReceived?.Invoke(stats);
     }
 
+    public override bool Stopped => _worker.Stopped;
+
     public override void Dispose()
     {
         _worker.Dispose();

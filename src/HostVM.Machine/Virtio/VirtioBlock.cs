@@ -386,6 +386,8 @@ public sealed class VirtioBlock : VirtioDevice
         return _windows[i].Point(memory.Pointer(address), (int)length);
     }
 
+    public override bool Stopped => _worker.Stopped;
+
     public override void Dispose()
     {
         _worker.Dispose();

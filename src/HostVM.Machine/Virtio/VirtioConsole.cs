@@ -164,6 +164,8 @@ public sealed class VirtioConsole : VirtioDevice
         }
     }
 
+    public override bool Stopped => _worker.Stopped;
+
     public override void Dispose()
     {
         _worker.Dispose();

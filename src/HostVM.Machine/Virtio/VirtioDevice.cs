@@ -70,5 +70,8 @@ public abstract class VirtioDevice : IDisposable
     /// <summary>The driver broke the rules: DEVICE_NEEDS_RESET, and the device stops until reset.</summary>
     protected void Fail(string reason) => _transport?.NeedsReset(reason);
 
+    /// <summary>After Dispose: true once nothing of the device can touch guest memory any more.</summary>
+    public virtual bool Stopped => true;
+
     public virtual void Dispose() => GC.SuppressFinalize(this);
 }

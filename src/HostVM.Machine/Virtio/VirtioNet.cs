@@ -114,6 +114,12 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
             _tx = null;
             _txHolding = false;
             _rxHolding = false;
+            // Frames for the old driver instance are not the new one's business.
+            while (_backlog.TryDequeue(out var frame))
+            {
+                Interlocked.Decrement(ref _backlogCount);
+                ArrayPool<byte>.Shared.Return(frame.Buffer);
+            }
         }
     }
 
@@ -316,6 +322,8 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
             }
         }
     }
+
+    public override bool Stopped => _worker.Stopped;
 
     public override void Dispose()
     {
