@@ -137,6 +137,14 @@ public sealed class DiskTests : IDisposable
 
             gotLine.Set();
         };
+        var errors = new System.Text.StringBuilder();
+        p.ErrorDataReceived += (_, e) =>
+        {
+            lock (errors)
+            {
+                errors.AppendLine(e.Data);
+            }
+        };
         p.BeginOutputReadLine();
         p.BeginErrorReadLine();
         string Wait(string marker)
@@ -152,7 +160,13 @@ public sealed class DiskTests : IDisposable
                     }
                 }
 
-                Assert.True(DateTime.UtcNow < deadline && !p.HasExited, $"no '{marker}' from the guest:\n{output}");
+                if (DateTime.UtcNow >= deadline || p.HasExited)
+                {
+                    lock (errors)
+                    {
+                        Assert.Fail($"no '{marker}' from the guest (hostvm {(p.HasExited ? $"exited with {p.ExitCode}" : "still running")}):\n{output}\n--- stderr ---\n{errors}");
+                    }
+                }
                 gotLine.WaitOne(200);
             }
         }
