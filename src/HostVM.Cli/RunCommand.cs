@@ -247,6 +247,10 @@ public static class RunCommand
                 ulong instructions = vm.InstructionsRetired;
                 Console.Error.WriteLine(
                     $"hostvm: {exit.Message}; {seconds:F3} s, {instructions} instructions, {instructions / seconds / 1e6:F1} MIPS");
+                foreach (var line in vm.DescribeDeviceUsage())
+                {
+                    Console.Error.WriteLine($"hostvm:   {line}");
+                }
             }
 
             switch (exit.Reason)

@@ -271,6 +271,20 @@ public sealed class VirtualMachine : IDisposable
         $"virtio{i} at 0x{VirtioSlots[i].Base:x} irq {t.Irq}: {t.Device.Type}, status 0x{t.Status:x}, interrupt status 0x{t.InterruptStatus:x}"
         + (t.Error is { } e ? $", needs reset: {e}" : string.Empty));
 
+    /// <summary>One line per virtio device with what it has carried (for --stats).</summary>
+    public IEnumerable<string> DescribeDeviceUsage() => VirtioTransports.Select((t, i) => $"virtio{i} " + t.Device switch
+    {
+        VirtioBlock b => $"disk {b.Backend.Identifier}: {b.Statistics.Reads} reads ({b.Statistics.BytesRead} bytes), "
+            + $"{b.Statistics.Writes} writes ({b.Statistics.BytesWritten} bytes), {b.Statistics.Flushes} flushes, "
+            + $"{b.Statistics.Errors} errors, {b.Limiter.Throttled} throttled",
+        VirtioNet n => $"nic {n.Mac}: received {n.Statistics.ReceivedFrames} frames ({n.Statistics.ReceivedBytes} bytes, "
+            + $"{n.Statistics.ReceiveDropped} dropped), sent {n.Statistics.SentFrames} frames ({n.Statistics.SentBytes} bytes, "
+            + $"{n.Statistics.SendDropped} dropped)",
+        VirtioRng r => $"rng: {r.BytesProvided} bytes",
+        VirtioBalloon b => $"balloon: target {b.TargetPages} pages, actual {b.ActualPages} pages, {b.PagesReturned} pages returned",
+        var d => d.Type.ToString(),
+    });
+
     public void Dispose()
     {
         if (Exit is null)

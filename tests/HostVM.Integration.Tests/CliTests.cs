@@ -296,4 +296,26 @@ public sealed class CliTests
         Assert.True(code == 0, $"exit {code}\n{err}\n{stdout}");
         Assert.Contains("HOSTVM-GUEST-READY", stdout);
     }
+
+    [Fact]
+    public void StatsReportWhatEachDeviceCarried()
+    {
+        string image = TempFile(new byte[4 << 20]);
+        try
+        {
+            // The guest reads its whole disk and some entropy; --stats must account for both.
+            var (code, stdout, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), "--initrd", GuestArtifacts.Guest("initramfs.cpio.gz"),
+                "--firmware", GuestArtifacts.Guest("fw_jump.bin"), "--timeout", "240", "--stats", "--drive", $"file={image},id=statsdisk", "--rng",
+                "--append", "console=ttyS0 quiet hostvm.mode=iobench hostvm.diskmb=0");
+            Assert.True(code == 0, $"exit {code}\n{err}\n{stdout}");
+            var disk = System.Text.RegularExpressions.Regex.Match(err, @"virtio0 disk statsdisk: (\d+) reads \((\d+) bytes\)");
+            Assert.True(disk.Success, err);
+            Assert.True(long.Parse(disk.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, err);
+            Assert.Matches(@"virtio1 rng: [1-9]\d* bytes", err);
+        }
+        finally
+        {
+            File.Delete(image);
+        }
+    }
 }
