@@ -205,12 +205,15 @@ public sealed unsafe class Virtqueue
     /// <summary>Returns a request to the driver with <paramref name="written"/> bytes written into its buffers.</summary>
     public void Push(ushort head, uint written)
     {
-        byte* e = _used + 4 + (8 * (_usedIndex & (Size - 1)));
+        uint slot = 4 + (8u * (uint)(_usedIndex & (Size - 1)));
+        byte* e = _used + slot;
         BinaryPrimitives.WriteUInt32LittleEndian(new Span<byte>(e, 4), head);
         BinaryPrimitives.WriteUInt32LittleEndian(new Span<byte>(e + 4, 4), written);
         _usedIndex++;
         Volatile.Write(ref *(ushort*)(_used + 2), _usedIndex); // publish after the entry
-        _memory.WroteRange(_usedAddress, 4 + (8UL * Size));
+        // Only the bytes written: the entry and the index (not the whole ring on every push).
+        _memory.WroteRange(_usedAddress + slot, 8);
+        _memory.WroteRange(_usedAddress + 2, 2);
     }
 
     /// <summary>
