@@ -73,7 +73,7 @@ public sealed class DeviceBuilder : IDisposable
         MacAddress mac;
         try
         {
-            mac = macText is null ? RandomMac() : MacAddress.Parse(macText);
+            mac = macText is null ? MacAddress.Random() : MacAddress.Parse(macText);
         }
         catch (FormatException e)
         {
@@ -128,14 +128,6 @@ public sealed class DeviceBuilder : IDisposable
 
     private static RateLimitSettings Merge(RateLimitSettings both, RateLimitSettings one) =>
         new(one.Bandwidth ?? both.Bandwidth, one.Operations ?? both.Operations);
-
-    /// <summary>52:54:00 (QEMU's prefix, locally administered use) and three random bytes, so two VMs on a switch differ.</summary>
-    private static MacAddress RandomMac()
-    {
-        Span<byte> b = stackalloc byte[3];
-        System.Security.Cryptography.RandomNumberGenerator.Fill(b);
-        return new MacAddress(0x5254_0000_0000UL | ((ulong)b[0] << 16) | ((ulong)b[1] << 8) | b[2]);
-    }
 
     public void Dispose()
     {

@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using HostVM.Machine;
 using HostVM.Machine.Boot;
+using HostVM.Vmm;
 
 namespace HostVM.Cli;
 
@@ -78,43 +79,7 @@ public static class RunCommand
         return ExitBadInput;
     }
 
-    private static BootFile? ReadFile(string? path, string option)
-    {
-        if (path is null)
-        {
-            return null;
-        }
-
-        if (Directory.Exists(path))
-        {
-            throw new BootImageException($"{option} {path}: is a directory, not a file.");
-        }
-
-        if (!File.Exists(path))
-        {
-            throw new BootImageException($"{option} {path}: no such file.");
-        }
-
-        if (new FileInfo(path).Length > int.MaxValue)
-        {
-            throw new BootImageException($"{option} {path}: boot files must be under 2 GiB.");
-        }
-
-        try
-        {
-            var data = File.ReadAllBytes(path);
-            if (data.Length == 0)
-            {
-                throw new BootImageException($"{option} {path}: the file is empty.");
-            }
-
-            return new BootFile(path, data);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            throw new BootImageException($"{option} {path}: cannot be read ({e.Message}).");
-        }
-    }
+    private static BootFile? ReadFile(string? path, string option) => path is null ? null : BootFile.Read(path, option);
 
     public static int Run(RunOptions options)
     {
@@ -151,7 +116,7 @@ public static class RunCommand
 
         using var sink = new ConsoleSink(Console.OpenStandardOutput());
         using var devices = new DeviceBuilder();
-        ConsoleSocket? consoleSocket = null;
+        SerialSocket? consoleSocket = null;
         using var consoleSocketScope = new DisposeLater(() => consoleSocket?.Dispose());
         VirtualMachine vm;
         try
@@ -181,8 +146,8 @@ public static class RunCommand
                 var list = KeyValueList.Parse("--virtio-console", vc);
                 string path = list.Get("socket") ?? throw new DeviceOptionException($"--virtio-console {vc}: write socket=PATH.");
                 list.RejectUnknown("socket");
-                consoleSocket = ConsoleSocket.Listen(path);
-                devices.AddConsole(consoleSocket.Write);
+                consoleSocket = SerialSocket.Listen(path, "--virtio-console socket=");
+                devices.AddConsole(data => consoleSocket.Write(data.Span));
                 consoleSocket.Start(data => devices.Console!.SendInput(data.Span));
             }
 
@@ -209,6 +174,10 @@ public static class RunCommand
             return Fail(e.Message);
         }
         catch (BootImageException e)
+        {
+            return Fail(e.Message);
+        }
+        catch (VmmFault e)
         {
             return Fail(e.Message);
         }

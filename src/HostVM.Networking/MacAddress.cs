@@ -9,6 +9,14 @@ public readonly record struct MacAddress(ulong Value)
 
     public bool IsMulticast => (Value >> 40 & 1) != 0;
 
+    /// <summary>52:54:00 (QEMU's prefix, for locally administered use) and three random bytes, so two VMs on a switch differ.</summary>
+    public static MacAddress Random()
+    {
+        Span<byte> b = stackalloc byte[3];
+        System.Security.Cryptography.RandomNumberGenerator.Fill(b);
+        return new MacAddress(0x5254_0000_0000UL | ((ulong)b[0] << 16) | ((ulong)b[1] << 8) | b[2]);
+    }
+
     public static MacAddress FromBytes(ReadOnlySpan<byte> bytes)
     {
         ulong v = 0;

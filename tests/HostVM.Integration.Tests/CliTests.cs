@@ -8,30 +8,9 @@ public sealed class CliTests
 {
     private static (int Code, string Stdout, string Stderr) Hostvm(params string[] args)
     {
-        var info = new ProcessStartInfo("dotnet")
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hostvm.dll"));
-        foreach (var a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(info)!;
-        p.StandardInput.Close();
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(TimeSpan.FromMinutes(3)))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException("hostvm did not exit");
-        }
-
-        return (p.ExitCode, stdout.Result, stderr.Result);
+        using var p = HostvmProcess.Start(args);
+        int code = p.WaitForExitAsync(TimeSpan.FromMinutes(3)).GetAwaiter().GetResult();
+        return (code, p.Output, p.Errors);
     }
 
     private static string TempFile(byte[] content)

@@ -1,0 +1,38 @@
+using System.CommandLine;
+using HostVM.Vmm;
+
+namespace HostVM.Cli;
+
+/// <summary>`hostvm vmm`: one VM per process behind a Firecracker-style control API on a Unix socket.</summary>
+public static class VmmCommand
+{
+    public static Command Create()
+    {
+        var apiSock = new Option<string?>("--api-sock") { Description = "Unix socket for the control API (must not exist yet)." };
+        var id = new Option<string>("--id") { Description = "The instance id GET / reports.", DefaultValueFactory = _ => "anonymous-instance" };
+        var configFile = new Option<string?>("--config-file") { Description = "Configure the VM from this JSON file (the shape of GET /vm/config) and start it at once." };
+        var noApi = new Option<bool>("--no-api") { Description = "Serve no API (needs --config-file)." };
+        var consoleSock = new Option<string?>("--console-sock") { Description = "Also serve the serial console on this Unix socket (many clients may attach and detach)." };
+        var exitFile = new Option<string?>("--exit-file") { Description = "Write how the VM ended (JSON) to this file." };
+        var logPath = new Option<string?>("--log-path") { Description = "The VMM's log file (default: stderr)." };
+        var metricsPath = new Option<string?>("--metrics-path") { Description = "Append JSON metrics lines to this file every minute." };
+        var newSession = new Option<bool>("--new-session") { Description = "Start a new session (setsid), detached from the caller's terminal." };
+        var command = new Command("vmm", "Run one VM in this process, controlled over a Firecracker-style HTTP API on a Unix socket; the serial console is stdout.")
+        {
+            apiSock, id, configFile, noApi, consoleSock, exitFile, logPath, metricsPath, newSession,
+        };
+        command.SetAction(parse => VmmProcess.Run(new VmmOptions
+        {
+            ApiSocket = parse.GetValue(apiSock),
+            Id = parse.GetValue(id)!,
+            ConfigFile = parse.GetValue(configFile),
+            NoApi = parse.GetValue(noApi),
+            ConsoleSocket = parse.GetValue(consoleSock),
+            ExitFile = parse.GetValue(exitFile),
+            LogPath = parse.GetValue(logPath),
+            MetricsPath = parse.GetValue(metricsPath),
+            NewSession = parse.GetValue(newSession),
+        }));
+        return command;
+    }
+}

@@ -1,0 +1,8 @@
+namespace HostVM.Vmm;
+
+public enum NetworkBackendKind
+{
+    User,
+    Switch,
+    Tap,
+}

@@ -1,0 +1,29 @@
+namespace HostVM.Vmm;
+
+/// <summary>The command line of <c>hostvm vmm</c> (Firecracker's flags, plus HostVM's console socket and exit file).</summary>
+public sealed record VmmOptions
+{
+    /// <summary>The control API's Unix socket (must not exist yet).</summary>
+    public string? ApiSocket { get; init; }
+
+    public string Id { get; init; } = "anonymous-instance";
+
+    /// <summary>A JSON file in the shape of GET /vm/config: the VM is configured from it and started at once.</summary>
+    public string? ConfigFile { get; init; }
+
+    /// <summary>No control API (only with <see cref="ConfigFile"/>).</summary>
+    public bool NoApi { get; init; }
+
+    /// <summary>The serial console on a Unix stream socket as well (attach and detach while the VM runs).</summary>
+    public string? ConsoleSocket { get; init; }
+
+    /// <summary>Where to write how the VM ended (JSON), for a supervisor that is not this process's parent.</summary>
+    public string? ExitFile { get; init; }
+
+    public string? LogPath { get; init; }
+
+    public string? MetricsPath { get; init; }
+
+    /// <summary>Start a new session (setsid), so the VMM outlives its starter's terminal and process group.</summary>
+    public bool NewSession { get; init; }
+}

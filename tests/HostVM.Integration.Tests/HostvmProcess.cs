@@ -1,0 +1,170 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using System.Text;
+
+namespace HostVM.Integration.Tests;
+
+/// <summary>
+/// The `hostvm` executable run as a child process (as a user or the daemon runs it), with its output
+/// collected so a test can wait for a marker; killed on Dispose if it is still running.
+/// </summary>
+public sealed class HostvmProcess : IDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _stdout = new();
+    private readonly StringBuilder _stderr = new();
+    private readonly Lock _lock = new();
+
+    private HostvmProcess(Process process)
+    {
+        _process = process;
+    }
+
+    public int Id => _process.Id;
+
+    public string Output
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _stdout.ToString();
+            }
+        }
+    }
+
+    public string Errors
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _stderr.ToString();
+            }
+        }
+    }
+
+    public bool HasExited => _process.HasExited;
+
+    public static HostvmProcess Start(params string[] args) => Start(null, args);
+
+    public static HostvmProcess Start(IReadOnlyDictionary<string, string>? environment, params string[] args)
+    {
+        var info = new ProcessStartInfo("dotnet")
+        {
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            RedirectStandardInput = true,
+            UseShellExecute = false,
+        };
+        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hostvm.dll"));
+        foreach (var a in args)
+        {
+            info.ArgumentList.Add(a);
+        }
+
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>())
+        {
+            info.Environment[key] = value;
+        }
+
+        var process = Process.Start(info)!;
+        var result = new HostvmProcess(process);
+        process.StandardInput.Close();
+        process.OutputDataReceived += (_, e) => result.Append(result._stdout, e.Data);
+        process.ErrorDataReceived += (_, e) => result.Append(result._stderr, e.Data);
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        return result;
+    }
+
+    private void Append(StringBuilder to, string? line)
+    {
+        if (line is null)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            to.Append(line).Append('\n');
+        }
+    }
+
+    public async Task WaitForOutputAsync(string marker, TimeSpan timeout)
+    {
+        var watch = Stopwatch.StartNew();
+        while (!Output.Contains(marker, StringComparison.Ordinal))
+        {
+            if (watch.Elapsed > timeout || _process.HasExited)
+            {
+                await Task.Delay(200); // the last lines of a process that just exited
+                if (Output.Contains(marker, StringComparison.Ordinal))
+                {
+                    return;
+                }
+
+                throw new TimeoutException($"no '{marker}' after {watch.Elapsed.TotalSeconds:F0} s (exited: {_process.HasExited}).\nstdout:\n{Tail(Output)}\nstderr:\n{Tail(Errors)}");
+            }
+
+            await Task.Delay(50);
+        }
+    }
+
+    /// <summary>Waits until something accepts connections on the Unix socket at <paramref name="path"/>.</summary>
+    public async Task WaitForSocketAsync(string path, double seconds = 60)
+    {
+        var watch = Stopwatch.StartNew();
+        while (true)
+        {
+            if (File.Exists(path))
+            {
+                using var probe = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await probe.ConnectAsync(new UnixDomainSocketEndPoint(path));
+                    return;
+                }
+                catch (SocketException)
+                {
+                }
+            }
+
+            if (_process.HasExited || watch.Elapsed.TotalSeconds > seconds)
+            {
+                throw new TimeoutException($"{path} never answered (exited: {_process.HasExited}).\nstderr:\n{Tail(Errors)}");
+            }
+
+            await Task.Delay(20);
+        }
+    }
+
+    public async Task<int> WaitForExitAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        try
+        {
+            await _process.WaitForExitAsync(cts.Token);
+        }
+        catch (OperationCanceledException)
+        {
+            throw new TimeoutException($"hostvm did not exit within {timeout.TotalSeconds:F0} s.\nstdout:\n{Tail(Output)}\nstderr:\n{Tail(Errors)}");
+        }
+
+        _process.WaitForExit(); // drains the output readers
+        return _process.ExitCode;
+    }
+
+    private static string Tail(string text) => text.Length > 4000 ? text[^4000..] : text;
+
+    public void Dispose()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+            _process.WaitForExit(5000);
+        }
+
+        _process.Dispose();
+    }
+}
