@@ -97,7 +97,7 @@ internal sealed class DhcpServer
 
         uint clientAddress = BinaryPrimitives.ReadUInt32BigEndian(message[12..]);
         var clientMac = MacAddress.FromBytes(message[28..]);
-        if (clientMac.IsMulticast)
+        if (clientMac.IsMulticast || clientMac == network.GatewayMac)
         {
             return false;
         }

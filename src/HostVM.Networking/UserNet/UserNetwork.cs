@@ -284,13 +284,14 @@ public sealed class UserNetwork : IPacketPort
     }
 
     /// <summary>
-    /// Notes that <paramref name="address"/> sent from <paramref name="mac"/>. False (and nothing learned)
-    /// when another MAC holds the DHCP lease on that address: a guest may not take over another's address.
+    /// Notes that <paramref name="address"/> sent from <paramref name="mac"/>. False (and nothing learned) for
+    /// a multicast or the gateway's own MAC, and when another MAC holds the DHCP lease on that address: a
+    /// guest may not take over another's address.
     /// </summary>
     internal bool LearnGuest(uint address, MacAddress mac)
     {
         long now = Environment.TickCount64;
-        if (_dhcp.Leases.TryGetBound(address, now, out var holder) && holder != mac)
+        if (mac.IsMulticast || mac == GatewayMac || (_dhcp.Leases.TryGetBound(address, now, out var holder) && holder != mac))
         {
             return false;
         }
@@ -547,8 +548,9 @@ public sealed class UserNetwork : IPacketPort
             return false;
         }
 
+        // A frame "from" the gateway is our own looped back, or a guest posing as us: neither is a guest's.
         var source = MacAddress.FromBytes(frame[6..]);
-        if (source.IsMulticast)
+        if (source.IsMulticast || source == GatewayMac)
         {
             return false;
         }

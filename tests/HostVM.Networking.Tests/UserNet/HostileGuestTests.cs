@@ -172,4 +172,19 @@ public class HostileGuestTests
         Assert.Equal(5000 - 4096, guest.Network.Statistics.DhcpPoolExhausted);
         Assert.Equal(0, guest.Network.Statistics.DhcpLeases);
     }
+
+    [Fact]
+    public void AGuestPosingAsTheGatewayIsIgnored()
+    {
+        using var guest = new FakeGuest();
+        var echo = new byte[8];
+        echo[0] = 8;
+        BinaryPrimitives.WriteUInt16BigEndian(echo.AsSpan(2), Packets.Checksum(echo));
+        guest.Send(Packets.IpFrame(Packets.Guest, Packets.Gateway, 1, echo, Packets.GatewayMac));
+        guest.Send(DhcpMessages.Build(DhcpMessages.Discover, 1, 0, client: Packets.GatewayMac));
+        guest.Send(Packets.ArpRequest(0x0a00_0242, Packets.Gateway, Packets.GatewayMac));
+        Assert.Null(guest.TryTake(300));
+        Assert.Equal(0, guest.Network.Statistics.KnownGuestAddresses);
+        Assert.Equal(3, guest.Network.Statistics.FramesDropped);
+    }
 }
