@@ -11,12 +11,13 @@ namespace HostVM.Networking.UserNet;
 /// host forwards open connections into the guest.
 /// </summary>
 /// <remarks>
+/// <para>
 /// Several guests can share one user network (attach it to a switch with
 /// <see cref="Switch.SwitchUplink"/>): each gets its own DHCP lease, and frames toward a guest go to
 /// the MAC that holds its lease or that its own ARP and IPv4 frames came from. Frames addressed to
 /// other MACs (guests talking to each other through the switch) are ignored.
-/// </remarks>
-/// <remarks>
+/// </para>
+/// <para>
 /// Threading: all state is guarded by one lock. <see cref="Send"/> runs on the NIC's thread and
 /// only parses, copies into buffers and starts asynchronous socket operations; socket completions
 /// run on the thread pool and a timer drives retransmission and expiry. Frames for the guest are
@@ -25,6 +26,7 @@ namespace HostVM.Networking.UserNet;
 /// produced by <see cref="Send"/> itself (ARP and DHCP answers, ACKs) are delivered from the thread
 /// pool, never from inside the NIC's call: the NIC may hold its own, possibly non-reentrant, lock
 /// around both.
+/// </para>
 /// </remarks>
 public sealed class UserNetwork : IPacketPort
 {
