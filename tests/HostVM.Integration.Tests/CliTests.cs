@@ -249,9 +249,18 @@ public sealed class CliTests
     {
         using var terminal = new TerminalRun(
             $"--kernel {GuestArtifacts.Guest("Image")} --initrd {GuestArtifacts.Guest("initramfs.cpio.gz")} --firmware {GuestArtifacts.Guest("fw_jump.bin")} "
-            + "--power-button --timeout 240 --append 'console=ttyS0 quiet hostvm.mode=shell'");
+            + "--power-button --stats --timeout 240 --append 'console=ttyS0 quiet hostvm.mode=shell'");
         Assert.True(terminal.WaitFor("HOSTVM-SHELL-READY", TimeSpan.FromSeconds(180)), terminal.Output);
         terminal.Type("\u0001p"); // Ctrl-A P
+        if (!terminal.WaitFor("HOSTVM-POWER-BUTTON", TimeSpan.FromSeconds(60)))
+        {
+            // Say why: what the guest and (--stats, after Ctrl-A X) the device saw.
+            terminal.Type(PowerButtonTests.GuestDiagnostics + "\n");
+            Thread.Sleep(5000);
+            terminal.Type("\u0001x");
+            Assert.Fail($"no HOSTVM-POWER-BUTTON within 60 s of Ctrl-A P\n{terminal.WaitForExit(TimeSpan.FromSeconds(60))}");
+        }
+
         string text = terminal.WaitForExit(TimeSpan.FromSeconds(60));
         Assert.Contains("hostvm: power button pressed", text);
         Assert.Contains("HOSTVM-POWER-BUTTON", text);

@@ -13,10 +13,20 @@ public sealed class PowerButtonTests
 {
     private static readonly TimeSpan ShutdownLimit = TimeSpan.FromSeconds(20);
 
-    private static MachineExit WaitForPowerOff(GuestSession guest)
+    /// <summary>What the guest shows about the button and acpid, for a failure message.</summary>
+    public const string GuestDiagnostics = "cat /proc/bus/input/devices; cat /run/acpid.log; ls -l /run /dev/input; ps; cat /proc/interrupts";
+
+    private static MachineExit WaitForPowerOff(GuestSession guest, VirtioInput button)
     {
-        var exit = guest.Machine.WaitForExit(ShutdownLimit)
-            ?? throw new TimeoutException($"the guest did not power off within {ShutdownLimit.TotalSeconds} s of the press\n{string.Join('\n', guest.Machine.DescribeDevices())}\n{guest.Console}");
+        var exit = guest.Machine.WaitForExit(ShutdownLimit);
+        if (exit is null)
+        {
+            string state = $"{button.PowerPresses} presses, {button.EventsDelivered} events delivered, {button.PendingEvents} pending\n"
+                + string.Join('\n', guest.Machine.DescribeDevices().Concat(guest.Machine.DescribeHarts()));
+            string inside = guest.Run(GuestDiagnostics, TimeSpan.FromSeconds(30)).Output;
+            throw new TimeoutException($"the guest did not power off within {ShutdownLimit.TotalSeconds} s of the press: {state}\n--- in the guest ---\n{inside}\n--- console ---\n{guest.Console}");
+        }
+
         Assert.True(exit.Reason == MachineExitReason.PowerOff, $"{exit}\n{guest.Console}");
         return exit;
     }
@@ -36,7 +46,7 @@ public sealed class PowerButtonTests
         guest.Check("kill -0 $(cat /run/acpid.pid)"); // acpid runs and has the device open
 
         Assert.True(button.PressPowerButton());
-        WaitForPowerOff(guest);
+        WaitForPowerOff(guest, button);
         string console = guest.Console;
         int pressed = console.IndexOf("HOSTVM-POWER-BUTTON", StringComparison.Ordinal);
         Assert.True(pressed >= 0, console);
@@ -64,7 +74,7 @@ public sealed class PowerButtonTests
         guest.Check("true"); // the shell still answers
 
         Assert.True(button.PressPowerButton());
-        WaitForPowerOff(guest);
+        WaitForPowerOff(guest, button);
         Assert.Contains("HOSTVM-POWER-BUTTON", guest.Console);
         Assert.Equal(8, button.EventsDelivered);
     }
