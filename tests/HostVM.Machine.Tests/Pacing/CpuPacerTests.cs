@@ -156,4 +156,14 @@ public sealed class CpuPacerTests
     [InlineData(-5)]
     public void ACapBelowOnePercentIsRefused(int cap) =>
         Assert.Throws<ArgumentOutOfRangeException>(() => new CpuPacer().Next(Ms(0), Ms(0), cap));
+
+    [Fact]
+    public void TheValidCapsAreOneToOneHundredOrNone()
+    {
+        Assert.True(MachineConfiguration.IsValidCpuCap(null));
+        Assert.True(MachineConfiguration.IsValidCpuCap(1));
+        Assert.True(MachineConfiguration.IsValidCpuCap(100));
+        Assert.False(MachineConfiguration.IsValidCpuCap(0));
+        Assert.False(MachineConfiguration.IsValidCpuCap(101));
+    }
 }
