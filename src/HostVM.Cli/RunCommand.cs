@@ -29,7 +29,7 @@ public static class RunCommand
             Description = "The most host CPU each hart may use, in percent of one host core (1-100); a hart asleep in WFI uses none.",
         };
         var timeout = new Option<double?>("--timeout") { Description = "Stop the guest after this many seconds and report where it was." };
-        var stats = new Option<bool>("--stats") { Description = "Print run time and guest instructions per second to stderr at exit." };
+        var stats = new Option<bool>("--stats") { Description = "Print run time, guest instructions per second and the harts' host CPU use to stderr at exit." };
         var drives = new Option<string[]>("--drive")
         {
             Description = "A virtio-blk disk: file=PATH[,readonly=on][,id=SERIAL][,bw=SIZE/TIME][,ops=N/TIME][,bw-burst=SIZE][,ops-burst=N]. Repeatable.",
