@@ -26,8 +26,12 @@ public static class RunCommand
         };
         var memory = new Option<string>("--memory", "-m") { Description = "Guest RAM, e.g. 256M or 1G (a bare number is MiB).", DefaultValueFactory = _ => "256M" };
         var cpus = new Option<int>("--cpus", "--smp") { Description = "Number of harts (1-8).", DefaultValueFactory = _ => 1 };
+        var cpuCap = new Option<int?>("--cpu-cap")
+        {
+            Description = "The most host CPU each hart may use, in percent of one host core (1-100); a hart asleep in WFI uses none.",
+        };
         var timeout = new Option<double?>("--timeout") { Description = "Stop the guest after this many seconds and report where it was." };
-        var stats = new Option<bool>("--stats") { Description = "Print run time and guest instructions per second to stderr at exit." };
+        var stats = new Option<bool>("--stats") { Description = "Print run time, guest instructions per second and the harts' host CPU use to stderr at exit." };
         var drives = new Option<string[]>("--drive")
         {
             Description = "A virtio-blk disk: file=PATH[,readonly=on][,id=SERIAL][,bw=SIZE/TIME][,ops=N/TIME][,bw-burst=SIZE][,ops-burst=N]. Repeatable.",
@@ -56,7 +60,7 @@ public static class RunCommand
 
         var command = new Command("run", "Boot one virtual machine in this process; the terminal is its serial console (Ctrl-A X quits).")
         {
-            kernel, initrd, append, firmware, memory, cpus, timeout, stats, drives, nets, rng, balloon, vconsole, powerButton, transport,
+            kernel, initrd, append, firmware, memory, cpus, cpuCap, timeout, stats, drives, nets, rng, balloon, vconsole, powerButton, transport,
         };
         command.SetAction(parse => Run(new RunOptions
         {
@@ -66,6 +70,7 @@ public static class RunCommand
             Firmware = parse.GetValue(firmware),
             Memory = parse.GetValue(memory)!,
             Cpus = parse.GetValue(cpus),
+            CpuCap = parse.GetValue(cpuCap),
             TimeoutSeconds = parse.GetValue(timeout),
             Stats = parse.GetValue(stats),
             Drives = parse.GetValue(drives) ?? [],
@@ -113,6 +118,11 @@ public static class RunCommand
         if (cpus < 1 || cpus > MachineConfiguration.MaxHarts)
         {
             return Fail($"--cpus {cpus}: a machine has 1 to {MachineConfiguration.MaxHarts} harts.");
+        }
+
+        if (!MachineConfiguration.IsValidCpuCap(options.CpuCap))
+        {
+            return Fail($"--cpu-cap {options.CpuCap}: a percentage of one host core per hart, 1 to 100.");
         }
 
         if (timeoutSeconds is <= 0)
@@ -170,6 +180,7 @@ public static class RunCommand
             {
                 MemorySize = memory,
                 HartCount = cpus,
+                CpuCapPercent = options.CpuCap,
                 Firmware = ReadFile(firmwarePath, "--firmware"),
                 Kernel = ReadFile(kernelPath, "--kernel"),
                 Initrd = ReadFile(initrdPath, "--initrd"),
@@ -195,6 +206,10 @@ public static class RunCommand
         catch (VmmFault e)
         {
             return Fail(e.Message);
+        }
+        catch (PlatformNotSupportedException e)
+        {
+            return Fail($"--cpu-cap {options.CpuCap}: {e.Message}");
         }
         catch (OutOfMemoryException)
         {
@@ -231,6 +246,9 @@ public static class RunCommand
                 ulong instructions = vm.InstructionsRetired;
                 Console.Error.WriteLine(
                     $"hostvm: {exit.Message}; {seconds:F3} s, {instructions} instructions, {instructions / seconds / 1e6:F1} MIPS");
+                Console.Error.WriteLine(
+                    $"hostvm:   harts: {vm.CpuTime.TotalSeconds:F3} s of host CPU ({vm.CpuTime / watch.Elapsed / cpus * 100:F1}% of a core each), "
+                    + $"{vm.CpuThrottledTime.TotalSeconds:F3} s held back by the CPU cap ({(vm.CpuCapPercent is { } c ? $"{c}%" : "none")})");
                 foreach (var line in vm.DescribeDeviceUsage())
                 {
                     Console.Error.WriteLine($"hostvm:   {line}");

@@ -15,6 +15,9 @@ public sealed record RunOptions
 
     public int Cpus { get; init; } = 1;
 
+    /// <summary>--cpu-cap: percent of one host core per hart, or null.</summary>
+    public int? CpuCap { get; init; }
+
     public double? TimeoutSeconds { get; init; }
 
     public bool Stats { get; init; }

@@ -34,4 +34,13 @@ public sealed record MachineConfiguration
 
     /// <summary>Use the legacy (version 1) virtio-mmio transport, as QEMU 7.2 does by default.</summary>
     public bool VirtioLegacy { get; init; }
+
+    /// <summary>
+    /// The most host CPU each hart may use, as a percentage of one host core (1 to 100; null or 100 =
+    /// uncapped). Time a hart sleeps in WFI is not CPU use. <see cref="VirtualMachine.SetCpuCap"/> changes it while the VM runs.
+    /// </summary>
+    public int? CpuCapPercent { get; init; }
+
+    /// <summary>True when <paramref name="percent"/> is a CPU cap a machine accepts: null or 1 to 100.</summary>
+    public static bool IsValidCpuCap(int? percent) => percent is null or (>= 1 and <= 100);
 }

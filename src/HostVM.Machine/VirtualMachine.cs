@@ -1,7 +1,9 @@
+using System.Diagnostics;
 using HostVM.Machine.Boot;
 using HostVM.Machine.Cpu;
 using HostVM.Machine.Devices;
 using HostVM.Machine.Memory;
+using HostVM.Machine.Pacing;
 using HostVM.Machine.Virtio;
 
 namespace HostVM.Machine;
@@ -20,12 +22,16 @@ public sealed class VirtualMachine : IDisposable
     public const int UartIrq = 10;
     public const int RtcIrq = 11;
 
+    private static readonly double StopwatchTicksPerTick = Stopwatch.Frequency / (double)TimeSpan.TicksPerSecond;
+
     private readonly Action<byte> _consoleOutput;
     private readonly List<Thread> _threads = [];
     private readonly ManualResetEventSlim _exited = new(false);
     private readonly object _runLock = new();
     private MachineExit? _exit;
     private bool _paused;
+    private volatile int _cpuCap; // percent of a host core per hart; 0 = uncapped
+    private int _cpuCapChanges;
 
     public VirtualMachine(MachineConfiguration configuration, Action<byte> consoleOutput)
     {
@@ -37,6 +43,7 @@ public sealed class VirtualMachine : IDisposable
             throw new BootImageException($"--cpus {configuration.HartCount}: a machine has 1 to {MachineConfiguration.MaxHarts} harts.");
         }
 
+        SetCpuCap(configuration.CpuCapPercent);
         Ram = new GuestRam(configuration.MemorySize);
         Bus = new Bus(Ram);
         Clock = new MachineClock();
@@ -50,6 +57,7 @@ public sealed class VirtualMachine : IDisposable
         }
 
         Harts = harts;
+        Pacers = [.. harts.Select(h => new HartPacer(h.HartId))];
         Clint = new Clint(harts, Clock);
         Plic = new Plic(harts);
         Uart = new Uart16550(Plic, UartIrq, consoleOutput);
@@ -127,6 +135,43 @@ public sealed class VirtualMachine : IDisposable
 
     public ulong InstructionsRetired => Harts.Aggregate(0UL, (sum, h) => sum + h.InstructionsRetired);
 
+    /// <summary>Each hart's pacing: the host CPU time its thread used and how long the CPU cap held it back.</summary>
+    public IReadOnlyList<HartPacer> Pacers { get; }
+
+    /// <summary>Host CPU time used by all hart threads together.</summary>
+    public TimeSpan CpuTime => Pacers.Aggregate(TimeSpan.Zero, (sum, p) => sum + p.CpuTime);
+
+    /// <summary>Wall time the harts together spent asleep because of the CPU cap.</summary>
+    public TimeSpan CpuThrottledTime => Pacers.Aggregate(TimeSpan.Zero, (sum, p) => sum + p.ThrottledTime);
+
+    /// <summary>The CPU cap in force: percent of one host core per hart, or null when uncapped.</summary>
+    public int? CpuCapPercent => _cpuCap == 0 ? null : _cpuCap;
+
+    /// <summary>
+    /// Caps each hart at <paramref name="percent"/> of one host core (1 to 100; null or 100 = uncapped),
+    /// while the machine runs or before it starts. A running hart takes the new cap at the end of its
+    /// current slice (within <see cref="CpuPacer.DefaultPeriod"/>); one asleep under the old cap wakes now.
+    /// </summary>
+    public void SetCpuCap(int? percent)
+    {
+        if (!MachineConfiguration.IsValidCpuCap(percent))
+        {
+            throw new ArgumentOutOfRangeException(nameof(percent), percent, "A CPU cap is a percentage of one host core, 1 to 100 (or null for none).");
+        }
+
+        if (percent is < 100 && !ThreadCpuClock.IsSupported)
+        {
+            throw new PlatformNotSupportedException("A CPU cap needs per-thread CPU time (clock_gettime), which HostVM reads on Linux and macOS only.");
+        }
+
+        lock (_runLock)
+        {
+            _cpuCap = percent is null or 100 ? 0 : percent.Value;
+            _cpuCapChanges++;
+            Monitor.PulseAll(_runLock);
+        }
+    }
+
     /// <summary>Starts one host thread per hart.</summary>
     public void Start()
     {
@@ -139,7 +184,8 @@ public sealed class VirtualMachine : IDisposable
 
             foreach (var hart in Harts)
             {
-                var thread = new Thread(() => RunHart(hart))
+                var pacer = Pacers[hart.HartId];
+                var thread = new Thread(() => RunHart(hart, pacer))
                 {
                     Name = $"hart{hart.HartId}",
                     IsBackground = true,
@@ -154,7 +200,11 @@ public sealed class VirtualMachine : IDisposable
         }
     }
 
-    private void RunHart(Hart hart)
+    /// <summary>
+    /// A hart's thread: runs the hart in slices its pacer chooses, so that between slices it can pause,
+    /// end, or sleep off what it used beyond the CPU cap.
+    /// </summary>
+    private void RunHart(Hart hart, HartPacer pacer)
     {
         try
         {
@@ -173,7 +223,15 @@ public sealed class VirtualMachine : IDisposable
                     break;
                 }
 
-                hart.Run();
+                int cap = _cpuCap;
+                var step = pacer.Next(cap == 0 ? null : cap);
+                if (step.IsSleep)
+                {
+                    Throttle(pacer, step.Sleep);
+                    continue;
+                }
+
+                hart.Run(untilTimestamp: Stopwatch.GetTimestamp() + (long)(step.Run.Ticks * StopwatchTicksPerTick));
             }
         }
         catch (Exception e) when (e is not OutOfMemoryException)
@@ -184,12 +242,40 @@ public sealed class VirtualMachine : IDisposable
         }
     }
 
+    /// <summary>
+    /// On a hart's thread: sleeps off CPU use beyond the cap. A pause, the end of the machine or a new cap
+    /// ends the sleep early; an interrupt for the hart does not: it is taken when the sleep ends, as when
+    /// a host throttles a thread (a sleep lasts about one period, 20 ms; longer only at caps of a few percent).
+    /// </summary>
+    private void Throttle(HartPacer pacer, TimeSpan sleep)
+    {
+        long start = Stopwatch.GetTimestamp();
+        lock (_runLock)
+        {
+            int changes = _cpuCapChanges;
+            while (!_paused && Exit is null && _cpuCapChanges == changes)
+            {
+                var left = sleep - Stopwatch.GetElapsedTime(start);
+                if (left <= TimeSpan.Zero)
+                {
+                    break;
+                }
+
+                // Whole milliseconds, rounded up: a zero wait would spin out the last fraction.
+                Monitor.Wait(_runLock, (int)Math.Ceiling(left.TotalMilliseconds));
+            }
+        }
+
+        pacer.AddThrottled(Stopwatch.GetElapsedTime(start));
+    }
+
     /// <summary>Stops every hart at its next block boundary; they wait until <see cref="Resume"/>.</summary>
     public void Pause()
     {
         lock (_runLock)
         {
             _paused = true;
+            Monitor.PulseAll(_runLock); // a hart asleep under the CPU cap goes to the pause instead
         }
 
         foreach (var h in Harts)

@@ -224,7 +224,7 @@ public sealed class VmmController : IDisposable
     private void SetCpuCap(int cap)
     {
         _machine = _machine with { CpuCapPercent = cap == 100 ? null : cap };
-        // MERGE-CPUCAP _vm?.SetCpuCap(cap == 100 ? null : cap);
+        _vm?.SetCpuCap(cap == 100 ? null : cap);
         _log.Info($"cpu cap set to {cap}%");
     }
 
@@ -786,6 +786,8 @@ public sealed class VmmController : IDisposable
             VcpuCount = _machine.VcpuCount ?? 1,
             InstructionsRetired = vm?.InstructionsRetired ?? 0,
             CpuTimeMs = (long)self.TotalProcessorTime.TotalMilliseconds,
+            VcpuTimeMs = (long)(vm?.CpuTime.TotalMilliseconds ?? 0),
+            CpuThrottledMs = (long)(vm?.CpuThrottledTime.TotalMilliseconds ?? 0),
             CpuCapPercent = _machine.CpuCapPercent,
             GuestMemoryBytes = (_machine.MemSizeMib ?? 0) * 1024 * 1024,
             HostRssBytes = self.WorkingSet64,
@@ -890,7 +892,7 @@ public sealed class VmmController : IDisposable
                     Initrd = boot.InitrdPath is { } initrd ? BootFile.Read(initrd, "initrd_path") : null,
                     KernelCommandLine = args,
                     VirtioDevices = devices,
-                    // MERGE-CPUCAP CpuCapPercent = _machine.CpuCapPercent,
+                    CpuCapPercent = _machine.CpuCapPercent,
                 };
                 vm = new VirtualMachine(config, _serial.Write);
             }

@@ -159,6 +159,16 @@ public sealed class CliTests
         AssertOneLineError(code, err, "--memory lots");
     }
 
+    [Theory]
+    [InlineData("0")]
+    [InlineData("101")]
+    [InlineData("-25")]
+    public void CpuCapOutsideOneToHundredIsAOneLineError(string cap)
+    {
+        var (code, _, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), "--cpu-cap", cap);
+        AssertOneLineError(code, err, $"--cpu-cap {cap}");
+    }
+
     [Fact]
     public void HungGuestIsStoppedByTimeoutWithAReport()
     {
@@ -193,8 +203,9 @@ public sealed class CliTests
         string path = TempFile([.. program.SelectMany(BitConverter.GetBytes)]);
         try
         {
-            var (code, _, _) = Hostvm("run", "--firmware", path, "--timeout", "30");
+            var (code, _, err) = Hostvm("run", "--firmware", path, "--timeout", "30", "--cpu-cap", "50", "--stats");
             Assert.Equal(7, code);
+            Assert.Contains("held back by the CPU cap (50%)", err);
         }
         finally
         {

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using HostVM.Machine.Devices;
@@ -24,6 +25,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
     private HartState* _s;
     private int _events;
     private int _pollCountdown = TimerPollInterval;
+    private long _sliceEnd = long.MaxValue;
     private volatile bool _sleeping;
     private volatile bool _stopRequested;
     private volatile int _remoteFlushRequested;
@@ -282,13 +284,17 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
     // ---- run loop ----
 
     /// <summary>
-    /// Runs until <see cref="RequestStop"/> or until <paramref name="maxInstructions"/> have retired
-    /// (approximately: checked between blocks). Returns the number of instructions retired.
+    /// Runs until <see cref="RequestStop"/>, until <paramref name="maxInstructions"/> have retired
+    /// (approximately: checked between blocks) or until the host's <see cref="Stopwatch"/> passes
+    /// <paramref name="untilTimestamp"/> (checked when the timers are polled, every
+    /// <see cref="TimerPollInterval"/> blocks, with the clock reading the timers take anyway; time
+    /// asleep in WFI runs on until the hart wakes). Returns the number of instructions retired.
     /// </summary>
-    public ulong Run(ulong maxInstructions = ulong.MaxValue)
+    public ulong Run(ulong maxInstructions = ulong.MaxValue, long untilTimestamp = long.MaxValue)
     {
         ulong start = _s->Instret;
         ulong limit = maxInstructions == ulong.MaxValue ? ulong.MaxValue : start + maxInstructions;
+        _sliceEnd = untilTimestamp;
         _stopRequested = false;
         while (true)
         {
@@ -311,7 +317,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
         return _s->Instret - start;
     }
 
-    /// <summary>Between blocks: stop requests, remote flushes, the timer and interrupts. False = leave Run.</summary>
+    /// <summary>Between blocks: stop requests, remote flushes, the timer, interrupts and the slice's end. False = leave Run.</summary>
     private bool HandleEvents()
     {
         Interlocked.Exchange(ref _events, 0);
@@ -334,14 +340,14 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
             return !_stopRequested;
         }
 
-        PollTimers();
+        long host = Stopwatch.GetTimestamp();
+        PollTimers(_clock.At(host));
         TakePendingInterrupt();
-        return true;
+        return host < _sliceEnd;
     }
 
-    private void PollTimers()
+    private void PollTimers(ulong now)
     {
-        ulong now = _clock.Now;
         bool mtip = now >= Volatile.Read(ref _s->MTimeCmp);
         if (mtip != ((Volatile.Read(ref _s->Mip) & Csr.Mti) != 0))
         {
@@ -410,7 +416,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
     {
         while (!_stopRequested)
         {
-            PollTimers();
+            PollTimers(_clock.Now);
             if ((EffectiveMip & _s->Mie) != 0 || _remoteFlushRequested != 0)
             {
                 return;

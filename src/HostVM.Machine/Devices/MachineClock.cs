@@ -16,7 +16,10 @@ public sealed class MachineClock
     /// <summary>Added to the elapsed time; mtime writes set it.</summary>
     public ulong Offset { get; set; }
 
-    public ulong Now => (ulong)((Stopwatch.GetTimestamp() - _start) * TicksPerHostTick) + Offset;
+    public ulong Now => At(Stopwatch.GetTimestamp());
+
+    /// <summary>The machine time at a host <see cref="Stopwatch"/> timestamp (for a caller that has just read one).</summary>
+    public ulong At(long hostTimestamp) => (ulong)((hostTimestamp - _start) * TicksPerHostTick) + Offset;
 
     /// <summary>Host time until <paramref name="deadline"/> (in machine ticks), zero when it has passed.</summary>
     public TimeSpan Until(ulong deadline)

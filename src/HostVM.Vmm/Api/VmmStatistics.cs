@@ -21,6 +21,14 @@ public sealed record VmmStatistics
     [JsonPropertyName("cpu_time_ms")]
     public long CpuTimeMs { get; init; }
 
+    /// <summary>CPU time the hart threads used, in ms.</summary>
+    [JsonPropertyName("vcpu_time_ms")]
+    public long VcpuTimeMs { get; init; }
+
+    /// <summary>Time the harts together slept because of the CPU cap, in ms.</summary>
+    [JsonPropertyName("cpu_throttled_ms")]
+    public long CpuThrottledMs { get; init; }
+
     [JsonPropertyName("cpu_cap_percent")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? CpuCapPercent { get; init; }
