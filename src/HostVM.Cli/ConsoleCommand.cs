@@ -1,5 +1,6 @@
 using System.CommandLine;
 using System.Net.WebSockets;
+using HostVM.Cli.Api;
 
 namespace HostVM.Cli;
 
@@ -27,7 +28,18 @@ public static class ConsoleCommand
     {
         var environment = call.Environment;
         var vm = (await call.Client.GetVmAsync(name, call.CancellationToken).ConfigureAwait(false)).Value;
-        using var socket = await call.Client.OpenConsoleAsync(name, call.CancellationToken).ConfigureAwait(false);
+        WebSocket socket;
+        try
+        {
+            socket = await call.Client.OpenConsoleAsync(name, call.CancellationToken).ConfigureAwait(false);
+        }
+        catch (DaemonException e) when (e.Status == 409)
+        {
+            // A refused WebSocket handshake carries no problem+json we can read; the state says why.
+            throw new DaemonException(e.Status, e.Problem, $"{e.Message.TrimEnd('.')}: {vm.Name} is {vm.State}; a console exists while the VM runs (`hostvm vm start {vm.Name}`).");
+        }
+
+        using var _ = socket;
         environment.Error.WriteLine($"hostvm: attached to the console of {vm.Name} ({vm.State}); Ctrl-] detaches.");
         environment.Error.Flush();
 

@@ -76,6 +76,13 @@ public static class ImageCommands
         return Path.GetFullPath(path);
     }
 
+    /// <summary>The size of the file itself, also through a symbolic link (FileInfo.Length is the link's).</summary>
+    private static long FileLength(string path)
+    {
+        using var handle = File.OpenHandle(path);
+        return RandomAccess.GetLength(handle);
+    }
+
     /// <summary>Uploads with one Spectre progress bar per file, drawn on stderr.</summary>
     private static async Task<DaemonResponse<Image>> UploadWithProgressAsync(DaemonCall call, ImageMetadata metadata, IReadOnlyList<ImageFile> files)
     {
@@ -85,7 +92,7 @@ public static class ImageCommands
             .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new DownloadedColumn(), new TransferSpeedColumn())
             .StartAsync(async context =>
             {
-                var bars = files.ToDictionary(f => f, f => context.AddTask(Markup.Escape($"{f.Part} {Path.GetFileName(f.Path)}"), maxValue: Math.Max(1, new FileInfo(f.Path).Length)));
+                var bars = files.ToDictionary(f => f, f => context.AddTask(Markup.Escape($"{f.Part} {Path.GetFileName(f.Path)}"), maxValue: Math.Max(1, FileLength(f.Path))));
                 var answer = await call.Client.ImportImageAsync(metadata, files, (file, sent) => bars[file].Value = sent, call.CancellationToken).ConfigureAwait(false);
                 foreach (var bar in bars.Values)
                 {

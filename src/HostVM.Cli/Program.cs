@@ -39,6 +39,7 @@ public static class Program
         var runner = new DaemonCommandRunner(environment, global);
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(VmmCommand.Create());
+        root.Subcommands.Add(ServeCommand.Create());
         root.Subcommands.Add(VmCommands.Create(runner));
         root.Subcommands.Add(ImageCommands.Create(runner));
         root.Subcommands.Add(NetworkCommands.Create(runner));

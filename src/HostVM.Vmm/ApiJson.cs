@@ -22,14 +22,17 @@ public static class ApiJson
         }
         catch (JsonException e)
         {
-            throw new VmmFault(Describe(e, type));
+            throw new VmmFault(Explain(e, type).Message);
         }
 
         return value ?? throw new VmmFault("The request body is null; it must be a JSON object.");
     }
 
-    private static string Describe(JsonException e, JsonTypeInfo type)
+    /// <summary>What a <see cref="JsonException"/> from reading <paramref name="type"/> means, for a person: the field and a sentence.</summary>
+    public static (string Field, string Message) Explain(JsonException e, JsonTypeInfo type)
     {
+        ArgumentNullException.ThrowIfNull(e);
+        ArgumentNullException.ThrowIfNull(type);
         string field = e.Path is { Length: > 2 } p && p.StartsWith("$.", StringComparison.Ordinal) ? p[2..] : e.Path ?? "$";
         string known = string.Join(", ", type.Properties.Select(p => p.Name));
         if (e.Message.Contains("could not be mapped", StringComparison.Ordinal))
@@ -38,19 +41,16 @@ public static class ApiJson
             int start = e.Message.IndexOf('\'', StringComparison.Ordinal);
             int end = start < 0 ? -1 : e.Message.IndexOf('\'', start + 1);
             string name = end > start ? e.Message[(start + 1)..end] : field;
-            return $"Unknown field '{name}' in the request body (known fields: {known}).";
+            return (name, $"Unknown field '{name}' in the request body (known fields: {known}).");
         }
 
         if (e.Message.Contains("could not be converted", StringComparison.Ordinal))
         {
-            return $"Field '{field}' has the wrong type or value.";
+            return (field, $"Field '{field}' has the wrong type or value.");
         }
 
-        if (e.LineNumber is not null)
-        {
-            return $"The request body is not valid JSON (at '{field}', line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1}).";
-        }
-
-        return $"The request body is not valid JSON ({e.Message}).";
+        return (field, e.LineNumber is not null
+            ? $"The request body is not valid JSON (at '{field}', line {e.LineNumber + 1}, byte {e.BytePositionInLine + 1})."
+            : $"The request body is not valid JSON ({e.Message}).");
     }
 }

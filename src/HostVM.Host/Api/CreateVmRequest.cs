@@ -1,0 +1,35 @@
+using HostVM.Host.Inventory;
+
+namespace HostVM.Host.Api;
+
+/// <summary>POST /v1/vms.</summary>
+public sealed record CreateVmRequest
+{
+    public string? Name { get; init; }
+
+    public string? Image { get; init; }
+
+    public int? Vcpus { get; init; }
+
+    public long? MemoryMib { get; init; }
+
+    public int? CpuCapPercent { get; init; }
+
+    public int? CpuWeight { get; init; }
+
+    public long? DiskMib { get; init; }
+
+    public string? BootArgs { get; init; }
+
+    public string? RestartPolicy { get; init; }
+
+    public IReadOnlyList<NetworkAttachment>? Networks { get; init; }
+
+    public RateLimit? DiskLimits { get; init; }
+
+    public RateLimit? NicLimits { get; init; }
+
+    public bool? Balloon { get; init; }
+
+    public bool? Start { get; init; }
+}

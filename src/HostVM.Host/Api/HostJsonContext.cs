@@ -1,0 +1,30 @@
+using System.Text.Json.Serialization;
+using HostVM.Host.Inventory;
+
+namespace HostVM.Host.Api;
+
+/// <summary>The daemon's JSON: snake_case, unknown fields refused, no reflection.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    DefaultIgnoreCondition = JsonIgnoreCondition.Never)]
+[JsonSerializable(typeof(VmRecord))]
+[JsonSerializable(typeof(List<VmRecord>))]
+[JsonSerializable(typeof(ImageRecord))]
+[JsonSerializable(typeof(List<ImageRecord>))]
+[JsonSerializable(typeof(NetworkRecord))]
+[JsonSerializable(typeof(NetworkView))]
+[JsonSerializable(typeof(List<NetworkView>))]
+[JsonSerializable(typeof(List<EventRecord>))]
+[JsonSerializable(typeof(CreateVmRequest))]
+[JsonSerializable(typeof(UpdateVmRequest))]
+[JsonSerializable(typeof(StopVmRequest))]
+[JsonSerializable(typeof(CreateNetworkRequest))]
+[JsonSerializable(typeof(ImportImageRequest))]
+[JsonSerializable(typeof(HostInfo))]
+[JsonSerializable(typeof(Microsoft.AspNetCore.Mvc.ProblemDetails))]
+[JsonSerializable(typeof(Dictionary<string, string[]>))]
+[JsonSerializable(typeof(IReadOnlyDictionary<string, string[]>))]
+public sealed partial class HostJsonContext : JsonSerializerContext
+{
+}

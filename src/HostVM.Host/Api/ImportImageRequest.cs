@@ -1,0 +1,17 @@
+namespace HostVM.Host.Api;
+
+/// <summary>POST /v1/images as JSON (files already on the host, in an import directory) or the multipart form's metadata part.</summary>
+public sealed record ImportImageRequest
+{
+    public string? Name { get; init; }
+
+    public string? Kernel { get; init; }
+
+    public string? Initrd { get; init; }
+
+    public string? Disk { get; init; }
+
+    public string? BootArgs { get; init; }
+
+    public string? Description { get; init; }
+}

@@ -1,0 +1,3 @@
+namespace HostVM.Host.Api;
+
+public sealed record VmCounts(int Total, int Running);

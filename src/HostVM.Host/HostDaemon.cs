@@ -1,0 +1,143 @@
+using System.Net;
+using HostVM.Host.Api;
+using HostVM.Host.Images;
+using HostVM.Host.Inventory;
+using HostVM.Host.Networks;
+using HostVM.Host.Supervision;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
+using Microsoft.AspNetCore.Hosting.Server.Features;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Logging;
+
+namespace HostVM.Host;
+
+/// <summary>
+/// <c>hostvm serve</c>: the inventory, the image store, the networks and the supervisor behind the REST API,
+/// on TCP and on a local Unix socket (owner-only). Stopping the daemon leaves the VMs running; the next
+/// daemon adopts them.
+/// </summary>
+public sealed class HostDaemon : IAsyncDisposable
+{
+    private readonly WebApplication _app;
+    private readonly InventoryStore _inventory;
+    private readonly VmSupervisor _supervisor;
+    private readonly NetworkManager _networks;
+    private readonly FileStream _lock;
+
+    private HostDaemon(WebApplication app, InventoryStore inventory, VmSupervisor supervisor, NetworkManager networks, HostSettings settings, FileStream dataLock)
+    {
+        _lock = dataLock;
+        _app = app;
+        _inventory = inventory;
+        _supervisor = supervisor;
+        _networks = networks;
+        Settings = settings;
+    }
+
+    public HostSettings Settings { get; }
+
+    /// <summary>The addresses the API is served on (TCP with the port actually bound, and the Unix socket).</summary>
+    public IReadOnlyList<string> Addresses { get; private set; } = [];
+
+    public static async Task<HostDaemon> StartAsync(HostSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        Directory.CreateDirectory(settings.DataDir);
+        Directory.CreateDirectory(settings.RuntimeDir);
+        FileStream dataLock;
+        try
+        {
+            // FileShare.None is an exclusive flock on Unix: one daemon per data directory.
+            dataLock = new FileStream(Path.Combine(settings.DataDir, "hostvm.lock"), FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException)
+        {
+            throw new HostSettingsException($"data_dir {settings.DataDir}: another hostvm daemon is using it.");
+        }
+
+        foreach (var dir in settings.ImportDirs)
+        {
+            if (dir.StartsWith(settings.DataDir, StringComparison.Ordinal))
+            {
+                Directory.CreateDirectory(dir);
+            }
+        }
+
+        var inventory = new InventoryStore(Path.Combine(settings.DataDir, "hostvm.db"));
+        var images = new ImageStore(settings, inventory);
+        var networks = new NetworkManager(settings, inventory);
+        var supervisor = new VmSupervisor(settings, inventory, images);
+
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        builder.Logging.AddSimpleConsole(o => o.SingleLine = true).SetMinimumLevel(LogLevel.Warning);
+        builder.WebHost.ConfigureKestrel(k =>
+        {
+            k.AddServerHeader = false;
+            k.Limits.MaxRequestBodySize = HostApi.MaxJsonBytes;
+            foreach (var listen in settings.Listen)
+            {
+                if (!IPEndPoint.TryParse(listen, out var endpoint))
+                {
+                    throw new HostSettingsException($"listen {listen}: write HOST:PORT, e.g. 127.0.0.1:{HostSettings.DefaultPort}.");
+                }
+
+                k.Listen(endpoint);
+            }
+
+            if (settings.UnixSocket is { Length: > 0 } socket)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(socket)!);
+                File.Delete(socket); // a stale socket of a daemon that died (the data directory's lock proves none runs)
+                k.ListenUnixSocket(socket);
+            }
+        });
+        builder.Services.AddProblemDetails();
+        var app = builder.Build();
+        app.UseWebSockets();
+        new HostApi(supervisor, images, networks, inventory, settings).Map(app);
+
+        var daemon = new HostDaemon(app, inventory, supervisor, networks, settings, dataLock);
+        supervisor.Start();
+        inventory.AddEvent(null, "daemon", $"daemon started (pid {Environment.ProcessId})");
+        await app.StartAsync().ConfigureAwait(false);
+        if (settings.UnixSocket is { Length: > 0 } path && !OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite); // the local socket is the owner's alone
+        }
+
+        var bound = app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()?.Addresses ?? [];
+        daemon.Addresses = [.. bound];
+        return daemon;
+    }
+
+    /// <summary>Returns when <paramref name="token"/> is cancelled or the host is told to stop (SIGTERM).</summary>
+    public async Task WaitForShutdownAsync(CancellationToken token)
+    {
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(token, _app.Lifetime.ApplicationStopping);
+        try
+        {
+            await Task.Delay(Timeout.Infinite, linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _app.StopAsync().ConfigureAwait(false);
+        await _app.DisposeAsync().ConfigureAwait(false);
+        _supervisor.Dispose();
+        _networks.Dispose();
+        _inventory.AddEvent(null, "daemon", "daemon stopped; VMs keep running");
+        _inventory.Dispose();
+        await _lock.DisposeAsync().ConfigureAwait(false);
+        if (Settings.UnixSocket is { Length: > 0 } socket)
+        {
+            File.Delete(socket);
+        }
+    }
+}

@@ -1,0 +1,128 @@
+using System.Globalization;
+using Microsoft.Extensions.Configuration;
+
+namespace HostVM.Host;
+
+/// <summary>
+/// The daemon's settings: flags over environment (<c>HOSTVM_DATA_DIR</c>, <c>HOSTVM_LISTEN</c>, …) over the
+/// config file (<c>/etc/hostvm/hostvm.json</c> as root, else <c>~/.config/hostvm/hostvm.json</c>, or <c>--config</c>).
+/// Keys are the snake_case property names (<c>data_dir</c>, <c>listen</c>, <c>memory_overcommit</c>, …).
+/// </summary>
+public sealed record HostSettings
+{
+    public const int DefaultPort = 8006;
+
+    /// <summary>Inventory, images, VM disks and logs.</summary>
+    public required string DataDir { get; init; }
+
+    /// <summary>Sockets: the daemon's, the VMMs' API and console sockets, the networks' switches.</summary>
+    public required string RuntimeDir { get; init; }
+
+    /// <summary>TCP addresses to serve the API on (host:port; port 0 picks one, printed at start).</summary>
+    public IReadOnlyList<string> Listen { get; init; } = [$"127.0.0.1:{DefaultPort}"];
+
+    /// <summary>The local Unix socket (default: RuntimeDir/hostvm.sock); empty to serve none.</summary>
+    public string? UnixSocket { get; init; }
+
+    public double CpuOvercommit { get; init; } = 4.0;
+
+    public double MemoryOvercommit { get; init; } = 1.0;
+
+    /// <summary>Host memory kept for the host itself (and the VMMs' own overhead).</summary>
+    public long MemoryReserveMib { get; init; } = 512;
+
+    /// <summary>Directories JSON image imports may read from (default: DataDir/import).</summary>
+    public IReadOnlyList<string> ImportDirs { get; init; } = [];
+
+    /// <summary>How long a graceful stop waits for the guest before killing the VMM.</summary>
+    public int StopTimeoutS { get; init; } = 30;
+
+    /// <summary>Automatic restarts allowed within <see cref="RestartWindowS"/> before a VM is marked failed.</summary>
+    public int MaxRestarts { get; init; } = 5;
+
+    public int RestartWindowS { get; init; } = 60;
+
+    /// <summary>The largest file an image upload may carry.</summary>
+    public long MaxUploadBytes { get; init; } = 16L << 30;
+
+    /// <summary>The command that runs a VMM (default: this hostvm executable).</summary>
+    public IReadOnlyList<string>? VmmCommand { get; init; }
+
+    public static string DefaultDataDir() => Environment.UserName == "root" || Environment.GetEnvironmentVariable("USER") == "root"
+        ? "/var/lib/hostvm"
+        : System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share", "hostvm");
+
+    public static string DefaultRuntimeDir() => Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } xdg
+        ? System.IO.Path.Combine(xdg, "hostvm")
+        : IsRoot ? "/run/hostvm" : $"/tmp/hostvm-{Environment.UserName}";
+
+    public static string DefaultConfigFile() => IsRoot
+        ? "/etc/hostvm/hostvm.json"
+        : System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".config", "hostvm", "hostvm.json");
+
+    private static bool IsRoot => Environment.UserName == "root";
+
+    /// <summary>Reads the settings; <paramref name="flags"/> are the command line's values by key (null: not given).</summary>
+    public static HostSettings Load(string? configFile, IReadOnlyDictionary<string, string?> flags)
+    {
+        ArgumentNullException.ThrowIfNull(flags);
+        string file = configFile ?? DefaultConfigFile();
+        if (configFile is not null && !File.Exists(configFile))
+        {
+            throw new HostSettingsException($"--config {configFile}: no such file.");
+        }
+
+        IConfiguration config;
+        try
+        {
+            config = new ConfigurationBuilder()
+                .AddJsonFile(file, optional: true)
+                .AddEnvironmentVariables("HOSTVM_")
+                .AddInMemoryCollection(flags.Where(f => f.Value is not null))
+                .Build();
+        }
+        catch (Exception e) when (e is FormatException or InvalidDataException or IOException)
+        {
+            throw new HostSettingsException($"{file}: {e.Message}");
+        }
+
+        string Get(string key, string fallback) => config[key] is { Length: > 0 } v ? v : fallback;
+        double Number(string key, double fallback, double min, double max)
+        {
+            string? text = config[key];
+            if (text is null)
+            {
+                return fallback;
+            }
+
+            if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double v) || v < min || v > max)
+            {
+                throw new HostSettingsException($"{key} {text}: must be a number from {min} to {max}.");
+            }
+
+            return v;
+        }
+
+        IReadOnlyList<string>? List(string key) =>
+            config[key] is { } one ? one.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
+            : config.GetSection(key).GetChildren().Select(c => c.Value!).Where(v => v is not null).ToArray() is { Length: > 0 } many ? many : null;
+
+        string dataDir = System.IO.Path.GetFullPath(Get("data_dir", DefaultDataDir()));
+        string runtimeDir = System.IO.Path.GetFullPath(Get("runtime_dir", DefaultRuntimeDir()));
+        return new HostSettings
+        {
+            DataDir = dataDir,
+            RuntimeDir = runtimeDir,
+            Listen = List("listen") ?? [$"127.0.0.1:{DefaultPort}"],
+            UnixSocket = config["unix_socket"] is { } socket ? socket : System.IO.Path.Combine(runtimeDir, "hostvm.sock"),
+            CpuOvercommit = Number("cpu_overcommit", 4.0, 0.1, 64),
+            MemoryOvercommit = Number("memory_overcommit", 1.0, 0.1, 16),
+            MemoryReserveMib = (long)Number("memory_reserve_mib", 512, 0, 1 << 30),
+            ImportDirs = List("import_dirs")?.Select(System.IO.Path.GetFullPath).ToArray() ?? [System.IO.Path.Combine(dataDir, "import")],
+            StopTimeoutS = (int)Number("stop_timeout_s", 30, 1, 3600),
+            MaxRestarts = (int)Number("max_restarts", 5, 0, 1000),
+            RestartWindowS = (int)Number("restart_window_s", 60, 1, 86400),
+            VmmCommand = List("vmm_command"),
+        };
+    }
+}

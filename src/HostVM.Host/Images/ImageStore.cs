@@ -1,0 +1,152 @@
+using HostVM.Host.Api;
+using HostVM.Host.Inventory;
+
+namespace HostVM.Host.Images;
+
+/// <summary>
+/// Images on disk: <c>DataDir/images/NAME/{kernel,initrd,disk.img}</c>. An import is written into a
+/// staging directory first and moved into place with the inventory row, so a failed or interrupted
+/// import leaves nothing behind.
+/// </summary>
+public sealed class ImageStore
+{
+    public const string KernelFile = "kernel";
+    public const string InitrdFile = "initrd";
+    public const string DiskFile = "disk.img";
+
+    private readonly HostSettings _settings;
+    private readonly InventoryStore _inventory;
+    private readonly Lock _lock = new();
+
+    public ImageStore(HostSettings settings, InventoryStore inventory)
+    {
+        _settings = settings;
+        _inventory = inventory;
+        Root = Path.Combine(settings.DataDir, "images");
+        Directory.CreateDirectory(Root);
+        foreach (var stale in Directory.GetDirectories(Root, ".staging-*"))
+        {
+            Directory.Delete(stale, recursive: true); // an import the daemon did not finish
+        }
+    }
+
+    public string Root { get; }
+
+    public string FileOf(string image, string file) => Path.Combine(Root, image, file);
+
+    /// <summary>A staging directory for one import; <see cref="Commit"/> or <see cref="Abandon"/> it.</summary>
+    public string BeginImport() => Directory.CreateDirectory(Path.Combine(Root, $".staging-{Guid.NewGuid():N}")).FullName;
+
+    /// <summary>JSON import: copies files that are already on the host, from the import directories.</summary>
+    public ImageRecord ImportFromPaths(ImportImageRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        string name = Names.Check(request.Name, "name");
+        RequireFree(name);
+        string kernel = PathGuard.Resolve(request.Kernel ?? string.Empty, _settings.ImportDirs, "kernel");
+        string? initrd = request.Initrd is null ? null : PathGuard.Resolve(request.Initrd, _settings.ImportDirs, "initrd");
+        string? disk = request.Disk is null ? null : PathGuard.Resolve(request.Disk, _settings.ImportDirs, "disk");
+        string staging = BeginImport();
+        try
+        {
+            File.Copy(kernel, Path.Combine(staging, KernelFile));
+            if (initrd is not null)
+            {
+                File.Copy(initrd, Path.Combine(staging, InitrdFile));
+            }
+
+            if (disk is not null)
+            {
+                File.Copy(disk, Path.Combine(staging, DiskFile));
+            }
+
+            return Commit(staging, name, request.BootArgs, request.Description);
+        }
+        catch
+        {
+            Abandon(staging);
+            throw;
+        }
+    }
+
+    public void RequireFree(string name)
+    {
+        if (_inventory.Image(name) is not null)
+        {
+            throw ApiProblem.Conflict($"An image named '{name}' exists; delete it first or choose another name.");
+        }
+    }
+
+    /// <summary>Moves a complete staging directory into place and records the image.</summary>
+    public ImageRecord Commit(string staging, string name, string? bootArgs, string? description)
+    {
+        if (!File.Exists(Path.Combine(staging, KernelFile)))
+        {
+            throw ApiProblem.BadRequest("An image needs a kernel.", "kernel");
+        }
+
+        long? Size(string file) => File.Exists(Path.Combine(staging, file)) ? new FileInfo(Path.Combine(staging, file)).Length : null;
+        var image = new ImageRecord
+        {
+            Name = name,
+            BootArgs = bootArgs ?? "console=ttyS0",
+            Description = description ?? string.Empty,
+            KernelBytes = Size(KernelFile)!.Value,
+            InitrdBytes = Size(InitrdFile),
+            DiskBytes = Size(DiskFile),
+            CreatedAt = DateTimeOffset.UtcNow,
+        };
+        if (image.KernelBytes == 0)
+        {
+            throw ApiProblem.BadRequest("The kernel file is empty.", "kernel");
+        }
+
+        lock (_lock)
+        {
+            RequireFree(name);
+            string target = Path.Combine(Root, name);
+            if (Directory.Exists(target))
+            {
+                Directory.Delete(target, recursive: true); // files of an image whose row was never written
+            }
+
+            Directory.Move(staging, target);
+            try
+            {
+                _inventory.PutImage(image);
+            }
+            catch
+            {
+                Directory.Delete(target, recursive: true);
+                throw;
+            }
+        }
+
+        _inventory.AddEvent(null, "image", $"image {name} imported ({image.KernelBytes + (image.InitrdBytes ?? 0) + (image.DiskBytes ?? 0)} bytes)");
+        return image;
+    }
+
+    public static void Abandon(string staging)
+    {
+        if (Directory.Exists(staging))
+        {
+            Directory.Delete(staging, recursive: true);
+        }
+    }
+
+    public void Delete(string name)
+    {
+        lock (_lock)
+        {
+            _ = _inventory.Image(name) ?? throw ApiProblem.NotFound("image", name);
+            _inventory.DeleteImage(name);
+            string dir = Path.Combine(Root, name);
+            if (Directory.Exists(dir))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+        }
+
+        _inventory.AddEvent(null, "image", $"image {name} deleted");
+    }
+}

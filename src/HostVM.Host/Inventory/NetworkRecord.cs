@@ -1,0 +1,11 @@
+namespace HostVM.Host.Inventory;
+
+/// <summary>A named host network (a switch in the daemon), optionally with a user-mode NAT uplink.</summary>
+public sealed record NetworkRecord
+{
+    public required string Name { get; init; }
+
+    public bool Nat { get; init; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+}

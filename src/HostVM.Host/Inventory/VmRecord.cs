@@ -1,0 +1,52 @@
+namespace HostVM.Host.Inventory;
+
+/// <summary>A VM as the inventory holds it and the API shows it (snake_case JSON).</summary>
+public sealed record VmRecord
+{
+    public required string Id { get; init; }
+
+    public required string Name { get; init; }
+
+    public required string Image { get; init; }
+
+    public required string State { get; init; }
+
+    public int Vcpus { get; init; } = 1;
+
+    public long MemoryMib { get; init; } = 128;
+
+    public int? CpuCapPercent { get; init; }
+
+    public int CpuWeight { get; init; } = 100;
+
+    public long DiskMib { get; init; }
+
+    public string BootArgs { get; init; } = string.Empty;
+
+    public string RestartPolicy { get; init; } = RestartPolicies.OnFailure;
+
+    public IReadOnlyList<VmNetwork> Networks { get; init; } = [];
+
+    public RateLimit DiskLimits { get; init; } = new();
+
+    public RateLimit NicLimits { get; init; } = new();
+
+    public bool Balloon { get; init; }
+
+    public long BalloonMib { get; init; }
+
+    /// <summary>The VMM's process id while it runs.</summary>
+    public int? Pid { get; init; }
+
+    /// <summary>The VMM process's start time (clock ticks since boot, /proc/PID/stat field 22): tells a reused pid apart.</summary>
+    public long? PidStartTicks { get; init; }
+
+    public DateTimeOffset? StartedAt { get; init; }
+
+    public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>Automatic restarts since the user last started it.</summary>
+    public int Restarts { get; init; }
+
+    public VmExit? LastExit { get; init; }
+}

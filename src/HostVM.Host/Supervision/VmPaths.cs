@@ -1,0 +1,25 @@
+namespace HostVM.Host.Supervision;
+
+/// <summary>Where one VM's files live: its disk and logs in the data directory, its sockets in the runtime directory.</summary>
+public sealed record VmPaths(string Directory, string RuntimeDirectory)
+{
+    public static VmPaths For(HostSettings settings, string vmId)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        return new(Path.Combine(settings.DataDir, "vms", vmId), Path.Combine(settings.RuntimeDir, "vms", vmId));
+    }
+
+    public string Disk => Path.Combine(Directory, "disk.img");
+
+    public string SerialLog => Path.Combine(Directory, "serial.log");
+
+    public string VmmLog => Path.Combine(Directory, "vmm.log");
+
+    public string VmmConfig => Path.Combine(Directory, "vmm.json");
+
+    public string ExitFile => Path.Combine(Directory, "exit.json");
+
+    public string ApiSocket => Path.Combine(RuntimeDirectory, "api.sock");
+
+    public string ConsoleSocket => Path.Combine(RuntimeDirectory, "console.sock");
+}

@@ -1,0 +1,784 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Text.Json;
+using HostVM.Host.Api;
+using HostVM.Host.Images;
+using HostVM.Host.Inventory;
+using HostVM.Networking;
+using HostVM.Vmm.Api;
+
+namespace HostVM.Host.Supervision;
+
+/// <summary>
+/// Runs VMs as VMM processes and keeps the inventory true to them: create, start (with admission
+/// control), stop (power button, then kill), pause, resume, update while running, delete; a monitor
+/// notices a VMM that died within <see cref="MonitorPeriod"/> and restarts it per the VM's policy; at
+/// start-up, VMMs that outlived a previous daemon are adopted. One operation per VM at a time (another
+/// is 409); every change of state is committed to the inventory before it is answered.
+/// </summary>
+public sealed class VmSupervisor : IDisposable
+{
+    public static readonly TimeSpan MonitorPeriod = TimeSpan.FromMilliseconds(200);
+    public static readonly TimeSpan ApiWait = TimeSpan.FromSeconds(60);
+
+    private readonly HostSettings _settings;
+    private readonly InventoryStore _inventory;
+    private readonly ImageStore _images;
+    private readonly VmmLauncher _launcher;
+    private readonly HostResources _resources;
+    private readonly Lock _admission = new();
+    private readonly ConcurrentDictionary<string, SemaphoreSlim> _operations = new();
+    private readonly ConcurrentDictionary<string, Process> _children = new();
+    private readonly ConcurrentDictionary<string, List<DateTimeOffset>> _restarts = new();
+    private readonly Timer _monitor;
+    private readonly CancellationTokenSource _stopping = new();
+
+    public VmSupervisor(HostSettings settings, InventoryStore inventory, ImageStore images)
+    {
+        _settings = settings;
+        _inventory = inventory;
+        _images = images;
+        _launcher = new VmmLauncher(settings, images);
+        _resources = new HostResources(settings);
+        Directory.CreateDirectory(Path.Combine(settings.DataDir, "vms"));
+        _monitor = new Timer(_ => Monitor(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+    }
+
+    public VmPaths PathsOf(VmRecord vm) => VmPaths.For(_settings, vm.Id);
+
+    public VmRecord Get(string nameOrId) => _inventory.Vm(nameOrId) ?? throw ApiProblem.NotFound("VM", nameOrId);
+
+    /// <summary>Adopts VMMs that outlived the previous daemon, settles the others, and starts the monitor.</summary>
+    public void Start()
+    {
+        foreach (var vm in _inventory.Vms().Where(v => VmStates.HasProcess(v.State)))
+        {
+            using var op = Operation(vm);
+            if (vm.Pid is { } pid && vm.PidStartTicks is { } ticks && ProcessTable.IsAlive(pid, ticks))
+            {
+                if (vm.State == VmStates.Stopping)
+                {
+                    Kill(vm);
+                    Settle(vm, VmStates.Stopped, "stopped", "stopped (the daemon restarted during a stop; the stop was finished by force)");
+                    continue;
+                }
+
+                string state = vm.State;
+                try
+                {
+                    using var client = new VmmClient(PathsOf(vm).ApiSocket);
+                    state = client.DescribeAsync().GetAwaiter().GetResult().State == "Paused" ? VmStates.Paused : VmStates.Running;
+                }
+                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or IOException)
+                {
+                    // It lives but does not answer yet; the monitor keeps watching it.
+                }
+
+                _inventory.PutVm(vm with { State = state }, "adopted", $"adopted the running VMM (pid {pid}) after a daemon restart; state {state}");
+            }
+            else
+            {
+                HandleExit(vm);
+            }
+        }
+
+        _monitor.Change(MonitorPeriod, MonitorPeriod);
+    }
+
+    public VmRecord Create(CreateVmRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        string name = Names.Check(request.Name, "name");
+        string imageName = Names.Check(request.Image, "image");
+        var image = _inventory.Image(imageName) ?? throw ApiProblem.BadRequest($"image '{imageName}': no such image (hostvm image list).", "image");
+        int vcpus = request.Vcpus ?? 1;
+        long memory = request.MemoryMib ?? 128;
+        if (vcpus is < 1 or > Machine.MachineConfiguration.MaxHarts)
+        {
+            throw ApiProblem.BadRequest($"vcpus {vcpus}: a VM has 1 to {Machine.MachineConfiguration.MaxHarts}.", "vcpus");
+        }
+
+        if (memory is < Vmm.VmmController.MinMemoryMib or > Vmm.VmmController.MaxMemoryMib)
+        {
+            throw ApiProblem.BadRequest($"memory_mib {memory}: must be {Vmm.VmmController.MinMemoryMib} to {Vmm.VmmController.MaxMemoryMib}.", "memory_mib");
+        }
+
+        CheckCap(request.CpuCapPercent);
+        int weight = request.CpuWeight ?? 100;
+        if (weight is < 1 or > 10000)
+        {
+            throw ApiProblem.BadRequest($"cpu_weight {weight}: must be 1 to 10000 (100 is normal).", "cpu_weight");
+        }
+
+        string policy = request.RestartPolicy ?? RestartPolicies.OnFailure;
+        if (!RestartPolicies.IsKnown(policy))
+        {
+            throw ApiProblem.BadRequest($"restart_policy {policy}: must be never, on-failure or always.", "restart_policy");
+        }
+
+        CheckLimits(request.DiskLimits, "disk_limits");
+        CheckLimits(request.NicLimits, "nic_limits");
+        var networks = new List<VmNetwork>();
+        foreach (var n in request.Networks ?? [])
+        {
+            string network = Names.Check(n.Network, "networks.network");
+            _ = _inventory.Network(network) ?? throw ApiProblem.BadRequest($"network '{network}': no such network (hostvm network list).", "networks");
+            MacAddress mac;
+            try
+            {
+                mac = n.Mac is null ? MacAddress.Random() : MacAddress.Parse(n.Mac);
+            }
+            catch (FormatException e)
+            {
+                throw ApiProblem.BadRequest($"networks.mac: {e.Message}", "networks.mac");
+            }
+
+            if (mac.IsMulticast)
+            {
+                throw ApiProblem.BadRequest($"networks.mac {n.Mac}: a multicast address; use a unicast one (first byte even).", "networks.mac");
+            }
+
+            networks.Add(new VmNetwork(network, mac.ToString()));
+        }
+
+        if (networks.Count > Machine.MachineConfiguration.MaxVirtioDevices - 3)
+        {
+            throw ApiProblem.BadRequest($"networks: at most {Machine.MachineConfiguration.MaxVirtioDevices - 3} NICs.", "networks");
+        }
+
+        long imageDiskMib = ((image.DiskBytes ?? 0) + (1 << 20) - 1) >> 20;
+        long diskMib = request.DiskMib ?? imageDiskMib;
+        if (diskMib < imageDiskMib || (diskMib > 0 && image.DiskBytes is null))
+        {
+            throw ApiProblem.BadRequest(image.DiskBytes is null
+                ? $"disk_mib: image '{imageName}' has no disk to grow."
+                : $"disk_mib {diskMib}: smaller than the image's disk ({imageDiskMib} MiB).", "disk_mib");
+        }
+
+        var vm = new VmRecord
+        {
+            Id = Guid.NewGuid().ToString("N"),
+            Name = name,
+            Image = imageName,
+            State = VmStates.Stopped,
+            Vcpus = vcpus,
+            MemoryMib = memory,
+            CpuCapPercent = request.CpuCapPercent is 100 ? null : request.CpuCapPercent,
+            CpuWeight = weight,
+            DiskMib = diskMib,
+            BootArgs = request.BootArgs ?? image.BootArgs,
+            RestartPolicy = policy,
+            Networks = networks,
+            DiskLimits = request.DiskLimits ?? new RateLimit(),
+            NicLimits = request.NicLimits ?? new RateLimit(),
+            Balloon = request.Balloon ?? false,
+            CreatedAt = DateTimeOffset.UtcNow,
+        };
+        _resources.CheckFitsAlone(vm);
+
+        var paths = PathsOf(vm);
+        string staging = paths.Directory + ".creating";
+        lock (_admission)
+        {
+            if (_inventory.Vm(name) is not null)
+            {
+                throw ApiProblem.Conflict($"A VM named '{name}' exists.");
+            }
+
+            try
+            {
+                Directory.CreateDirectory(staging);
+                string imageDisk = _images.FileOf(imageName, ImageStore.DiskFile);
+                if (File.Exists(imageDisk))
+                {
+                    string disk = Path.Combine(staging, "disk.img");
+                    File.Copy(imageDisk, disk);
+                    using var f = new FileStream(disk, FileMode.Open, FileAccess.Write);
+                    if (f.Length < diskMib << 20)
+                    {
+                        f.SetLength(diskMib << 20);
+                    }
+                }
+
+                Directory.Move(staging, paths.Directory);
+                _inventory.PutVm(vm, "created", $"created from image {imageName}: {vcpus} vCPUs, {memory} MiB, disk {diskMib} MiB");
+            }
+            catch
+            {
+                if (Directory.Exists(staging))
+                {
+                    Directory.Delete(staging, recursive: true);
+                }
+
+                if (_inventory.Vm(vm.Id) is null && Directory.Exists(paths.Directory))
+                {
+                    Directory.Delete(paths.Directory, recursive: true);
+                }
+
+                throw;
+            }
+        }
+
+        if (request.Start == true)
+        {
+            try
+            {
+                return StartVm(name);
+            }
+            catch (ApiProblem)
+            {
+                Delete(name, force: true, purge: true); // nothing half-made: the VM that could not start is not kept
+                throw;
+            }
+        }
+
+        return vm;
+    }
+
+    public VmRecord StartVm(string nameOrId)
+    {
+        var vm = Get(nameOrId);
+        using var op = Operation(vm);
+        vm = Get(vm.Id);
+        if (vm.State is not (VmStates.Stopped or VmStates.Failed))
+        {
+            throw ApiProblem.Conflict($"VM '{vm.Name}' is {vm.State}; only a stopped or failed VM can be started.");
+        }
+
+        _restarts.TryRemove(vm.Id, out _);
+        return Launch(vm with { Restarts = 0 }, "started", "started");
+    }
+
+    /// <summary>Admits, launches and waits for the VMM's API; the VM is running when this returns.</summary>
+    private VmRecord Launch(VmRecord vm, string eventType, string what)
+    {
+        var paths = PathsOf(vm);
+        Process process;
+        long ticks;
+        lock (_admission)
+        {
+            _resources.Admit(vm, _inventory.Vms());
+            (process, ticks) = _launcher.Launch(vm, paths);
+            vm = vm with { State = VmStates.Starting, Pid = process.Id, PidStartTicks = ticks, StartedAt = DateTimeOffset.UtcNow };
+            _inventory.PutVm(vm, "starting", $"VMM started (pid {process.Id})");
+        }
+
+        if (_children.TryRemove(vm.Id, out var old))
+        {
+            old.Dispose();
+        }
+
+        _children[vm.Id] = process;
+        var watch = Stopwatch.StartNew();
+        while (!ApiAnswers(paths.ApiSocket))
+        {
+            if (!ProcessTable.IsAlive(process.Id, ticks) || watch.Elapsed > ApiWait)
+            {
+                Kill(vm);
+                string log = Tail(paths.VmmLog);
+                var exit = new VmExit("failed-to-start", SafeExitCode(process), $"the VMM did not come up: {log}", DateTimeOffset.UtcNow);
+                Settle(vm with { LastExit = exit }, VmStates.Failed, "failed", $"the VMM did not come up: {log}");
+                throw new ApiProblem(500, "vmm-failed", "The VMM did not start", $"VM '{vm.Name}': the VMM did not come up: {log}");
+            }
+
+            Thread.Sleep(10);
+        }
+
+        vm = vm with { State = VmStates.Running };
+        _inventory.PutVm(vm, eventType, $"{what} (pid {process.Id}, {watch.ElapsedMilliseconds} ms to API-ready)");
+        return vm;
+    }
+
+    private static int? SafeExitCode(Process p)
+    {
+        try
+        {
+            return p.HasExited ? p.ExitCode : null;
+        }
+        catch (InvalidOperationException)
+        {
+            return null;
+        }
+    }
+
+    private static bool ApiAnswers(string socket)
+    {
+        if (!File.Exists(socket))
+        {
+            return false;
+        }
+
+        using var probe = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.Unix, System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Unspecified);
+        try
+        {
+            probe.Connect(new System.Net.Sockets.UnixDomainSocketEndPoint(socket));
+            return true;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
+    }
+
+    public VmRecord Stop(string nameOrId, StopVmRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var vm = Get(nameOrId);
+        using var op = Operation(vm);
+        return StopLocked(Get(vm.Id), request);
+    }
+
+    private VmRecord StopLocked(VmRecord vm, StopVmRequest request)
+    {
+        if (!VmStates.HasProcess(vm.State))
+        {
+            throw ApiProblem.Conflict($"VM '{vm.Name}' is {vm.State}; it is not running.");
+        }
+
+        int timeout = request.TimeoutS ?? _settings.StopTimeoutS;
+        if (timeout is < 0 or > 3600)
+        {
+            throw ApiProblem.BadRequest($"timeout_s {timeout}: must be 0 to 3600.", "timeout_s");
+        }
+
+        bool force = request.Force ?? false;
+        vm = vm with { State = VmStates.Stopping };
+        _inventory.PutVm(vm, "stopping", force ? "stopping by force" : $"asking the guest to power off (power button), {timeout} s before force");
+        string how = "killed";
+        if (!force)
+        {
+            try
+            {
+                using var client = new VmmClient(PathsOf(vm).ApiSocket);
+                client.SetStateAsync("Resumed").GetAwaiter().GetResult(); // a paused guest cannot hear the button
+                client.PressPowerButtonAsync().GetAwaiter().GetResult();
+                if (WaitForExit(vm, TimeSpan.FromSeconds(timeout)))
+                {
+                    how = "the guest powered off";
+                }
+                else
+                {
+                    how = $"the guest did not power off within {timeout} s; killed";
+                }
+            }
+            catch (Exception e) when (e is VmmRequestException or HttpRequestException or TaskCanceledException or IOException)
+            {
+                how = $"the power button could not be pressed ({e.Message}); killed";
+            }
+        }
+
+        Kill(vm);
+        var exit = ReadExit(vm) ?? new VmExit("killed", null, how, DateTimeOffset.UtcNow);
+        return Settle(vm with { LastExit = exit }, VmStates.Stopped, "stopped", how);
+    }
+
+    /// <summary>SIGTERM (the VMM stops its machine and exits), then SIGKILL if it has not gone within 3 s.</summary>
+    private void Kill(VmRecord vm)
+    {
+        if (vm.Pid is not { } pid || vm.PidStartTicks is not { } ticks || !ProcessTable.IsAlive(pid, ticks))
+        {
+            return;
+        }
+
+        ProcessTable.Signal(pid, ProcessTable.SigTerm);
+        if (!WaitForExit(vm, TimeSpan.FromSeconds(3)))
+        {
+            ProcessTable.Signal(pid, ProcessTable.SigKill);
+            WaitForExit(vm, TimeSpan.FromSeconds(5));
+        }
+    }
+
+    private static bool WaitForExit(VmRecord vm, TimeSpan timeout)
+    {
+        var watch = Stopwatch.StartNew();
+        while (vm.Pid is { } pid && vm.PidStartTicks is { } ticks && ProcessTable.IsAlive(pid, ticks))
+        {
+            if (watch.Elapsed > timeout)
+            {
+                return false;
+            }
+
+            Thread.Sleep(20);
+        }
+
+        return true;
+    }
+
+    /// <summary>Records a VM without a process in <paramref name="state"/> and cleans its sockets.</summary>
+    private VmRecord Settle(VmRecord vm, string state, string eventType, string message)
+    {
+        var paths = PathsOf(vm);
+        foreach (var socket in new[] { paths.ApiSocket, paths.ConsoleSocket })
+        {
+            File.Delete(socket);
+        }
+
+        if (_children.TryRemove(vm.Id, out var process))
+        {
+            process.Dispose();
+        }
+
+        vm = vm with { State = state, Pid = null, PidStartTicks = null };
+        _inventory.PutVm(vm, eventType, message);
+        return vm;
+    }
+
+    public VmRecord Restart(string nameOrId, StopVmRequest request)
+    {
+        var vm = Get(nameOrId);
+        using var op = Operation(vm);
+        vm = Get(vm.Id);
+        if (VmStates.HasProcess(vm.State))
+        {
+            vm = StopLocked(vm, request);
+        }
+
+        return Launch(vm with { Restarts = 0 }, "started", "restarted by request");
+    }
+
+    public VmRecord Pause(string nameOrId) => SetRunState(nameOrId, VmStates.Running, VmStates.Paused, "Paused", "paused");
+
+    public VmRecord Resume(string nameOrId) => SetRunState(nameOrId, VmStates.Paused, VmStates.Running, "Resumed", "resumed");
+
+    private VmRecord SetRunState(string nameOrId, string from, string to, string vmmState, string eventType)
+    {
+        var vm = Get(nameOrId);
+        using var op = Operation(vm);
+        vm = Get(vm.Id);
+        if (vm.State != from)
+        {
+            throw ApiProblem.Conflict($"VM '{vm.Name}' is {vm.State}; it must be {from} to be {eventType}.");
+        }
+
+        CallVmm(vm, c => c.SetStateAsync(vmmState));
+        vm = vm with { State = to };
+        _inventory.PutVm(vm, eventType, eventType);
+        return vm;
+    }
+
+    public VmRecord Update(string nameOrId, UpdateVmRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var vm = Get(nameOrId);
+        using var op = Operation(vm);
+        vm = Get(vm.Id);
+        CheckCap(request.CpuCapPercent);
+        CheckLimits(request.DiskLimits, "disk_limits");
+        CheckLimits(request.NicLimits, "nic_limits");
+        if (request.RestartPolicy is { } policy && !RestartPolicies.IsKnown(policy))
+        {
+            throw ApiProblem.BadRequest($"restart_policy {policy}: must be never, on-failure or always.", "restart_policy");
+        }
+
+        if (request.BalloonMib is { } balloon && (!vm.Balloon || balloon < 0 || balloon > vm.MemoryMib))
+        {
+            throw ApiProblem.BadRequest(vm.Balloon
+                ? $"balloon_mib {balloon}: must be 0 to the VM's memory ({vm.MemoryMib} MiB)."
+                : $"VM '{vm.Name}' has no balloon (create it with \"balloon\": true).", "balloon_mib");
+        }
+
+        var updated = vm with
+        {
+            CpuCapPercent = request.CpuCapPercent is { } cap ? (cap == 100 ? null : cap) : vm.CpuCapPercent,
+            DiskLimits = request.DiskLimits ?? vm.DiskLimits,
+            NicLimits = request.NicLimits ?? vm.NicLimits,
+            BalloonMib = request.BalloonMib ?? vm.BalloonMib,
+            RestartPolicy = request.RestartPolicy ?? vm.RestartPolicy,
+        };
+        if (vm.State is VmStates.Running or VmStates.Paused)
+        {
+            CallVmm(vm, async c =>
+            {
+                if (request.CpuCapPercent is { } cap)
+                {
+                    await c.SetCpuCapAsync(cap).ConfigureAwait(false);
+                }
+
+                if (request.DiskLimits is { } disk && File.Exists(PathsOf(vm).Disk))
+                {
+                    await c.PatchDriveAsync(new Drive { DriveId = VmmLauncher.DiskId, RateLimiter = FullLimiter(disk) }).ConfigureAwait(false);
+                }
+
+                if (request.NicLimits is { } nic)
+                {
+                    for (int i = 0; i < vm.Networks.Count; i++)
+                    {
+                        await c.PatchNetworkInterfaceAsync(new NetworkInterface
+                        {
+                            IfaceId = VmmLauncher.InterfaceId(i),
+                            RxRateLimiter = FullLimiter(nic),
+                            TxRateLimiter = FullLimiter(nic),
+                        }).ConfigureAwait(false);
+                    }
+                }
+
+                if (request.BalloonMib is { } mib)
+                {
+                    await c.SetBalloonAsync(mib).ConfigureAwait(false);
+                }
+            });
+        }
+
+        _inventory.PutVm(updated, "updated", "settings changed" + (VmStates.HasProcess(vm.State) ? " (applied to the running VM)" : string.Empty));
+        return updated;
+    }
+
+    /// <summary>A limiter that also clears what is unlimited (a bucket of size 0 removes a limit).</summary>
+    private static Vmm.Api.RateLimiter FullLimiter(RateLimit limit) => new()
+    {
+        Bandwidth = new TokenBucket { Size = limit.BandwidthBytesPerS ?? 0, RefillTime = 1000 },
+        Ops = new TokenBucket { Size = limit.OpsPerS ?? 0, RefillTime = 1000 },
+    };
+
+    public void Delete(string nameOrId, bool force, bool purge)
+    {
+        var vm = Get(nameOrId);
+        using var op = Operation(vm);
+        vm = Get(vm.Id);
+        if (VmStates.HasProcess(vm.State))
+        {
+            if (!force)
+            {
+                throw ApiProblem.Conflict($"VM '{vm.Name}' is {vm.State}; stop it first, or delete with force=true.");
+            }
+
+            Kill(vm);
+            vm = Settle(vm, VmStates.Stopped, "stopped", "killed to be deleted");
+        }
+
+        var paths = PathsOf(vm);
+        string message = "deleted";
+        if (Directory.Exists(paths.Directory))
+        {
+            if (purge)
+            {
+                Directory.Delete(paths.Directory, recursive: true);
+                message = "deleted with its disk";
+            }
+            else
+            {
+                string orphans = Path.Combine(_settings.DataDir, "orphans");
+                Directory.CreateDirectory(orphans);
+                string kept = Path.Combine(orphans, $"{vm.Name}-{vm.Id}");
+                Directory.Move(paths.Directory, kept);
+                message = $"deleted; its disk and logs are kept in {kept}";
+            }
+        }
+
+        if (Directory.Exists(paths.RuntimeDirectory))
+        {
+            Directory.Delete(paths.RuntimeDirectory, recursive: true);
+        }
+
+        _inventory.DeleteVm(vm, message);
+        _operations.TryRemove(vm.Id, out _);
+    }
+
+    public HostInfo Info() => _resources.Describe(_inventory.Vms());
+
+    public async Task<string> StatisticsAsync(string nameOrId)
+    {
+        var vm = Get(nameOrId);
+        if (vm.State is not (VmStates.Running or VmStates.Paused))
+        {
+            throw ApiProblem.Conflict($"VM '{vm.Name}' is {vm.State}; statistics come from a running VM.");
+        }
+
+        using var client = new VmmClient(PathsOf(vm).ApiSocket);
+        try
+        {
+            return await client.StatisticsAsync().ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+        {
+            throw new ApiProblem(502, "vmm-unreachable", "The VM's VMM did not answer", $"VM '{vm.Name}': {e.Message}");
+        }
+    }
+
+    private void CallVmm(VmRecord vm, Func<VmmClient, Task> call)
+    {
+        using var client = new VmmClient(PathsOf(vm).ApiSocket);
+        try
+        {
+            call(client).GetAwaiter().GetResult();
+        }
+        catch (VmmRequestException e)
+        {
+            throw ApiProblem.BadRequest($"VM '{vm.Name}': {e.Message}");
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+        {
+            throw new ApiProblem(502, "vmm-unreachable", "The VM's VMM did not answer", $"VM '{vm.Name}': {e.Message}");
+        }
+    }
+
+    private static void CheckCap(int? cap)
+    {
+        if (cap is < 1 or > 100)
+        {
+            throw ApiProblem.BadRequest($"cpu_cap_percent {cap}: must be 1 to 100 (percent of one host core per vCPU).", "cpu_cap_percent");
+        }
+    }
+
+    private static void CheckLimits(RateLimit? limit, string field)
+    {
+        if (limit is { BandwidthBytesPerS: < 1 } or { OpsPerS: < 1 })
+        {
+            throw ApiProblem.BadRequest($"{field}: rates must be positive (leave a rate out for no limit).", field);
+        }
+    }
+
+    /// <summary>One operation per VM: a second one at the same time is a 409.</summary>
+    private OperationScope Operation(VmRecord vm)
+    {
+        var gate = _operations.GetOrAdd(vm.Id, _ => new SemaphoreSlim(1, 1));
+        if (!gate.Wait(0))
+        {
+            throw ApiProblem.Conflict($"Another operation on VM '{vm.Name}' is in progress; try again when it has finished.");
+        }
+
+        return new OperationScope(gate);
+    }
+
+    /// <summary>The monitor: every VM that should have a process is checked; a dead one is handled.</summary>
+    private void Monitor()
+    {
+        if (_stopping.IsCancellationRequested)
+        {
+            return;
+        }
+
+        try
+        {
+            foreach (var vm in _inventory.Vms())
+            {
+                if (!VmStates.HasProcess(vm.State) || vm.State == VmStates.Starting || vm.Pid is not { } pid || vm.PidStartTicks is not { } ticks
+                    || ProcessTable.IsAlive(pid, ticks))
+                {
+                    continue;
+                }
+
+                var gate = _operations.GetOrAdd(vm.Id, _ => new SemaphoreSlim(1, 1));
+                if (!gate.Wait(0))
+                {
+                    continue; // an operation (a stop, a delete) is dealing with it
+                }
+
+                try
+                {
+                    var current = _inventory.Vm(vm.Id);
+                    if (current is not null && current.Pid == pid && VmStates.HasProcess(current.State))
+                    {
+                        HandleExit(current);
+                    }
+                }
+                finally
+                {
+                    gate.Release();
+                }
+            }
+        }
+#pragma warning disable CA1031 // the monitor must keep running whatever one VM's handling threw
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            _inventory.AddEvent(null, "error", $"supervisor: {e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    /// <summary>A VMM ended without being asked to: record why and restart it if the policy says so.</summary>
+    private void HandleExit(VmRecord vm)
+    {
+        int? code = _children.TryGetValue(vm.Id, out var child) ? SafeExitCode(child) : null;
+        var exit = ReadExit(vm) ?? new VmExit("crashed", code, code is { } c && c > 128
+            ? $"the VMM died (signal {c - 128})"
+            : code is { } c2 ? $"the VMM exited with code {c2} without saying why" : "the VMM died (killed, or crashed without a word)", DateTimeOffset.UtcNow);
+        bool failure = exit.Reason is not ("poweroff" or "reboot" or "terminated");
+        bool restart = exit.Reason == "reboot" && vm.RestartPolicy != RestartPolicies.Never
+            || vm.RestartPolicy == RestartPolicies.Always
+            || (failure && vm.RestartPolicy == RestartPolicies.OnFailure);
+        string what = $"{exit.Reason}: {exit.Message}";
+        if (!restart)
+        {
+            Settle(vm with { LastExit = exit }, failure ? VmStates.Failed : VmStates.Stopped, failure ? "crashed" : "exited",
+                $"{what}; not restarted (policy {vm.RestartPolicy})");
+            return;
+        }
+
+        var now = DateTimeOffset.UtcNow;
+        var times = _restarts.GetOrAdd(vm.Id, _ => []);
+        times.RemoveAll(t => now - t > TimeSpan.FromSeconds(_settings.RestartWindowS));
+        if (times.Count >= _settings.MaxRestarts)
+        {
+            Settle(vm with { LastExit = exit }, VmStates.Failed, "failed",
+                $"{what}; {times.Count} restarts in {_settings.RestartWindowS} s, giving up (start it again to retry)");
+            return;
+        }
+
+        times.Add(now);
+        var settled = Settle(vm with { LastExit = exit }, VmStates.Stopped, failure ? "crashed" : "exited", $"{what}; restarting (policy {vm.RestartPolicy})");
+        try
+        {
+            Launch(settled with { Restarts = vm.Restarts + 1 }, "restarted", $"restarted after {exit.Reason} (restart {vm.Restarts + 1})");
+        }
+        catch (ApiProblem e)
+        {
+            var current = _inventory.Vm(vm.Id);
+            if (current is not null && current.State == VmStates.Stopped)
+            {
+                _inventory.PutVm(current with { State = VmStates.Failed }, "failed", $"could not be restarted: {e.Message}");
+            }
+        }
+    }
+
+    /// <summary>The VMM's exit file, if it wrote one for this run.</summary>
+    private VmExit? ReadExit(VmRecord vm)
+    {
+        string file = PathsOf(vm).ExitFile;
+        try
+        {
+            if (!File.Exists(file) || (vm.StartedAt is { } started && File.GetLastWriteTimeUtc(file) < started.UtcDateTime.AddSeconds(-1)))
+            {
+                return null;
+            }
+
+            var report = JsonSerializer.Deserialize(File.ReadAllText(file), VmmJsonContext.Default.VmmExitReport);
+            return report is null ? null : new VmExit(report.Reason, report.ExitCode, report.Message, report.At);
+        }
+        catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private static string Tail(string file)
+    {
+        try
+        {
+            var lines = File.ReadAllLines(file);
+            return lines.Length == 0 ? "(its log is empty)" : string.Join(" | ", lines.TakeLast(3));
+        }
+        catch (IOException)
+        {
+            return "(no log)";
+        }
+    }
+
+    /// <summary>Stops watching; the VMMs keep running (a restarted daemon adopts them).</summary>
+    public void Dispose()
+    {
+        _stopping.Cancel();
+        _monitor.Dispose();
+        foreach (var p in _children.Values)
+        {
+            p.Dispose();
+        }
+
+        _stopping.Dispose();
+    }
+
+    private readonly struct OperationScope(SemaphoreSlim gate) : IDisposable
+    {
+        public void Dispose() => gate.Release();
+    }
+}

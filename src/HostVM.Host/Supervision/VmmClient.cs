@@ -1,0 +1,73 @@
+using System.Net.Http.Json;
+using System.Net.Sockets;
+using System.Text.Json.Serialization.Metadata;
+using HostVM.Vmm.Api;
+
+namespace HostVM.Host.Supervision;
+
+/// <summary>The daemon's side of one VMM's control API (HTTP on its Unix socket).</summary>
+public sealed class VmmClient : IDisposable
+{
+    private readonly HttpClient _http;
+
+    public VmmClient(string socketPath)
+    {
+        SocketPath = socketPath;
+        _http = new HttpClient(new SocketsHttpHandler
+        {
+            ConnectCallback = async (_, token) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath), token).ConfigureAwait(false);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            },
+        })
+        {
+            BaseAddress = new Uri("http://localhost"),
+            Timeout = TimeSpan.FromSeconds(10),
+        };
+    }
+
+    public string SocketPath { get; }
+
+    private static VmmJsonContext Json => VmmJsonContext.Default;
+
+    public async Task<InstanceInfo> DescribeAsync() =>
+        (await _http.GetFromJsonAsync("/", Json.InstanceInfo).ConfigureAwait(false))!;
+
+    public Task<string> StatisticsAsync() => _http.GetStringAsync("/hostvm/stats");
+
+    public Task SetStateAsync(string state) => SendAsync(HttpMethod.Patch, "/vm", new VmState { State = state }, Json.VmState);
+
+    public Task PressPowerButtonAsync() => SendAsync(HttpMethod.Put, "/actions", new InstanceActionInfo { ActionType = "SendCtrlAltDel" }, Json.InstanceActionInfo);
+
+    public Task SetCpuCapAsync(int percent) => SendAsync(HttpMethod.Patch, "/machine-config", new MachineConfig { CpuCapPercent = percent }, Json.MachineConfig);
+
+    public Task PatchDriveAsync(Drive drive) => SendAsync(HttpMethod.Patch, $"/drives/{drive.DriveId}", drive, Json.Drive);
+
+    public Task PatchNetworkInterfaceAsync(NetworkInterface nic) =>
+        SendAsync(HttpMethod.Patch, $"/network-interfaces/{nic.IfaceId}", nic, Json.NetworkInterface);
+
+    public Task SetBalloonAsync(long mib) => SendAsync(HttpMethod.Patch, "/balloon", new Balloon { AmountMib = mib }, Json.Balloon);
+
+    private async Task SendAsync<T>(HttpMethod method, string path, T body, JsonTypeInfo<T> type)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = JsonContent.Create(body, type) };
+        using var response = await _http.SendAsync(request).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            var fault = await response.Content.ReadFromJsonAsync(Json.ApiError).ConfigureAwait(false);
+            throw new VmmRequestException($"the VMM refused {method} {path}: {fault?.FaultMessage ?? response.StatusCode.ToString()}");
+        }
+    }
+
+    public void Dispose() => _http.Dispose();
+}

@@ -1,0 +1,133 @@
+using System.Diagnostics;
+using System.Text.Json;
+using HostVM.Host.Images;
+using HostVM.Host.Inventory;
+using HostVM.Networking.Switch;
+using HostVM.Vmm.Api;
+
+namespace HostVM.Host.Supervision;
+
+/// <summary>
+/// Starts one VMM process for a VM: writes its configuration (the shape of GET /vm/config), and runs
+/// <c>hostvm vmm --config-file … --api-sock … --console-sock … --new-session</c> with stdin from
+/// /dev/null and stdout (the serial console) and stderr appended to log files, so the VMM depends on
+/// nothing of the daemon and keeps running if the daemon dies.
+/// </summary>
+public sealed class VmmLauncher(HostSettings settings, ImageStore images)
+{
+    public const string DiskId = "disk";
+
+    /// <summary>The command that runs <c>hostvm</c>: the setting, the apphost next to us, or dotnet with our dll.</summary>
+    public IReadOnlyList<string> HostvmCommand { get; } = settings.VmmCommand ?? DefaultCommand();
+
+    private static string[] DefaultCommand()
+    {
+        string apphost = Path.Combine(AppContext.BaseDirectory, "hostvm");
+        return File.Exists(apphost) ? [apphost] : ["dotnet", Path.Combine(AppContext.BaseDirectory, "hostvm.dll")];
+    }
+
+    public static string InterfaceId(int index) => $"eth{index}";
+
+    /// <summary>The VMM's configuration for <paramref name="vm"/>.</summary>
+    public FullVmConfiguration Configuration(VmRecord vm, VmPaths paths)
+    {
+        ArgumentNullException.ThrowIfNull(vm);
+        ArgumentNullException.ThrowIfNull(paths);
+        string initrd = images.FileOf(vm.Image, ImageStore.InitrdFile);
+        return new FullVmConfiguration
+        {
+            BootSource = new BootSource
+            {
+                KernelImagePath = images.FileOf(vm.Image, ImageStore.KernelFile),
+                InitrdPath = File.Exists(initrd) ? initrd : null,
+                BootArgs = vm.BootArgs,
+            },
+            MachineConfig = new MachineConfig { VcpuCount = vm.Vcpus, MemSizeMib = vm.MemoryMib, CpuCapPercent = vm.CpuCapPercent },
+            Drives = File.Exists(paths.Disk)
+                ? [new Drive { DriveId = DiskId, PathOnHost = paths.Disk, IsRootDevice = false, IsReadOnly = false, RateLimiter = Limiter(vm.DiskLimits) }]
+                : [],
+            NetworkInterfaces = [.. vm.Networks.Select((n, i) => new NetworkInterface
+            {
+                IfaceId = InterfaceId(i),
+                HostDevName = $"switch:{n.Network}",
+                GuestMac = n.Mac,
+                RxRateLimiter = Limiter(vm.NicLimits),
+                TxRateLimiter = Limiter(vm.NicLimits),
+            })],
+            Balloon = vm.Balloon ? new Balloon { AmountMib = vm.BalloonMib, DeflateOnOom = true, StatsPollingIntervalS = 5 } : null,
+            Entropy = new EntropyDevice(),
+        };
+    }
+
+    /// <summary>A plain per-second rate as one-second token buckets.</summary>
+    public static Vmm.Api.RateLimiter? Limiter(RateLimit limit)
+    {
+        ArgumentNullException.ThrowIfNull(limit);
+        if (limit.BandwidthBytesPerS is null && limit.OpsPerS is null)
+        {
+            return null;
+        }
+
+        return new Vmm.Api.RateLimiter
+        {
+            Bandwidth = limit.BandwidthBytesPerS is { } b ? new TokenBucket { Size = b, RefillTime = 1000 } : null,
+            Ops = limit.OpsPerS is { } o ? new TokenBucket { Size = o, RefillTime = 1000 } : null,
+        };
+    }
+
+    /// <summary>
+    /// Starts the VMM; returns its process (keep it until it exits: .NET reaps the children it tracks)
+    /// and start time. The caller waits for its API socket.
+    /// </summary>
+    public (Process Process, long StartTicks) Launch(VmRecord vm, VmPaths paths)
+    {
+        ArgumentNullException.ThrowIfNull(vm);
+        ArgumentNullException.ThrowIfNull(paths);
+        Directory.CreateDirectory(paths.Directory);
+        Directory.CreateDirectory(paths.RuntimeDirectory);
+        foreach (var stale in new[] { paths.ApiSocket, paths.ConsoleSocket, paths.ExitFile })
+        {
+            File.Delete(stale); // left by the previous run of this VM, whose process is gone
+        }
+
+        File.WriteAllText(paths.VmmConfig, JsonSerializer.Serialize(Configuration(vm, paths), VmmJsonContext.Default.FullVmConfiguration));
+
+        var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add("exec \"$@\" </dev/null >>\"$HOSTVM_SERIAL_LOG\" 2>>\"$HOSTVM_VMM_LOG\"");
+        info.ArgumentList.Add("hostvm-vmm");
+        if (Nice(vm.CpuWeight) is { } nice and not 0)
+        {
+            info.ArgumentList.Add("nice");
+            info.ArgumentList.Add("-n");
+            info.ArgumentList.Add(nice.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        }
+
+        foreach (var part in HostvmCommand)
+        {
+            info.ArgumentList.Add(part);
+        }
+
+        foreach (var arg in new[]
+        {
+            "vmm", "--id", vm.Name, "--config-file", paths.VmmConfig, "--api-sock", paths.ApiSocket,
+            "--console-sock", paths.ConsoleSocket, "--exit-file", paths.ExitFile, "--new-session",
+        })
+        {
+            info.ArgumentList.Add(arg);
+        }
+
+        info.Environment["HOSTVM_SERIAL_LOG"] = paths.SerialLog;
+        info.Environment["HOSTVM_VMM_LOG"] = paths.VmmLog;
+        info.Environment[SwitchLocation.RuntimeDirectoryVariable] = settings.RuntimeDir;
+        var process = Process.Start(info) ?? throw new InvalidOperationException("/bin/sh did not start");
+        return (process, ProcessTable.StartTicks(process.Id) ?? 0);
+    }
+
+    /// <summary>
+    /// A CPU weight (1-10000, 100 normal, as cgroup cpu.weight) as a nice value: each nice step is about
+    /// 1.25× CPU share under CFS, so weight 200 ≈ nice -3 and weight 50 ≈ nice +3.
+    /// </summary>
+    public static int? Nice(int weight) =>
+        weight == 100 ? null : Math.Clamp((int)Math.Round(-Math.Log(weight / 100.0) / Math.Log(1.25)), -20, 19);
+}
