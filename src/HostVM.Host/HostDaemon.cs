@@ -76,7 +76,7 @@ public sealed class HostDaemon : IAsyncDisposable
         builder.WebHost.ConfigureKestrel(k =>
         {
             k.AddServerHeader = false;
-            k.Limits.MaxRequestBodySize = HostApi.MaxJsonBytes;
+            k.Limits.MaxRequestBodySize = HostApi.MaxReadBytes;
             foreach (var listen in settings.Listen)
             {
                 if (!IPEndPoint.TryParse(listen, out var endpoint))

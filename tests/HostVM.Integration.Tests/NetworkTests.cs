@@ -6,6 +6,7 @@ using Microsoft.Extensions.Logging;
 using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
+using HostVM.Machine;
 using HostVM.Machine.Virtio;
 using HostVM.Networking;
 using HostVM.Networking.Switch;
@@ -26,6 +27,24 @@ public sealed class NetworkTests : IDisposable
     private static string HashIn(string output) =>
         System.Text.RegularExpressions.Regex.Match(output, "\\b[0-9a-f]{64}\\b") is { Success: true } m ? m.Value : throw new InvalidOperationException("no sha256 in: " + output);
 
+    /// <summary>Kestrel on a free port of the host's 127.0.0.1, serving <paramref name="content"/> at <paramref name="path"/>.</summary>
+    private static async Task<WebApplication> ServeAsync(string path, byte[] content)
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.WebHost.UseUrls("http://127.0.0.1:0");
+        builder.Logging.ClearProviders();
+        var web = builder.Build();
+        web.MapGet(path, () => Results.Bytes(content, "application/octet-stream"));
+        await web.StartAsync();
+        return web;
+    }
+
+    /// <summary>A guest whose one NIC (with <paramref name="mac"/>) is a port of switch <paramref name="switchName"/>.</summary>
+    private MachineConfiguration OnSwitch(string switchName, string mac) => GuestSession.Configuration() with
+    {
+        VirtioDevices = [new VirtioNet(SwitchPort.Open(switchName, _dir), MacAddress.Parse(mac))],
+    };
+
     private static int FreePort()
     {
         var l = new TcpListener(IPAddress.Loopback, 0);
@@ -40,12 +59,7 @@ public sealed class NetworkTests : IDisposable
     {
         // A real HTTP server (Kestrel) on the host's loopback with a file the guest fetches.
         byte[] file = RandomNumberGenerator.GetBytes(300 * 1024);
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.WebHost.UseUrls("http://127.0.0.1:0");
-        builder.Logging.ClearProviders();
-        await using var web = builder.Build();
-        web.MapGet("/file", () => Results.Bytes(file, "application/octet-stream"));
-        await web.StartAsync();
+        await using var web = await ServeAsync("/file", file);
         int httpPort = new Uri(web.Urls.First()).Port;
 
         var user = new UserNetwork(new UserNetworkOptions { HostForwards = [HostForward.Parse("tcp:127.0.0.1:0-:80")] });
@@ -75,14 +89,8 @@ public sealed class NetworkTests : IDisposable
     public void TwoVmsOnASwitchPingEachOtherAndCopyAFile()
     {
         string name = $"test-{Guid.NewGuid():N}"[..20];
-        var a = GuestSession.Configuration() with
-        {
-            VirtioDevices = [new VirtioNet(SwitchPort.Open(name, _dir), MacAddress.Parse("52:54:00:00:00:01"))],
-        };
-        var b = GuestSession.Configuration() with
-        {
-            VirtioDevices = [new VirtioNet(SwitchPort.Open(name, _dir), MacAddress.Parse("52:54:00:00:00:02"))],
-        };
+        var a = OnSwitch(name, "52:54:00:00:00:01");
+        var b = OnSwitch(name, "52:54:00:00:00:02");
         using var first = GuestSession.Start(a);
         using var second = GuestSession.Start(b);
         first.Check("ip addr add 10.0.3.1/24 dev eth0 && ip link set eth0 up");
@@ -95,6 +103,38 @@ public sealed class NetworkTests : IDisposable
         string sent = HashIn(second.Check("head -c 524288 /dev/urandom > /tmp/data && sha256sum /tmp/data && nc 10.0.3.1 5000 < /tmp/data", TimeSpan.FromSeconds(120)));
         string received = HashIn(first.Check("for i in $(seq 100); do [ \"$(wc -c < /tmp/received)\" -ge 524288 ] && break; sleep 0.2; done; sha256sum /tmp/received", TimeSpan.FromSeconds(60)));
         Assert.Equal(sent, received);
+        first.PowerOff();
+        second.PowerOff();
+    }
+
+    [Fact]
+    public async Task TwoVmsOnASwitchShareOneNatUplink()
+    {
+        // A real HTTP server (Kestrel) on the host's loopback, reached by both guests through one NAT.
+        byte[] file = RandomNumberGenerator.GetBytes(64 * 1024);
+        await using var web = await ServeAsync("/page", file);
+        int httpPort = new Uri(web.Urls.First()).Port;
+
+        string name = $"nat-{Guid.NewGuid():N}"[..20];
+        var nat = new UserNetwork();
+        using var uplink = SwitchUplink.Open(name, nat, _dir);
+        var a = OnSwitch(name, "52:54:00:00:01:01");
+        var b = OnSwitch(name, "52:54:00:00:01:02");
+        using var first = GuestSession.Start(a);
+        using var second = GuestSession.Start(b);
+        Assert.Contains("lease of 10.0.2.15 obtained", first.Check("udhcpc -i eth0 -q -n 2>&1"));
+        Assert.Contains("lease of 10.0.2.16 obtained", second.Check("udhcpc -i eth0 -q -n 2>&1"));
+        Assert.Contains("default via 10.0.2.2", second.Check("ip route"));
+
+        // Guest to guest goes straight through the switch; each reaches the host through the shared NAT.
+        Assert.Contains("3 packets received", first.Check("ping -c 3 -W 5 10.0.2.16"));
+        Assert.Contains("3 packets received", second.Check("ping -c 3 -W 5 10.0.2.15"));
+        string hash = Sha256(file);
+        Assert.Equal(hash, HashIn(first.Check($"wget -q -O - http://10.0.2.2:{httpPort}/page | sha256sum", TimeSpan.FromSeconds(120))));
+        Assert.Equal(hash, HashIn(second.Check($"wget -q -O - http://10.0.2.2:{httpPort}/page | sha256sum", TimeSpan.FromSeconds(120))));
+
+        Assert.Equal(2, nat.Statistics.DhcpLeases);
+        Assert.True(uplink.Statistics.BytesToSwitch > 2 * file.Length, uplink.Statistics.ToString());
         first.PowerOff();
         second.PowerOff();
     }

@@ -20,6 +20,9 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
     /// <summary>The largest JSON body accepted.</summary>
     public const int MaxJsonBytes = 64 * 1024;
 
+    /// <summary>What Kestrel lets any request carry (uploads raise it for themselves).</summary>
+    public const int MaxReadBytes = 1024 * 1024;
+
     private static HostJsonContext Json => HostJsonContext.Default;
 
     public void Map(WebApplication app)
@@ -144,23 +147,14 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
     private static async Task<T?> ReadBodyAsync<T>(HttpContext context, JsonTypeInfo<T> type, bool required)
         where T : class
     {
+        // The whole body is read (Kestrel caps it at MaxReadBytes) before it is judged, so the client,
+        // still sending, gets the 413 rather than a reset connection.
         var request = context.Request;
-        if (request.ContentLength > MaxJsonBytes)
-        {
-            throw new ApiProblem(413, "too-large", "The request body is too large", $"The body has {request.ContentLength} bytes; the limit is {MaxJsonBytes}.");
-        }
-
         using var buffer = new MemoryStream();
-        var chunk = new byte[8192];
-        int n;
-        while ((n = await request.Body.ReadAsync(chunk).ConfigureAwait(false)) > 0)
+        await request.Body.CopyToAsync(buffer).ConfigureAwait(false);
+        if (buffer.Length > MaxJsonBytes)
         {
-            if (buffer.Length + n > MaxJsonBytes)
-            {
-                throw new ApiProblem(413, "too-large", "The request body is too large", $"The body is larger than the limit of {MaxJsonBytes} bytes.");
-            }
-
-            buffer.Write(chunk, 0, n);
+            throw new ApiProblem(413, "too-large", "The request body is too large", $"The body has {buffer.Length} bytes; the limit is {MaxJsonBytes}.");
         }
 
         if (buffer.Length == 0)

@@ -60,6 +60,11 @@ public sealed unsafe class BuiltinSbi : IEcallHandler
             s.Medeleg = Csr.MedelegWritable & ~(1UL << (int)TrapCause.EcallFromS);
             s.Mideleg = Csr.SupervisorInterrupts;
             s.Mcounteren = 0xFFFF_FFFF;
+
+            // cycle, time and instret readable from U-mode too: a Linux without a PMU driver never sets
+            // scounteren, and its vDSO reads time with rdtime (busybox ping died of SIGILL). OpenSBI gets the
+            // same effect by emulating the read in M-mode; presetting the register needs no trap at all.
+            s.Scounteren = 0x7;
             s.Mstatus |= 1UL << 13; // FS = initial, so the kernel may use the FPU
             hart.TryWriteCsr(Csr.PmpAddr0, (1UL << 54) - 1); // all of memory...
             hart.TryWriteCsr(Csr.PmpCfg0, 0x1F);             // ...NAPOT, read/write/execute

@@ -4,7 +4,9 @@ namespace HostVM.Networking.UserNet;
 
 /// <summary>
 /// ARP for the virtual network (RFC 826): answers who-has for the gateway and DNS addresses (as
-/// QEMU does, and nothing else), and asks for the guest's MAC when we must send before we know it.
+/// QEMU does, and nothing else: other guests on a switch answer for themselves), learns each
+/// guest's MAC from the sender of its ARP packets, and asks for a guest's MAC when we must send
+/// before we know it.
 /// </summary>
 internal sealed class ArpResponder(UserNetwork network)
 {
@@ -32,20 +34,20 @@ internal sealed class ArpResponder(UserNetwork network)
             return false;
         }
 
-        if (operation == OperationReply)
-        {
-            // Only the guest's own address is learned; a hostile guest cannot claim the gateway's.
-            if (senderIp == network.GuestAddress)
-            {
-                network.GuestMac = senderMac;
-            }
-
-            return true;
-        }
-
-        if (operation != OperationRequest)
+        if (operation is not (OperationRequest or OperationReply))
         {
             return false;
+        }
+
+        // Only guest addresses are learned: a hostile guest cannot claim the gateway's, nor one leased to another guest.
+        if (network.IsGuestAddress(senderIp))
+        {
+            network.LearnGuest(senderIp, senderMac);
+        }
+
+        if (operation == OperationReply)
+        {
+            return true;
         }
 
         if (targetIp != network.GatewayAddress && targetIp != network.DnsAddress)

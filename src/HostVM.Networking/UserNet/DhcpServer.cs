@@ -3,10 +3,11 @@ using System.Buffers.Binary;
 namespace HostVM.Networking.UserNet;
 
 /// <summary>
-/// A DHCP server for one guest (RFC 2131, options from RFC 2132): every client is offered the
-/// guest address with the gateway as router and the DNS address as name server.
+/// The DHCP server (RFC 2131, options from RFC 2132): each client, told apart by its hardware
+/// address, gets its own address from the pool (see <see cref="DhcpLeaseTable"/>) with the gateway
+/// as router and the DNS address as name server.
 /// </summary>
-internal sealed class DhcpServer(UserNetwork network)
+internal sealed class DhcpServer
 {
     public const ushort ServerPort = 67;
     private const ushort ClientPort = 68;
@@ -17,6 +18,7 @@ internal sealed class DhcpServer(UserNetwork network)
     private const byte Request = 3;
     private const byte Ack = 5;
     private const byte Nak = 6;
+    private const byte Release = 7;
     private const byte Inform = 8;
     private const byte OptionPad = 0;
     private const byte OptionSubnetMask = 1;
@@ -27,6 +29,20 @@ internal sealed class DhcpServer(UserNetwork network)
     private const byte OptionMessageType = 53;
     private const byte OptionServerId = 54;
     private const byte OptionEnd = 255;
+
+    private readonly UserNetwork network;
+
+    public DhcpServer(UserNetwork network)
+    {
+        this.network = network;
+        Leases = new DhcpLeaseTable(network.GuestAddress, network.LastGuestAddress, network.IsAvailableTo);
+        LeaseSeconds = (uint)Math.Clamp(network.Options.DhcpLeaseTime.TotalSeconds, 60, uint.MaxValue - 1);
+    }
+
+    public DhcpLeaseTable Leases { get; }
+
+    /// <summary>The lease time given to clients, in whole seconds as DHCP carries it.</summary>
+    private uint LeaseSeconds { get; }
 
     /// <summary>Handles a datagram to port 67; <paramref name="destination"/> is its IP destination.</summary>
     public bool Handle(uint destination, ReadOnlySpan<byte> message)
@@ -81,16 +97,21 @@ internal sealed class DhcpServer(UserNetwork network)
 
         uint clientAddress = BinaryPrimitives.ReadUInt32BigEndian(message[12..]);
         var clientMac = MacAddress.FromBytes(message[28..]);
-        if (clientMac.IsMulticast)
+        if (clientMac.IsMulticast || clientMac == network.GatewayMac)
         {
             return false;
         }
 
-        network.GuestMac = clientMac;
+        long now = Environment.TickCount64;
         switch (type)
         {
             case Discover:
-                Reply(message, Offer, network.GuestAddress);
+                // An exhausted pool makes no offer (the table counts it): the client keeps asking.
+                if (Leases.Offer(clientMac, now) is { } offered)
+                {
+                    Reply(message, Offer, offered.Address);
+                }
+
                 return true;
             case Request:
                 if (serverId != 0 && serverId != network.GatewayAddress)
@@ -99,14 +120,17 @@ internal sealed class DhcpServer(UserNetwork network)
                     return true;
                 }
 
-                uint wanted = requested != 0 ? requested : clientAddress;
-                Reply(message, wanted == 0 || wanted == network.GuestAddress ? Ack : Nak, network.GuestAddress);
+                var bound = Leases.Request(clientMac, requested != 0 ? requested : clientAddress, now, LeaseSeconds * 1000L);
+                Reply(message, bound is null ? Nak : Ack, bound?.Address ?? 0);
                 return true;
             case Inform:
                 Reply(message, Ack, 0);
                 return true;
+            case Release:
+                Leases.Release(clientMac, clientAddress, now);
+                return true;
             default:
-                // Release and decline need no answer: there is only one address to give.
+                // Decline needs no answer.
                 return true;
         }
     }
@@ -144,7 +168,7 @@ internal sealed class DhcpServer(UserNetwork network)
             if (type != Ack || yourAddress != 0)
             {
                 Span<byte> lease = stackalloc byte[4];
-                BinaryPrimitives.WriteUInt32BigEndian(lease, (uint)Math.Clamp(network.Options.DhcpLeaseTime.TotalSeconds, 60, uint.MaxValue - 1));
+                BinaryPrimitives.WriteUInt32BigEndian(lease, LeaseSeconds);
                 o = Option(reply, o, OptionLeaseTime, lease);
             }
 

@@ -12,7 +12,8 @@ public sealed record HostForward(HostForwardProtocol Protocol, IPAddress HostAdd
     /// <summary>
     /// Parses <c>[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT</c>. The protocol defaults to tcp;
     /// an empty host address means 127.0.0.1 (only this host can connect; QEMU binds all addresses);
-    /// an empty guest address means the guest's DHCP address.
+    /// an empty guest address means the first guest address (<see cref="UserNetworkOptions.FirstGuestAddress"/>,
+    /// the first DHCP lease when several guests share the network).
     /// </summary>
     public static HostForward Parse(string text)
     {

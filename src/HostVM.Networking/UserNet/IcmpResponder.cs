@@ -20,7 +20,7 @@ internal sealed class IcmpResponder(UserNetwork network)
             return false;
         }
 
-        if ((ip.Destination != network.GatewayAddress && ip.Destination != network.DnsAddress) ||
+        if ((ip.Destination != network.GatewayAddress && ip.Destination != network.DnsAddress) || !network.IsGuestAddress(ip.Source) ||
             icmp.Length > IPacketPort.MaxFrameSize - UserNetwork.TransportOffset ||
             !network.TryResolve(ip.Source, out var mac))
         {

@@ -15,7 +15,7 @@ internal sealed class TcpForwardListener : IDisposable
     {
         forward.EnsureValid();
         _network = network;
-        _guestAddress = forward.GuestAddress is null ? network.GuestAddress : Ipv4.FromAddress(forward.GuestAddress);
+        _guestAddress = network.ForwardTarget(forward);
         _guestPort = (ushort)forward.GuestPort;
         _listener = new Socket(forward.HostAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try

@@ -9,6 +9,7 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
 {
     private const ushort FirstForwardPort = 49152;
     private readonly Dictionary<FlowKey, TcpNatConnection> _connections = [];
+    private readonly PerGuestCount _perGuest = new();
     private readonly List<TcpNatConnection> _timerScratch = [];
     private ushort _nextForwardPort = FirstForwardPort;
 
@@ -34,7 +35,7 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
 
             // The guest reuses the ports of a connection that has just finished: start afresh.
             connection.Close();
-            _connections.Remove(key);
+            Forget(key);
         }
 
         if (segment.Has(TcpSegment.Rst))
@@ -44,17 +45,18 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
 
         uint destination = ip.Destination;
         bool isDns = destination == network.DnsAddress && segment.DestinationPort == 53 && network.DnsServer is not null;
-        bool reachable = ip.Source == network.GuestAddress && !Ipv4.IsSpecial(destination) && segment.SourcePort != 0 && segment.DestinationPort != 0 &&
+        bool reachable = network.IsGuestAddress(ip.Source) && !Ipv4.IsSpecial(destination) && segment.SourcePort != 0 && segment.DestinationPort != 0 &&
             (destination == network.GatewayAddress || isDns || !network.IsInSubnet(destination));
-        if (isConnectionRequest && reachable && _connections.Count < network.Options.MaxTcpConnections)
+        if (isConnectionRequest && reachable && _connections.Count < network.Options.MaxTcpConnections &&
+            _perGuest[ip.Source] < network.Options.MaxTcpConnectionsPerGuest)
         {
             // DNS over TCP (for answers too big for UDP) goes to the same name server as DNS over UDP.
             var host = isDns ? network.DnsServer! : new IPEndPoint(Ipv4.ToAddress(network.MapToHost(destination)), segment.DestinationPort);
-            _connections.Add(key, TcpNatConnection.Connect(network, this, key, segment, host));
+            Track(key, TcpNatConnection.Connect(network, this, key, segment, host));
             return true;
         }
 
-        if (ip.Source == network.GuestAddress || network.IsInSubnet(ip.Source))
+        if (network.IsGuestAddress(ip.Source))
         {
             SendReset(key, segment);
         }
@@ -79,7 +81,7 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
             var key = new FlowKey(guestAddress, guestPort, network.GatewayAddress, port);
             if (!_connections.ContainsKey(key))
             {
-                _connections.Add(key, TcpNatConnection.Accept(network, this, key, client));
+                Track(key, TcpNatConnection.Accept(network, this, key, client));
                 return;
             }
         }
@@ -87,7 +89,7 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
         client.Dispose();
     }
 
-    public void Remove(TcpNatConnection connection) => _connections.Remove(connection.Key);
+    public void Remove(TcpNatConnection connection) => Forget(connection.Key);
 
     /// <summary>Whether any connection waits on a retransmission or delayed-ACK deadline.</summary>
     public bool HasDeadlines
@@ -175,5 +177,20 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
         }
 
         _connections.Clear();
+        _perGuest.Clear();
+    }
+
+    private void Track(FlowKey key, TcpNatConnection connection)
+    {
+        _connections.Add(key, connection);
+        _perGuest.Add(key.GuestAddress);
+    }
+
+    private void Forget(FlowKey key)
+    {
+        if (_connections.Remove(key))
+        {
+            _perGuest.Remove(key.GuestAddress);
+        }
     }
 }

@@ -14,7 +14,7 @@ internal sealed class UdpForwardListener : IDisposable
     {
         forward.EnsureValid();
         _network = network;
-        GuestAddress = forward.GuestAddress is null ? network.GuestAddress : Ipv4.FromAddress(forward.GuestAddress);
+        GuestAddress = network.ForwardTarget(forward);
         GuestPort = (ushort)forward.GuestPort;
         _socket = new Socket(forward.HostAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try

@@ -16,6 +16,7 @@ internal sealed class UdpNat : IDisposable
 
     private readonly UserNetwork _network;
     private readonly Dictionary<FlowKey, UdpNatFlow> _flows = [];
+    private readonly PerGuestCount _perGuest = new();
     private readonly IPEndPoint? _dnsServer;
     private readonly HostDnsResolver _hostResolver;
     private readonly Dictionary<ushort, UdpForwardBinding> _forwardsByPort = [];
@@ -68,7 +69,7 @@ internal sealed class UdpNat : IDisposable
             }
             else if (_network.IsInSubnet(key.RemoteAddress) && key.RemoteAddress != _network.GatewayAddress)
             {
-                // Nothing else lives on the virtual network.
+                // Other guests are reached through the switch, not through us.
                 return false;
             }
             else
@@ -76,7 +77,7 @@ internal sealed class UdpNat : IDisposable
                 target = new IPEndPoint(Ipv4.ToAddress(_network.MapToHost(key.RemoteAddress)), key.RemotePort);
             }
 
-            if (_flows.Count >= _network.Options.MaxUdpFlows)
+            if (_flows.Count >= _network.Options.MaxUdpFlows || _perGuest[key.GuestAddress] >= _network.Options.MaxUdpFlowsPerGuest)
             {
                 return false;
             }
@@ -88,6 +89,7 @@ internal sealed class UdpNat : IDisposable
             }
 
             _flows.Add(key, flow);
+            _perGuest.Add(key.GuestAddress);
         }
 
         return flow.Send(data);
@@ -152,6 +154,7 @@ internal sealed class UdpNat : IDisposable
             {
                 _flows[key].Dispose();
                 _flows.Remove(key);
+                _perGuest.Remove(key.GuestAddress);
             }
         }
 
@@ -179,5 +182,6 @@ internal sealed class UdpNat : IDisposable
         }
 
         _flows.Clear();
+        _perGuest.Clear();
     }
 }

@@ -11,6 +11,13 @@ namespace HostVM.Networking.UserNet;
 /// host forwards open connections into the guest.
 /// </summary>
 /// <remarks>
+/// <para>
+/// Several guests can share one user network (attach it to a switch with
+/// <see cref="Switch.SwitchUplink"/>): each gets its own DHCP lease, and frames toward a guest go to
+/// the MAC that holds its lease or that its own ARP and IPv4 frames came from. Frames addressed to
+/// other MACs (guests talking to each other through the switch) are ignored.
+/// </para>
+/// <para>
 /// Threading: all state is guarded by one lock. <see cref="Send"/> runs on the NIC's thread and
 /// only parses, copies into buffers and starts asynchronous socket operations; socket completions
 /// run on the thread pool and a timer drives retransmission and expiry. Frames for the guest are
@@ -19,6 +26,7 @@ namespace HostVM.Networking.UserNet;
 /// produced by <see cref="Send"/> itself (ARP and DHCP answers, ACKs) are delivered from the thread
 /// pool, never from inside the NIC's call: the NIC may hold its own, possibly non-reentrant, lock
 /// around both.
+/// </para>
 /// </remarks>
 public sealed class UserNetwork : IPacketPort
 {
@@ -31,6 +39,12 @@ public sealed class UserNetwork : IPacketPort
     private const int FastTimerMilliseconds = 10;
     private const int SlowTimerMilliseconds = 250;
 
+    /// <summary>Learned guest addresses kept at most; the least recently seen is forgotten first.</summary>
+    private const int MaxNeighbours = 1024;
+
+    /// <summary>An address seen from one MAC this recently is not leased to another.</summary>
+    private const long NeighbourHoldMilliseconds = 300_000;
+
     private readonly Lock _gate = new();
     private readonly Lock _deliverGate = new();
     private readonly Queue<(byte[] Frame, int Length)> _outbox = new();
@@ -39,6 +53,7 @@ public sealed class UserNetwork : IPacketPort
     private readonly IcmpResponder _icmp;
     private readonly TcpNat _tcp;
     private readonly UdpNat _udp;
+    private readonly NeighbourTable _neighbours = new(MaxNeighbours);
     private readonly List<IDisposable> _listeners = [];
     private readonly Timer _timer;
     private IFrameReceiver? _receiver;
@@ -48,6 +63,7 @@ public sealed class UserNetwork : IPacketPort
     private long _framesToGuest;
     private long _bytesToGuest;
     private long _framesDropped;
+    private long _framesIgnored;
     private bool _disposed;
     private bool _fastTimer;
     private bool _flushScheduled;
@@ -59,6 +75,9 @@ public sealed class UserNetwork : IPacketPort
         DnsAddress = Ipv4.FromAddress(Options.DnsAddress);
         GuestAddress = Ipv4.FromAddress(Options.GuestAddress);
         SubnetMask = Ipv4.FromAddress(Options.SubnetMask);
+        LastGuestAddress = Options.LastGuestAddress is { } last
+            ? Ipv4.FromAddress(last)
+            : (GatewayAddress & SubnetMask) | (~SubnetMask - 1);
         DnsServer = Options.DnsServer ?? ResolvConf.FirstNameServer(Options.ResolvConfPath);
         Validate();
         _arp = new ArpResponder(this);
@@ -111,7 +130,8 @@ public sealed class UserNetwork : IPacketPort
             lock (_gate)
             {
                 return new UserNetworkStatistics(
-                    _framesFromGuest, _bytesFromGuest, _framesToGuest, _bytesToGuest, _framesDropped, _tcp.Count, _udp.Count);
+                    _framesFromGuest, _bytesFromGuest, _framesToGuest, _bytesToGuest, _framesDropped, _tcp.Count, _udp.Count,
+                    _framesIgnored, _dhcp.Leases.CountBound(Environment.TickCount64), _dhcp.Leases.Exhausted, _neighbours.Count);
             }
         }
     }
@@ -124,7 +144,11 @@ public sealed class UserNetwork : IPacketPort
 
     internal uint DnsAddress { get; }
 
+    /// <summary>The first address of the DHCP pool: the first guest's, and where host forwards without a guest address go.</summary>
     internal uint GuestAddress { get; }
+
+    /// <summary>The last address of the DHCP pool.</summary>
+    internal uint LastGuestAddress { get; }
 
     internal uint SubnetMask { get; }
 
@@ -132,9 +156,6 @@ public sealed class UserNetwork : IPacketPort
 
     /// <summary>Where DNS for the virtual DNS address goes; null when the host has no name server (then the host resolver answers).</summary>
     internal IPEndPoint? DnsServer { get; }
-
-    /// <summary>The guest's MAC, learned from the source of its frames; null until it has sent one.</summary>
-    internal MacAddress? GuestMac { get; set; }
 
     internal bool IsDisposed => _disposed;
 
@@ -165,7 +186,11 @@ public sealed class UserNetwork : IPacketPort
             _bytesFromGuest += frame.Length;
             try
             {
-                if (!Dispatch(frame))
+                if (IsForAnotherHost(frame))
+                {
+                    _framesIgnored++;
+                }
+                else if (!Dispatch(frame))
                 {
                     _framesDropped++;
                 }
@@ -226,8 +251,9 @@ public sealed class UserNetwork : IPacketPort
 
     /// <summary>
     /// The MAC to send an IPv4 packet for <paramref name="destination"/> to: broadcast for the
-    /// broadcast address, else the guest's. When the guest's MAC is not known yet, asks for it
-    /// with ARP and returns false (the caller drops the packet; TCP will retransmit).
+    /// broadcast address, else that guest's: the holder of its DHCP lease, or the MAC its frames
+    /// came from. When no guest is known at that address, asks with ARP and returns false (the
+    /// caller drops the packet; TCP will retransmit). False without asking for non-guest addresses.
     /// </summary>
     internal bool TryResolve(uint destination, out MacAddress mac)
     {
@@ -237,15 +263,67 @@ public sealed class UserNetwork : IPacketPort
             return true;
         }
 
-        if (GuestMac is { } known)
+        if (!IsGuestAddress(destination))
         {
-            mac = known;
+            mac = default;
+            return false;
+        }
+
+        if (_dhcp.Leases.TryGetBound(destination, Environment.TickCount64, out mac))
+        {
+            return true;
+        }
+
+        if (_neighbours.TryGet(destination, out var neighbour))
+        {
+            mac = neighbour.Mac;
             return true;
         }
 
         _arp.Request(destination);
         mac = default;
         return false;
+    }
+
+    /// <summary>
+    /// Notes that <paramref name="address"/> sent from <paramref name="mac"/>. False (and nothing learned) for
+    /// a multicast or the gateway's own MAC, and when another MAC holds the DHCP lease on that address: a
+    /// guest may not take over another's address.
+    /// </summary>
+    internal bool LearnGuest(uint address, MacAddress mac)
+    {
+        long now = Environment.TickCount64;
+        if (mac.IsMulticast || mac == GatewayMac || (_dhcp.Leases.TryGetBound(address, now, out var holder) && holder != mac))
+        {
+            return false;
+        }
+
+        _neighbours.Learn(address, mac, now);
+        return true;
+    }
+
+    /// <summary>Whether DHCP may give <paramref name="address"/> to <paramref name="mac"/>: a guest address no other MAC has used lately.</summary>
+    internal bool IsAvailableTo(uint address, MacAddress mac) =>
+        IsGuestAddress(address) &&
+        !(_neighbours.TryGet(address, out var neighbour) && neighbour.Mac != mac &&
+          Environment.TickCount64 - neighbour.LastSeen < NeighbourHoldMilliseconds);
+
+    /// <summary>Where a host forward goes: its guest address, or the first address of the pool when it names none.</summary>
+    internal uint ForwardTarget(HostForward forward)
+    {
+        if (forward.GuestAddress is null)
+        {
+            return GuestAddress;
+        }
+
+        uint address = Ipv4.FromAddress(forward.GuestAddress);
+        if (!IsGuestAddress(address))
+        {
+            throw new ArgumentException(
+                $"Host forward '{forward}': {forward.GuestAddress} is not a guest address of the user network ({Options.Gateway}, mask {Options.SubnetMask}, not the gateway or DNS address); name a guest such as {Options.FirstGuestAddress}, or none for the first guest.");
+        }
+
+        return address;
     }
 
     /// <summary>Adds the Ethernet and IPv4 headers in front of a transport message already at <see cref="TransportOffset"/> and queues it.</summary>
@@ -363,6 +441,11 @@ public sealed class UserNetwork : IPacketPort
     /// <summary>True when <paramref name="address"/> is in the virtual subnet.</summary>
     internal bool IsInSubnet(uint address) => (address & SubnetMask) == (GatewayAddress & SubnetMask);
 
+    /// <summary>True for an address a guest may have: in the subnet, not the gateway, DNS, network or subnet broadcast address.</summary>
+    internal bool IsGuestAddress(uint address) =>
+        IsInSubnet(address) && address != GatewayAddress && address != DnsAddress &&
+        (address & ~SubnetMask) != 0 && (address & ~SubnetMask) != ~SubnetMask;
+
     /// <summary>Where a guest packet for <paramref name="destination"/> goes on the host: the gateway means the host itself.</summary>
     internal uint MapToHost(uint destination) => destination == GatewayAddress ? Ipv4.Loopback : destination;
 
@@ -416,10 +499,16 @@ public sealed class UserNetwork : IPacketPort
 
     private void Validate()
     {
-        if (!IsInSubnet(GuestAddress) || !IsInSubnet(DnsAddress) || GatewayAddress == GuestAddress || DnsAddress == GuestAddress)
+        if (!IsGuestAddress(GuestAddress) || !IsGuestAddress(LastGuestAddress) || !IsInSubnet(DnsAddress) || GatewayAddress == DnsAddress)
         {
             throw new ArgumentException(
-                $"UserNetworkOptions: the guest ({Options.GuestAddress}), gateway ({Options.Gateway}) and DNS ({Options.DnsAddress}) addresses must be distinct and in one subnet ({Options.SubnetMask}).");
+                $"UserNetworkOptions: the guest addresses ({Options.FirstGuestAddress} to {Ipv4.ToAddress(LastGuestAddress)}), gateway ({Options.Gateway}) and DNS ({Options.DnsAddress}) addresses must be distinct and in one subnet ({Options.SubnetMask}).");
+        }
+
+        if (LastGuestAddress < GuestAddress)
+        {
+            throw new ArgumentException(
+                $"UserNetworkOptions: the DHCP pool ends ({Ipv4.ToAddress(LastGuestAddress)}) before it starts ({Options.FirstGuestAddress}); set LastGuestAddress to {Options.FirstGuestAddress} or above.");
         }
 
         if (Options.GatewayMac.IsMulticast)
@@ -432,10 +521,26 @@ public sealed class UserNetwork : IPacketPort
             throw new ArgumentException($"UserNetworkOptions: TcpBufferSize {Options.TcpBufferSize} must be from 4 KiB to 64 MiB.");
         }
 
-        if (Options.MaxTcpConnections < 0 || Options.MaxUdpFlows < 0 || Options.UdpIdleTimeout <= TimeSpan.Zero || Options.DhcpLeaseTime <= TimeSpan.Zero)
+        if (Options.MaxTcpConnections < 0 || Options.MaxUdpFlows < 0 || Options.MaxTcpConnectionsPerGuest < 0 || Options.MaxUdpFlowsPerGuest < 0 ||
+            Options.UdpIdleTimeout <= TimeSpan.Zero || Options.DhcpLeaseTime <= TimeSpan.Zero)
         {
             throw new ArgumentException("UserNetworkOptions: connection and flow limits must not be negative, and the UDP idle timeout and DHCP lease time must be positive.");
         }
+    }
+
+    /// <summary>
+    /// A frame neither to the gateway's MAC nor broadcast: on a switch, guests talk to each other directly
+    /// and the switch floods their unknown unicast (and multicast) here too; that is not ours to answer.
+    /// </summary>
+    private bool IsForAnotherHost(ReadOnlySpan<byte> frame)
+    {
+        if (frame.Length < EthernetHeaderLength)
+        {
+            return false;
+        }
+
+        var destination = MacAddress.FromBytes(frame);
+        return destination != GatewayMac && destination != MacAddress.Broadcast;
     }
 
     private bool Dispatch(ReadOnlySpan<byte> frame)
@@ -445,27 +550,33 @@ public sealed class UserNetwork : IPacketPort
             return false;
         }
 
-        var destination = MacAddress.FromBytes(frame);
+        // A frame "from" the gateway is our own looped back, or a guest posing as us: neither is a guest's.
         var source = MacAddress.FromBytes(frame[6..]);
-        if (source.IsMulticast || (destination != GatewayMac && destination != MacAddress.Broadcast))
+        if (source.IsMulticast || source == GatewayMac)
         {
             return false;
         }
 
-        GuestMac = source;
         ushort etherType = BinaryPrimitives.ReadUInt16BigEndian(frame[12..]);
         var payload = frame[EthernetHeaderLength..];
         return etherType switch
         {
             EtherTypeArp => _arp.Handle(payload),
-            EtherTypeIpv4 => DispatchIpv4(payload),
+            EtherTypeIpv4 => DispatchIpv4(payload, source),
             _ => false,
         };
     }
 
-    private bool DispatchIpv4(ReadOnlySpan<byte> packet)
+    private bool DispatchIpv4(ReadOnlySpan<byte> packet, MacAddress source)
     {
         if (!Ipv4Packet.TryParse(packet, out var ip))
+        {
+            return false;
+        }
+
+        // A guest's frames teach us where it is (it may have a static address and never ask DHCP);
+        // one sending from an address leased to another guest is dropped.
+        if (IsGuestAddress(ip.Source) && !LearnGuest(ip.Source, source))
         {
             return false;
         }
@@ -508,9 +619,9 @@ public sealed class UserNetwork : IPacketPort
             return _dhcp.Handle(ip.Destination, data);
         }
 
-        if (ip.Source != GuestAddress)
+        if (!IsGuestAddress(ip.Source))
         {
-            // Before DHCP the guest has no address; anything else it sends from elsewhere is not NATed.
+            // Before DHCP a guest has no address; anything it sends from outside the guest addresses is not NATed.
             return false;
         }
 

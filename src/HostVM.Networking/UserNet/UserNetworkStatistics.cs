@@ -1,6 +1,10 @@
 namespace HostVM.Networking.UserNet;
 
 /// <summary>A snapshot of a <see cref="UserNetwork"/>'s counters.</summary>
+/// <param name="FramesIgnored">Frames for other hosts (guests talking to each other on a switch), not counted as dropped.</param>
+/// <param name="DhcpLeases">Acknowledged, unexpired DHCP leases.</param>
+/// <param name="DhcpPoolExhausted">DHCP requests refused because the pool had no free address.</param>
+/// <param name="KnownGuestAddresses">Guest addresses whose MAC was learned from their own frames.</param>
 public sealed record UserNetworkStatistics(
     long FramesFromGuest,
     long BytesFromGuest,
@@ -8,4 +12,8 @@ public sealed record UserNetworkStatistics(
     long BytesToGuest,
     long FramesDropped,
     int TcpConnections,
-    int UdpFlows);
+    int UdpFlows,
+    long FramesIgnored,
+    int DhcpLeases,
+    long DhcpPoolExhausted,
+    int KnownGuestAddresses);

@@ -30,9 +30,9 @@ public class BasicServicesTests
     public void DhcpGivesTheGuestItsAddressRouterAndDns()
     {
         using var guest = new FakeGuest();
-        guest.Send(Dhcp(1, xid: 0x1234_5678, requested: 0));
+        guest.Send(DhcpMessages.Build(1, xid: 0x1234_5678, requested: 0));
         var offer = guest.WaitFor(f => f.IsUdp && f.DestinationPort == 68);
-        var offered = ReadDhcp(offer.Data);
+        var offered = DhcpMessages.Read(offer.Data);
         Assert.Equal(0x1234_5678u, BinaryPrimitives.ReadUInt32BigEndian(offer.Data.AsSpan(4)));
         Assert.Equal(Packets.Guest, BinaryPrimitives.ReadUInt32BigEndian(offer.Data.AsSpan(16)));
         Assert.Equal(2, offered[53][0]);
@@ -47,9 +47,9 @@ public class BasicServicesTests
         Assert.Equal(Packets.GuestMac, offer.Destination);
         Assert.Equal(Packets.Guest, offer.IpDestination);
 
-        guest.Send(Dhcp(3, xid: 0x1234_5679, requested: Packets.Guest, broadcast: true));
+        guest.Send(DhcpMessages.Build(3, xid: 0x1234_5679, requested: Packets.Guest, broadcast: true));
         var ack = guest.WaitFor(f => f.IsUdp && f.DestinationPort == 68);
-        var acked = ReadDhcp(ack.Data);
+        var acked = DhcpMessages.Read(ack.Data);
         Assert.Equal(5, acked[53][0]);
         Assert.Equal(Packets.Guest, BinaryPrimitives.ReadUInt32BigEndian(ack.Data.AsSpan(16)));
         Assert.Equal(Packets.Gateway, BinaryPrimitives.ReadUInt32BigEndian(acked[3]));
@@ -58,9 +58,9 @@ public class BasicServicesTests
         Assert.Equal(MacAddress.Broadcast, ack.Destination);
         Assert.Equal(0xffff_ffffu, ack.IpDestination);
 
-        guest.Send(Dhcp(3, xid: 0x1234_567a, requested: 0x0a00_0299));
+        guest.Send(DhcpMessages.Build(3, xid: 0x1234_567a, requested: 0x0a00_0299));
         var nak = guest.WaitFor(f => f.IsUdp && f.DestinationPort == 68);
-        Assert.Equal(6, ReadDhcp(nak.Data)[53][0]);
+        Assert.Equal(6, DhcpMessages.Read(nak.Data)[53][0]);
     }
 
     [Fact]
@@ -85,60 +85,5 @@ public class BasicServicesTests
         Assert.Equal(echo.AsSpan(4).ToArray(), reply.Data.AsSpan(4).ToArray());
         Assert.True(SpinWait.SpinUntil(() => guest.Network.Statistics.FramesToGuest >= 1, 5000));
         Assert.True(guest.Network.Statistics.FramesFromGuest >= 1);
-    }
-
-    private static byte[] Dhcp(byte type, uint xid, uint requested, bool broadcast = false)
-    {
-        var message = new byte[300];
-        message[0] = 1;
-        message[1] = 1;
-        message[2] = 6;
-        BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(4), xid);
-        if (broadcast)
-        {
-            message[10] = 0x80;
-        }
-
-        Packets.GuestMac.CopyTo(message.AsSpan(28));
-        BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(236), 0x6382_5363);
-        int o = 240;
-        message[o++] = 53;
-        message[o++] = 1;
-        message[o++] = type;
-        if (requested != 0)
-        {
-            message[o++] = 50;
-            message[o++] = 4;
-            BinaryPrimitives.WriteUInt32BigEndian(message.AsSpan(o), requested);
-            o += 4;
-        }
-
-        message[o++] = 55;
-        message[o++] = 3;
-        message[o++] = 1;
-        message[o++] = 3;
-        message[o++] = 6;
-        message[o] = 255;
-        return Packets.Udp(0, 68, 0xffff_ffff, 67, message);
-    }
-
-    private static Dictionary<byte, byte[]> ReadDhcp(byte[] message)
-    {
-        Assert.Equal(2, message[0]);
-        Assert.Equal(0x6382_5363u, BinaryPrimitives.ReadUInt32BigEndian(message.AsSpan(236)));
-        var options = new Dictionary<byte, byte[]>();
-        for (int i = 240; i < message.Length && message[i] != 255;)
-        {
-            if (message[i] == 0)
-            {
-                i++;
-                continue;
-            }
-
-            options[message[i]] = message.AsSpan(i + 2, message[i + 1]).ToArray();
-            i += 2 + message[i + 1];
-        }
-
-        return options;
     }
 }

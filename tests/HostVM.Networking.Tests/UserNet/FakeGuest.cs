@@ -1,16 +1,21 @@
 using System.Collections.Concurrent;
+using HostVM.Networking.Switch;
 using HostVM.Networking.UserNet;
 
 namespace HostVM.Networking.Tests.UserNet;
 
 /// <summary>
-/// The test's guest: the receiving end of a <see cref="UserNetwork"/> (standing in for the NIC)
-/// that checks every frame it gets, plus helpers to send frames and wait for answers.
+/// The test's guest: the receiving end of a port (standing in for the NIC) that checks every frame
+/// it gets, plus helpers to send frames and wait for answers. Either the NIC of a
+/// <see cref="UserNetwork"/> of its own, or a port on a switch that other guests and a NAT uplink share.
 /// </summary>
 internal sealed class FakeGuest : IFrameReceiver, IDisposable
 {
     private readonly BlockingCollection<ReceivedFrame> _frames = [];
+    private readonly ConcurrentQueue<ReceivedFrame> _all = new();
     private readonly ConcurrentQueue<string> _problems = new();
+    private readonly IPacketPort _port;
+    private readonly UserNetwork? _network;
 
     static FakeGuest()
     {
@@ -21,16 +26,41 @@ internal sealed class FakeGuest : IFrameReceiver, IDisposable
         ThreadPool.SetMinThreads(Math.Max(workers, 32), Math.Max(io, 32));
     }
 
+    /// <summary>A guest (<see cref="Packets.GuestMac"/> at <see cref="Packets.Guest"/>) alone on a user network of its own.</summary>
     public FakeGuest(UserNetworkOptions? options = null)
     {
-        Network = new UserNetwork(options);
-        Network.Start(this);
+        _network = new UserNetwork(options);
+        _port = _network;
+        Mac = Packets.GuestMac;
+        Address = Packets.Guest;
+        _network.Start(this);
     }
 
-    public UserNetwork Network { get; }
+    private FakeGuest(IPacketPort port, MacAddress mac, uint address)
+    {
+        _port = port;
+        Mac = mac;
+        Address = address;
+        _port.Start(this);
+    }
+
+    /// <summary>The guest's own user network; only for a guest made with the public constructor.</summary>
+    public UserNetwork Network => _network ?? throw new InvalidOperationException("This guest sits on a switch; it has no user network of its own.");
+
+    public MacAddress Mac { get; }
+
+    /// <summary>The address the guest sends from (0 before DHCP).</summary>
+    public uint Address { get; set; }
+
+    /// <summary>Every frame received so far, including those <see cref="WaitFor"/> skipped.</summary>
+    public IReadOnlyCollection<ReceivedFrame> AllReceived => _all;
 
     /// <summary>When set and it returns true, the frame is refused as a full NIC queue would.</summary>
     public Func<ReceivedFrame, bool>? Drop { get; set; }
+
+    /// <summary>A guest with <paramref name="mac"/> on switch <paramref name="switchName"/>.</summary>
+    public static FakeGuest OnSwitch(string switchName, string runtimeDirectory, MacAddress mac, uint address = 0) =>
+        new(SwitchPort.Open(switchName, runtimeDirectory), mac, address);
 
     public bool Receive(ReadOnlySpan<byte> frame)
     {
@@ -45,11 +75,12 @@ internal sealed class FakeGuest : IFrameReceiver, IDisposable
             return false;
         }
 
+        _all.Enqueue(parsed);
         _frames.Add(parsed);
         return true;
     }
 
-    public void Send(byte[] frame) => Network.Send(frame);
+    public void Send(byte[] frame) => _port.Send(frame);
 
     /// <summary>The next frame that matches, discarding others; fails the test after the timeout.</summary>
     public ReceivedFrame WaitFor(Func<ReceivedFrame, bool> match, int timeoutMilliseconds = 5000)
@@ -78,7 +109,7 @@ internal sealed class FakeGuest : IFrameReceiver, IDisposable
     public void Dispose()
     {
         // The collection is left to the GC: a delivery already under way may still add one frame.
-        Network.Dispose();
+        _port.Dispose();
         AssertNoProblems();
     }
 }

@@ -59,7 +59,7 @@ internal sealed class GuestTcp
         byte[] options = windowScale < 0
             ? [2, 4, Mss >> 8, Mss & 0xff]
             : [2, 4, Mss >> 8, Mss & 0xff, 4, 2, 8, 10, 0, 0, 0, 1, 0, 0, 0, 0, 1, 3, 3, (byte)windowScale];
-        guest.Send(Packets.Tcp(Packets.Guest, localPort, remoteAddress, remotePort, 999, 0, Packets.Syn, window, [], options));
+        guest.Send(Packets.Tcp(guest.Address, localPort, remoteAddress, remotePort, 999, 0, Packets.Syn, window, [], options, guest.Mac));
         return guest.WaitFor(f => f.IsTcp && f.DestinationPort == localPort && f.SourcePort == remotePort);
     }
 
@@ -81,7 +81,7 @@ internal sealed class GuestTcp
         var connection = new GuestTcp(guest, syn.DestinationPort, syn.IpSource, syn.SourcePort, window);
         connection.TakeSyn(syn);
         byte[] options = [2, 4, Mss >> 8, Mss & 0xff];
-        guest.Send(Packets.Tcp(Packets.Guest, connection.LocalPort, connection.RemoteAddress, connection.RemotePort, 999, connection._rcvNxt, Packets.Syn | Packets.Ack, window, [], options));
+        guest.Send(Packets.Tcp(guest.Address, connection.LocalPort, connection.RemoteAddress, connection.RemotePort, 999, connection._rcvNxt, Packets.Syn | Packets.Ack, window, [], options, guest.Mac));
         connection._lastAckSent = connection._rcvNxt;
         connection._sndUna = 999;
         connection.RunUntil(() => connection._sndUna == 1000);
@@ -127,7 +127,7 @@ internal sealed class GuestTcp
     }
 
     public void SendRaw(byte flags, uint seq, ReadOnlySpan<byte> data) =>
-        _guest.Send(Packets.Tcp(Packets.Guest, LocalPort, RemoteAddress, RemotePort, seq, _rcvNxt, flags, Window, data));
+        _guest.Send(Packets.Tcp(_guest.Address, LocalPort, RemoteAddress, RemotePort, seq, _rcvNxt, flags, Window, data, from: _guest.Mac));
 
     public uint NextSequence => _sndNxt;
 
@@ -236,7 +236,7 @@ internal sealed class GuestTcp
 
     private void SendSegment(byte flags, ReadOnlySpan<byte> data)
     {
-        _guest.Send(Packets.Tcp(Packets.Guest, LocalPort, RemoteAddress, RemotePort, _sndNxt, _rcvNxt, flags, Window, data));
+        _guest.Send(Packets.Tcp(_guest.Address, LocalPort, RemoteAddress, RemotePort, _sndNxt, _rcvNxt, flags, Window, data, from: _guest.Mac));
         _lastAckSent = _rcvNxt;
         _sndNxt += (uint)data.Length;
     }

@@ -125,6 +125,21 @@ public class HostForwardTests
     {
         Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { GuestAddress = IPAddress.Parse("192.168.1.15") }));
         Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { TcpBufferSize = 10 }));
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { LastGuestAddress = IPAddress.Parse("10.0.2.10") }));
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { LastGuestAddress = IPAddress.Parse("10.0.2.255") }));
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { MaxUdpFlowsPerGuest = -1 }));
+        var toGateway = Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { HostForwards = [HostForward.Parse("tcp::0-10.0.2.2:80")] }));
+        Assert.Contains("10.0.2.2", toGateway.Message, StringComparison.Ordinal);
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { HostForwards = [HostForward.Parse("udp::0-192.168.1.5:53")] }));
+    }
+
+    [Fact]
+    public void GuestAddressIsTheFirstAddressOfThePool()
+    {
+        var options = new UserNetworkOptions { GuestAddress = IPAddress.Parse("10.0.2.100") };
+        Assert.Equal(IPAddress.Parse("10.0.2.100"), options.FirstGuestAddress);
+        Assert.Equal(IPAddress.Parse("10.0.2.20"), (options with { FirstGuestAddress = IPAddress.Parse("10.0.2.20") }).GuestAddress);
+        Assert.Null(options.LastGuestAddress);
     }
 
     [Fact]

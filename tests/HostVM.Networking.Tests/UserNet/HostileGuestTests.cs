@@ -116,4 +116,75 @@ public class HostileGuestTests
         var reset = guest.WaitFor(f => f.IsTcp && f.Has(Packets.Rst));
         Assert.Equal(42005, reset.DestinationPort);
     }
+
+    [Fact]
+    public void OneGuestCannotTakeEveryConnection()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        ushort target = (ushort)((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        using var guest = new FakeGuest(new UserNetworkOptions { MaxTcpConnections = 10, MaxTcpConnectionsPerGuest = 3 });
+        for (ushort port = 1; port <= 5; port++)
+        {
+            guest.Send(Packets.Tcp(Packets.Guest, (ushort)(42100 + port), Packets.Gateway, target, 1, 0, Packets.Syn, 1000, []));
+        }
+
+        Assert.Equal(3, guest.Network.Statistics.TcpConnections);
+        var reset = guest.WaitFor(f => f.IsTcp && f.Has(Packets.Rst));
+        Assert.Equal(42104, reset.DestinationPort);
+
+        // Another guest on the same network still gets in, and its answer goes to its own MAC.
+        var other = MacAddress.Parse("52:54:00:00:00:42");
+        guest.Send(Packets.Tcp(0x0a00_0242, 42200, Packets.Gateway, target, 1, 0, Packets.Syn, 1000, [], from: other));
+        var synAck = guest.WaitFor(f => f.IsTcp && f.DestinationPort == 42200);
+        Assert.True(synAck.Has(Packets.Syn) && synAck.Has(Packets.Ack));
+        Assert.Equal(other, synAck.Destination);
+        Assert.Equal(4, guest.Network.Statistics.TcpConnections);
+    }
+
+    [Fact]
+    public void SprayedSourceAddressesAndClientMacsDoNotGrowTheTables()
+    {
+        // A /16, so there are far more guest addresses than the learned-address table holds.
+        var options = new UserNetworkOptions
+        {
+            Gateway = System.Net.IPAddress.Parse("10.0.0.2"),
+            DnsAddress = System.Net.IPAddress.Parse("10.0.0.3"),
+            FirstGuestAddress = System.Net.IPAddress.Parse("10.0.0.15"),
+            SubnetMask = System.Net.IPAddress.Parse("255.255.0.0"),
+        };
+        using var guest = new FakeGuest(options);
+        for (uint i = 0; i < 3000; i++)
+        {
+            var mac = new MacAddress(0x5254_0100_0000UL + i);
+            guest.Send(Packets.IpFrame(0x0a00_1000 + i, 0x0a00_0002, 253, [1, 2, 3, 4], mac));
+        }
+
+        Assert.Equal(1024, guest.Network.Statistics.KnownGuestAddresses);
+
+        for (uint i = 0; i < 5000; i++)
+        {
+            var mac = new MacAddress(0x5254_0200_0000UL + i);
+            guest.Send(DhcpMessages.Build(DhcpMessages.Discover, i, 0, client: mac));
+        }
+
+        // Offers hold addresses only briefly, but while they do the table stops at its bound.
+        Assert.Equal(5000 - 4096, guest.Network.Statistics.DhcpPoolExhausted);
+        Assert.Equal(0, guest.Network.Statistics.DhcpLeases);
+    }
+
+    [Fact]
+    public void AGuestPosingAsTheGatewayIsIgnored()
+    {
+        using var guest = new FakeGuest();
+        var echo = new byte[8];
+        echo[0] = 8;
+        BinaryPrimitives.WriteUInt16BigEndian(echo.AsSpan(2), Packets.Checksum(echo));
+        guest.Send(Packets.IpFrame(Packets.Guest, Packets.Gateway, 1, echo, Packets.GatewayMac));
+        guest.Send(DhcpMessages.Build(DhcpMessages.Discover, 1, 0, client: Packets.GatewayMac));
+        guest.Send(Packets.ArpRequest(0x0a00_0242, Packets.Gateway, Packets.GatewayMac));
+        Assert.Null(guest.TryTake(300));
+        Assert.Equal(0, guest.Network.Statistics.KnownGuestAddresses);
+        Assert.Equal(3, guest.Network.Statistics.FramesDropped);
+    }
 }

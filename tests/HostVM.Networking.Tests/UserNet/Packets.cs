@@ -68,10 +68,11 @@ internal static class Packets
         return packet;
     }
 
-    public static byte[] IpFrame(uint source, uint destination, byte protocol, ReadOnlySpan<byte> payload) =>
-        Ethernet(GatewayMac, GuestMac, EtherIpv4, Ipv4(source, destination, protocol, payload));
+    /// <summary>An IPv4 packet from a guest (<paramref name="from"/>, by default <see cref="GuestMac"/>) to the gateway's MAC.</summary>
+    public static byte[] IpFrame(uint source, uint destination, byte protocol, ReadOnlySpan<byte> payload, MacAddress? from = null) =>
+        Ethernet(GatewayMac, from ?? GuestMac, EtherIpv4, Ipv4(source, destination, protocol, payload));
 
-    public static byte[] Tcp(uint source, ushort sourcePort, uint destination, ushort destinationPort, uint seq, uint ack, byte flags, ushort window, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> options = default)
+    public static byte[] Tcp(uint source, ushort sourcePort, uint destination, ushort destinationPort, uint seq, uint ack, byte flags, ushort window, ReadOnlySpan<byte> payload, ReadOnlySpan<byte> options = default, MacAddress? from = null)
     {
         int header = 20 + options.Length;
         var segment = new byte[header + payload.Length];
@@ -85,10 +86,10 @@ internal static class Packets
         options.CopyTo(segment.AsSpan(20));
         payload.CopyTo(segment.AsSpan(header));
         BinaryPrimitives.WriteUInt16BigEndian(segment.AsSpan(16), Checksum(segment, Pseudo(source, destination, 6, segment.Length)));
-        return IpFrame(source, destination, 6, segment);
+        return IpFrame(source, destination, 6, segment, from);
     }
 
-    public static byte[] Udp(uint source, ushort sourcePort, uint destination, ushort destinationPort, ReadOnlySpan<byte> payload)
+    public static byte[] Udp(uint source, ushort sourcePort, uint destination, ushort destinationPort, ReadOnlySpan<byte> payload, MacAddress? from = null)
     {
         var datagram = new byte[8 + payload.Length];
         BinaryPrimitives.WriteUInt16BigEndian(datagram, sourcePort);
@@ -97,21 +98,22 @@ internal static class Packets
         payload.CopyTo(datagram.AsSpan(8));
         ushort checksum = Checksum(datagram, Pseudo(source, destination, 17, datagram.Length));
         BinaryPrimitives.WriteUInt16BigEndian(datagram.AsSpan(6), checksum == 0 ? (ushort)0xffff : checksum);
-        var frame = Ethernet(destination == 0xffff_ffff ? MacAddress.Broadcast : GatewayMac, GuestMac, EtherIpv4, Ipv4(source, destination, 17, datagram));
+        var frame = Ethernet(destination == 0xffff_ffff ? MacAddress.Broadcast : GatewayMac, from ?? GuestMac, EtherIpv4, Ipv4(source, destination, 17, datagram));
         return frame;
     }
 
-    public static byte[] ArpRequest(uint senderIp, uint targetIp)
+    public static byte[] ArpRequest(uint senderIp, uint targetIp, MacAddress? from = null)
     {
+        var sender = from ?? GuestMac;
         var arp = new byte[28];
         BinaryPrimitives.WriteUInt16BigEndian(arp, 1);
         BinaryPrimitives.WriteUInt16BigEndian(arp.AsSpan(2), 0x0800);
         arp[4] = 6;
         arp[5] = 4;
         BinaryPrimitives.WriteUInt16BigEndian(arp.AsSpan(6), 1);
-        GuestMac.CopyTo(arp.AsSpan(8));
+        sender.CopyTo(arp.AsSpan(8));
         BinaryPrimitives.WriteUInt32BigEndian(arp.AsSpan(14), senderIp);
         BinaryPrimitives.WriteUInt32BigEndian(arp.AsSpan(24), targetIp);
-        return Ethernet(MacAddress.Broadcast, GuestMac, EtherArp, arp);
+        return Ethernet(MacAddress.Broadcast, sender, EtherArp, arp);
     }
 }

@@ -1,0 +1,172 @@
+using System.Diagnostics;
+using System.Net.Http.Json;
+using System.Text;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+
+namespace HostVM.Integration.Tests;
+
+/// <summary>
+/// A real `hostvm serve` process on loopback with its own data and runtime directories, and an HTTP
+/// client for it. Dispose kills it and every VMM it started (they run in their own sessions).
+/// </summary>
+public sealed partial class DaemonUnderTest : IDisposable
+{
+    private HostvmProcess _process;
+    private readonly string[] _extraArgs;
+
+    private DaemonUnderTest(string root, string[] extraArgs)
+    {
+        Root = root;
+        _extraArgs = extraArgs;
+        DataDir = Path.Combine(root, "data");
+        RuntimeDir = Path.Combine(root, "run");
+        Directory.CreateDirectory(Path.Combine(DataDir, "import"));
+        _process = Launch();
+    }
+
+    public string Root { get; }
+
+    public string DataDir { get; }
+
+    public string RuntimeDir { get; }
+
+    public HttpClient Client { get; private set; } = new();
+
+    public HostvmProcess Process => _process;
+
+    public static async Task<DaemonUnderTest> StartAsync(params string[] extraArgs)
+    {
+        var daemon = new DaemonUnderTest(Directory.CreateTempSubdirectory("hostvm-daemon-").FullName, extraArgs);
+        await daemon.WaitForAddressAsync();
+        return daemon;
+    }
+
+    private HostvmProcess Launch() => HostvmProcess.Start([
+        "serve", "--data-dir", DataDir, "--runtime-dir", RuntimeDir, "--listen", "127.0.0.1:0", .. _extraArgs]);
+
+    private async Task WaitForAddressAsync()
+    {
+        await _process.WaitForOutputAsync("listening on http://127.0.0.1:", TimeSpan.FromSeconds(60));
+        Client.Dispose();
+        Client = new HttpClient { BaseAddress = new Uri(ListenLine().Match(_process.Output).Groups[1].Value) };
+    }
+
+    /// <summary>Kills the daemon with SIGKILL (its VMMs live on) and starts a new one on the same directories.</summary>
+    public async Task KillAndRestartAsync()
+    {
+        ProcessKill(_process.Id, 9);
+        await _process.WaitForExitAsync(TimeSpan.FromSeconds(30));
+        _process.Dispose();
+        _process = Launch();
+        await WaitForAddressAsync();
+    }
+
+    /// <summary>Imports the test guest (shell mode) as image <paramref name="name"/> through the import directory.</summary>
+    public async Task ImportGuestAsync(string name = "guest", string bootArgs = "console=ttyS0 quiet hostvm.mode=shell")
+    {
+        string import = Path.Combine(DataDir, "import");
+        foreach (var f in new[] { "Image", "initramfs.cpio.gz", "disk.ext4" })
+        {
+            if (!File.Exists(Path.Combine(import, f)))
+            {
+                File.Copy(GuestArtifacts.Guest(f), Path.Combine(import, f));
+            }
+        }
+
+        var response = await PostAsync("/v1/images", new { name, kernel = "Image", initrd = "initramfs.cpio.gz", disk = "disk.ext4", boot_args = bootArgs });
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+    }
+
+    public Task<HttpResponseMessage> PostAsync(string path, object? body = null) =>
+        Client.PostAsync(path, body is null ? null : JsonContent.Create(body));
+
+    public async Task<JsonElement> GetAsync(string path)
+    {
+        var response = await Client.GetAsync(path);
+        string text = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, $"GET {path}: {(int)response.StatusCode} {text}");
+        using var doc = JsonDocument.Parse(text);
+        return doc.RootElement.Clone();
+    }
+
+    /// <summary>Sends a request and returns its status and JSON body.</summary>
+    public async Task<(int Status, JsonElement Body)> SendAsync(HttpMethod method, string path, object? body = null, string? raw = null)
+    {
+        using var request = new HttpRequestMessage(method, path);
+        if (raw is not null)
+        {
+            request.Content = new StringContent(raw, Encoding.UTF8, "application/json");
+        }
+        else if (body is not null)
+        {
+            request.Content = JsonContent.Create(body);
+        }
+
+        var response = await Client.SendAsync(request);
+        string text = await response.Content.ReadAsStringAsync();
+        using var doc = JsonDocument.Parse(text.Length == 0 ? "null" : text);
+        return ((int)response.StatusCode, doc.RootElement.Clone());
+    }
+
+    public async Task<JsonElement> CreateVmAsync(object request)
+    {
+        var (status, body) = await SendAsync(HttpMethod.Post, "/v1/vms", request);
+        Assert.True(status == 201, $"create: {status} {body}");
+        return body;
+    }
+
+    public string SerialLog(JsonElement vm) => Path.Combine(DataDir, "vms", vm.GetProperty("id").GetString()!, "serial.log");
+
+    public string ConsoleSocket(JsonElement vm) => Path.Combine(RuntimeDir, "vms", vm.GetProperty("id").GetString()!, "console.sock");
+
+    /// <summary>Waits until the VM's serial log shows <paramref name="marker"/>.</summary>
+    public async Task WaitForSerialAsync(JsonElement vm, string marker, double seconds = 120)
+    {
+        var watch = Stopwatch.StartNew();
+        string log = SerialLog(vm);
+        while (!(File.Exists(log) && File.ReadAllText(log).Contains(marker, StringComparison.Ordinal)))
+        {
+            if (watch.Elapsed.TotalSeconds > seconds)
+            {
+                throw new TimeoutException($"no {marker} in {log} after {seconds} s:\n{(File.Exists(log) ? File.ReadAllText(log) : "(no log)")}");
+            }
+
+            await Task.Delay(100);
+        }
+    }
+
+    public async Task<ulong> InstructionsAsync(string vm) =>
+        (await GetAsync($"/v1/vms/{vm}/stats")).GetProperty("instructions_retired").GetUInt64();
+
+    public static void ProcessKill(int pid, int signal)
+    {
+        using var kill = System.Diagnostics.Process.Start("kill", [$"-{signal}", pid.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+        kill.WaitForExit();
+    }
+
+    public static bool Alive(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].StartsWith('Z');
+
+    [GeneratedRegex(@"listening on (http://127\.0\.0\.1:\d+)")]
+    private static partial Regex ListenLine();
+
+    public void Dispose()
+    {
+        Client.Dispose();
+        _process.Dispose();
+        // The VMMs run in their own sessions: find them by the runtime directory on their command line.
+        using (var pkill = System.Diagnostics.Process.Start("pkill", ["-9", "-f", RuntimeDir]))
+        {
+            pkill.WaitForExit();
+        }
+
+        Thread.Sleep(200);
+        try
+        {
+            Directory.Delete(Root, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+    }
+}
