@@ -15,13 +15,11 @@ public sealed class DaemonCliTests(DaemonFixture fixture) : IClassFixture<Daemon
 {
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(2);
 
-    private DaemonProcess Daemon => fixture.Daemon;
-
     /// <summary>The environment of a user whose HOSTVM_HOST points at the test daemon (and who has no cli.json).</summary>
     private Dictionary<string, string> Environment(string? host = null) => new()
     {
-        ["HOSTVM_HOST"] = host ?? Daemon.Url,
-        ["XDG_CONFIG_HOME"] = Daemon.ConfigRoot,
+        ["HOSTVM_HOST"] = host ?? fixture.Url,
+        ["XDG_CONFIG_HOME"] = fixture.ConfigRoot,
     };
 
     private (int Code, string Stdout, string Stderr) Hostvm(params string[] args) => HostvmWith(Environment(), args);
@@ -36,7 +34,7 @@ public sealed class DaemonCliTests(DaemonFixture fixture) : IClassFixture<Daemon
     private (string Stdout, string Stderr) Ok(params string[] args)
     {
         var (code, stdout, stderr) = Hostvm(args);
-        Assert.True(code == 0, $"hostvm {string.Join(' ', args)} exited {code}\nstdout:\n{stdout}\nstderr:\n{stderr}\ndaemon:\n{Daemon.Errors}");
+        Assert.True(code == 0, $"hostvm {string.Join(' ', args)} exited {code}\nstdout:\n{stdout}\nstderr:\n{stderr}\ndaemon:\n{fixture.Daemon.Process.Errors}");
         return (stdout, stderr);
     }
 
@@ -156,15 +154,26 @@ public sealed class DaemonCliTests(DaemonFixture fixture) : IClassFixture<Daemon
     [Fact]
     public void TheDaemonsSocketIsFoundWithoutAnAddress()
     {
-        var environment = Environment(host: string.Empty);
-        environment["XDG_RUNTIME_DIR"] = Daemon.RuntimeRoot;
-        var (code, stdout, stderr) = HostvmWith(environment, "host", "info", "-o", "json");
-        Assert.True(code == 0, stderr);
-        Assert.Equal(Daemon.DataDir, JsonDocument.Parse(stdout).RootElement.GetProperty("data_dir").GetString());
+        // Where the CLI looks first, $XDG_RUNTIME_DIR/hostvm/hostvm.sock, made to lead to the test daemon's socket.
+        string runtime = Directory.CreateTempSubdirectory("hostvm-xdg-").FullName;
+        try
+        {
+            Directory.CreateDirectory(Path.Combine(runtime, "hostvm"));
+            File.CreateSymbolicLink(Path.Combine(runtime, "hostvm", "hostvm.sock"), fixture.Socket);
+            var environment = Environment(host: string.Empty);
+            environment["XDG_RUNTIME_DIR"] = runtime;
+            var (code, stdout, stderr) = HostvmWith(environment, "host", "info", "-o", "json");
+            Assert.True(code == 0, stderr);
+            Assert.Equal(fixture.Daemon.DataDir, JsonDocument.Parse(stdout).RootElement.GetProperty("data_dir").GetString());
+        }
+        finally
+        {
+            Directory.Delete(runtime, recursive: true);
+        }
 
-        (code, stdout, stderr) = HostvmWith(Environment(host: "unix:" + Daemon.Socket), "vm", "list", "-o", "json");
-        Assert.True(code == 0, stderr);
-        Assert.Equal(JsonValueKind.Array, JsonDocument.Parse(stdout).RootElement.ValueKind);
+        var (listCode, list, listErrors) = HostvmWith(Environment(host: "unix:" + fixture.Socket), "vm", "list", "-o", "json");
+        Assert.True(listCode == 0, listErrors);
+        Assert.Equal(JsonValueKind.Array, JsonDocument.Parse(list).RootElement.ValueKind);
     }
 
     [Fact]
