@@ -50,20 +50,15 @@ public static class ConsoleCommand
             var receive = ReceiveAsync(socket, output, call.CancellationToken);
             var send = SendAsync(socket, environment.OpenInput(), call.CancellationToken);
             var first = await Task.WhenAny(receive, send).ConfigureAwait(false);
-            if (call.CancellationToken.IsCancellationRequested || (first == send && await send.ConfigureAwait(false)))
+            bool detached = first == send && await send.ConfigureAwait(false);
+            if (first == send && !detached)
             {
-                how = "detached";
-            }
-            else
-            {
-                if (first == send)
-                {
-                    await receive.ConfigureAwait(false); // input ended: keep printing until the console closes
-                }
-
-                how = socket.CloseStatusDescription is { Length: > 0 } reason ? $"the console closed: {reason}" : "the console closed (the VM stopped)";
+                await receive.ConfigureAwait(false); // input ended: keep printing until the console closes
             }
 
+            how = detached || call.CancellationToken.IsCancellationRequested ? "detached"
+                : socket.CloseStatusDescription is { Length: > 0 } reason ? $"the console closed: {reason}"
+                : "the console closed (the VM stopped)";
             await CloseAsync(socket).ConfigureAwait(false);
         }
 
