@@ -1,7 +1,8 @@
 # Initramfs step: busybox rootfs + guest/init + guest/workload.sh +
-# guest/iobench.sh + the files under guest/rootfs/ (udhcpc's hook script),
-# packed with the host's cpio (newc, gzip -9). Also provides the staging and
-# packing helpers the bench step uses. Sourced by build.sh.
+# guest/iobench.sh + the files under guest/rootfs/ (udhcpc's hook script,
+# acpid's power-button action), packed with the host's cpio (newc, gzip -9).
+# Also provides the staging and packing helpers the bench step uses. Sourced
+# by build.sh.
 
 initramfs_key() { # initramfs_key BUSYBOX_DIR
     {

@@ -6,7 +6,7 @@ namespace HostVM.Cli;
 
 /// <summary>
 /// Turns `hostvm run`'s device options into virtio devices with their backends, in slot order: drives,
-/// NICs, then rng, balloon and console. Opens every file and socket here (the Machine opens none); on an
+/// NICs, then rng, balloon, console and power button. Opens every file and socket here (the Machine opens none); on an
 /// error, whatever was opened is closed again.
 /// </summary>
 public sealed class DeviceBuilder : IDisposable
@@ -20,7 +20,7 @@ public sealed class DeviceBuilder : IDisposable
 
     public VirtioConsole? Console { get; private set; }
 
-    /// <summary>Host ports of user-network forwards, as "tcp:127.0.0.1:8080-:80 → 8080" lines for the user.</summary>
+    /// <summary>Lines for the user: host ports of user-network forwards ("tcp:127.0.0.1:8080-:80 → 8080"), device caveats.</summary>
     public List<string> Notes { get; } = [];
 
     /// <summary>--drive file=PATH[,readonly=on][,id=ID][,bw=SIZE/TIME][,ops=N/TIME][,bw-burst=..][,ops-burst=..]</summary>
@@ -107,6 +107,8 @@ public sealed class DeviceBuilder : IDisposable
         Add(console);
         Console = console;
     }
+
+    public void AddPowerButton() => Add(new VirtioInput());
 
     /// <summary>The machine owns the devices from now on.</summary>
     public IReadOnlyList<VirtioDevice> HandOver()

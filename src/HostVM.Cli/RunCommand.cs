@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Diagnostics;
 using HostVM.Machine;
 using HostVM.Machine.Boot;
+using HostVM.Machine.Virtio;
 using HostVM.Vmm;
 
 namespace HostVM.Cli;
@@ -42,6 +43,10 @@ public static class RunCommand
         {
             Description = "A virtio console (/dev/hvc1 in the guest) on a Unix socket: socket=PATH (connect with e.g. socat - UNIX-CONNECT:PATH).",
         };
+        var powerButton = new Option<bool>("--power-button")
+        {
+            Description = "A virtio-input power button: Ctrl-A P presses it (a guest running acpid powers off cleanly).",
+        };
         var transport = new Option<string>("--virtio-transport")
         {
             Description = "virtio-mmio version: modern (2) or legacy (1, QEMU 7.2's default).",
@@ -51,7 +56,7 @@ public static class RunCommand
 
         var command = new Command("run", "Boot one virtual machine in this process; the terminal is its serial console (Ctrl-A X quits).")
         {
-            kernel, initrd, append, firmware, memory, cpus, timeout, stats, drives, nets, rng, balloon, vconsole, transport,
+            kernel, initrd, append, firmware, memory, cpus, timeout, stats, drives, nets, rng, balloon, vconsole, powerButton, transport,
         };
         command.SetAction(parse => Run(new RunOptions
         {
@@ -68,6 +73,7 @@ public static class RunCommand
             Rng = parse.GetValue(rng),
             Balloon = parse.GetValue(balloon),
             VirtioConsole = parse.GetValue(vconsole),
+            PowerButton = parse.GetValue(powerButton),
             LegacyVirtio = parse.GetValue(transport) == "legacy",
         }));
         return command;
@@ -149,6 +155,15 @@ public static class RunCommand
                 consoleSocket = SerialSocket.Listen(path, "--virtio-console socket=");
                 devices.AddConsole(data => consoleSocket.Write(data.Span));
                 consoleSocket.Start(data => devices.Console!.SendInput(data.Span));
+            }
+
+            if (options.PowerButton)
+            {
+                devices.AddPowerButton();
+                if (options.LegacyVirtio)
+                {
+                    devices.Notes.Add("--power-button: Linux's virtio-input driver wants the modern transport; under --virtio-transport legacy it ignores the button.");
+                }
             }
 
             var config = new MachineConfiguration
@@ -246,7 +261,10 @@ public static class RunCommand
         }
     }
 
-    /// <summary>Copies stdin to the guest's UART; Ctrl-A X quits, Ctrl-A Ctrl-A sends one Ctrl-A (as QEMU).</summary>
+    /// <summary>
+    /// Copies stdin to the guest's UART; Ctrl-A X quits, Ctrl-A P presses the power button, Ctrl-A Ctrl-A
+    /// sends one Ctrl-A (as QEMU).
+    /// </summary>
     private static void StartInputPump(VirtualMachine vm)
     {
         var thread = new Thread(() =>
@@ -297,6 +315,12 @@ public static class RunCommand
                             return;
                         }
 
+                        if (b is (byte)'p' or (byte)'P')
+                        {
+                            PressPowerButton(vm);
+                            continue;
+                        }
+
                         pending.Add(b == CtrlA ? CtrlA : b);
                         continue;
                     }
@@ -327,5 +351,17 @@ public static class RunCommand
             Name = "console-input",
         };
         thread.Start();
+    }
+
+    /// <summary>Ctrl-A P: presses the virtio-input power button and says so on stderr (the terminal is raw).</summary>
+    private static void PressPowerButton(VirtualMachine vm)
+    {
+        string note = vm.Device<VirtioInput>() switch
+        {
+            null => "no power button: start hostvm run with --power-button",
+            var button when button.PressPowerButton() => "power button pressed",
+            _ => $"power button: {VirtioInput.MaxPendingPresses} presses already wait for the guest to take them",
+        };
+        Console.Error.Write($"\r\nhostvm: {note}\r\n");
     }
 }

@@ -29,6 +29,9 @@ public sealed record RunOptions
 
     public bool LegacyVirtio { get; init; }
 
+    /// <summary>--power-button: a virtio-input power button (Ctrl-A P presses it).</summary>
+    public bool PowerButton { get; init; }
+
     /// <summary>--virtio-console socket=PATH, or null.</summary>
     public string? VirtioConsole { get; init; }
 }

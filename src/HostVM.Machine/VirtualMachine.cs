@@ -282,6 +282,7 @@ public sealed class VirtualMachine : IDisposable
             + $"{n.Statistics.SendDropped} dropped)",
         VirtioRng r => $"rng: {r.BytesProvided} bytes",
         VirtioBalloon b => $"balloon: target {b.TargetPages} pages, actual {b.ActualPages} pages, {b.PagesReturned} pages returned",
+        VirtioInput p => $"input: {p.PowerPresses} power presses ({p.EventsDelivered} events delivered, {p.PendingEvents} pending)",
         var d => d.Type.ToString(),
     });
 

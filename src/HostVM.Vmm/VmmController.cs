@@ -807,7 +807,13 @@ public sealed class VmmController : IDisposable
                 throw new VmmFault("The machine is not running.");
             }
 
-            throw new VmmFault("This machine has no power button yet."); // MERGE-INPUT
+            var button = _vm.Device<VirtioInput>() ?? throw new VmmFault("This machine has no power button (all virtio slots were taken).");
+            if (!button.PressPowerButton())
+            {
+                throw new VmmFault("The power button has been pressed too often without the guest taking the presses.");
+            }
+
+            _log.Info("power button pressed");
         }
     }
 
@@ -873,7 +879,7 @@ public sealed class VmmController : IDisposable
 
                 if (devices.Count < MachineConfiguration.MaxVirtioDevices)
                 {
-                    // MERGE-INPUT devices.Add(new VirtioInput()); // the power button SendCtrlAltDel presses
+                    devices.Add(new VirtioInput()); // the power button SendCtrlAltDel presses
                 }
 
                 var config = new MachineConfiguration

@@ -210,54 +210,10 @@ public sealed class CliTests
         string path = TempFile([.. program.SelectMany(BitConverter.GetBytes)]);
         try
         {
-            // script(1) gives hostvm a pseudo-terminal as its stdin/stdout, as a user's shell would.
-            var info = new ProcessStartInfo("script")
-            {
-                RedirectStandardInput = true,
-                RedirectStandardOutput = true,
-                UseShellExecute = false,
-            };
-            string hostvm = Path.Combine(AppContext.BaseDirectory, "hostvm.dll");
-            foreach (var a in new[] { "-qec", $"dotnet {hostvm} run --firmware {path} --timeout 60; echo EXIT=$?", "/dev/null" })
-            {
-                info.ArgumentList.Add(a);
-            }
-
-            using var p = Process.Start(info)!;
-            var output = new System.Text.StringBuilder();
-            var reader = new Thread(() =>
-            {
-                int c;
-                while ((c = p.StandardOutput.Read()) >= 0)
-                {
-                    lock (output)
-                    {
-                        output.Append((char)c);
-                    }
-                }
-            });
-            reader.Start();
-            string Output()
-            {
-                lock (output)
-                {
-                    return output.ToString();
-                }
-            }
-
-            var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (!Output().Contains('R') && DateTime.UtcNow < deadline)
-            {
-                Thread.Sleep(50);
-            }
-
-            Assert.Contains("R", Output());
-            p.StandardInput.Write("ab\u0001x"); // typed keys, then Ctrl-A X
-            p.StandardInput.Flush();
-            Assert.True(p.WaitForExit(TimeSpan.FromSeconds(60)), Output());
-            reader.Join(TimeSpan.FromSeconds(10));
-
-            string text = Output();
+            using var terminal = new TerminalRun($"--firmware {path} --timeout 60");
+            Assert.True(terminal.WaitFor("R", TimeSpan.FromSeconds(60)), terminal.Output);
+            terminal.Type("ab\u0001x"); // typed keys, then Ctrl-A X
+            string text = terminal.WaitForExit(TimeSpan.FromSeconds(60));
             Assert.Contains("EXIT=0", text);
             Assert.DoesNotContain("ab", text); // raw mode: nothing is echoed locally
         }
@@ -265,6 +221,29 @@ public sealed class CliTests
         {
             File.Delete(path);
         }
+    }
+
+    [Fact]
+    public void OnATerminalCtrlAPPressesThePowerButtonAndTheGuestShutsDown()
+    {
+        using var terminal = new TerminalRun(
+            $"--kernel {GuestArtifacts.Guest("Image")} --initrd {GuestArtifacts.Guest("initramfs.cpio.gz")} --firmware {GuestArtifacts.Guest("fw_jump.bin")} "
+            + "--power-button --stats --timeout 240 --append 'console=ttyS0 quiet hostvm.mode=shell'");
+        Assert.True(terminal.WaitFor("HOSTVM-SHELL-READY", TimeSpan.FromSeconds(180)), terminal.Output);
+        terminal.Type("\u0001p"); // Ctrl-A P
+        if (!terminal.WaitFor("HOSTVM-POWER-BUTTON", TimeSpan.FromSeconds(60)))
+        {
+            // Say why: what the guest and (--stats, after Ctrl-A X) the device saw.
+            terminal.Type(PowerButtonTests.GuestDiagnostics + "\n");
+            Thread.Sleep(5000);
+            terminal.Type("\u0001x");
+            Assert.Fail($"no HOSTVM-POWER-BUTTON within 60 s of Ctrl-A P\n{terminal.WaitForExit(TimeSpan.FromSeconds(60))}");
+        }
+
+        string text = terminal.WaitForExit(TimeSpan.FromSeconds(60));
+        Assert.Contains("hostvm: power button pressed", text);
+        Assert.Contains("HOSTVM-POWER-BUTTON", text);
+        Assert.Contains("EXIT=0", text); // a clean power-off, not the --timeout
     }
 
     [Fact]
@@ -284,13 +263,14 @@ public sealed class CliTests
         {
             // The guest reads its whole disk and some entropy; --stats must account for both.
             var (code, stdout, err) = Hostvm("run", "--kernel", GuestArtifacts.Guest("Image"), "--initrd", GuestArtifacts.Guest("initramfs.cpio.gz"),
-                "--firmware", GuestArtifacts.Guest("fw_jump.bin"), "--timeout", "240", "--stats", "--drive", $"file={image},id=statsdisk", "--rng",
+                "--firmware", GuestArtifacts.Guest("fw_jump.bin"), "--timeout", "240", "--stats", "--drive", $"file={image},id=statsdisk", "--rng", "--power-button",
                 "--append", "console=ttyS0 quiet hostvm.mode=iobench hostvm.diskmb=0");
             Assert.True(code == 0, $"exit {code}\n{err}\n{stdout}");
             var disk = System.Text.RegularExpressions.Regex.Match(err, @"virtio0 disk statsdisk: (\d+) reads \((\d+) bytes\)");
             Assert.True(disk.Success, err);
             Assert.True(long.Parse(disk.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) > 0, err);
             Assert.Matches(@"virtio1 rng: [1-9]\d* bytes", err);
+            Assert.Contains("virtio2 input: 0 power presses (0 events delivered, 0 pending)", err);
         }
         finally
         {

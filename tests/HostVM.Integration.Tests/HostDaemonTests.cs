@@ -68,6 +68,8 @@ public sealed class HostDaemonTests
         (status, var stopped) = await daemon.SendAsync(HttpMethod.Post, "/v1/vms/life/stop", new { timeout_s = 20 });
         Assert.True(status == 200, stopped.ToString());
         Assert.Equal("stopped", stopped.GetProperty("state").GetString());
+        Assert.Equal("poweroff", stopped.GetProperty("last_exit").GetProperty("reason").GetString()); // the guest heard the power button
+        Assert.Contains("HOSTVM-POWER-BUTTON", File.ReadAllText(daemon.SerialLog(vm)), StringComparison.Ordinal);
         Assert.False(DaemonUnderTest.Alive(Pid(started)), "the VMM is gone after stop");
 
         Assert.Equal(204, (await daemon.SendAsync(HttpMethod.Delete, "/v1/vms/life")).Status);
@@ -300,6 +302,45 @@ public sealed class HostDaemonTests
 
         Assert.Equal(409, (await daemon.SendAsync(HttpMethod.Delete, "/v1/networks/red")).Status);
         Assert.Equal(["red1", "red2"], (await daemon.GetAsync("/v1/networks/red")).GetProperty("vms").EnumerateArray().Select(v => v.GetString()));
+    }
+
+    [Fact]
+    public async Task AVmCappedAt25PercentUsesAQuarterOfACoreWhileBusyAndTheCapCanChange()
+    {
+        using var daemon = await DaemonUnderTest.StartAsync();
+        await daemon.ImportGuestAsync();
+        var vm = await daemon.CreateVmAsync(new { name = "capped", image = "guest", memory_mib = 96, cpu_cap_percent = 25, start = true });
+        await daemon.WaitForSerialAsync(vm, "HOSTVM-SHELL-READY", 180);
+        using (var console = ConsoleConnection.Open(daemon.ConsoleSocket(vm)))
+        {
+            Assert.Equal(0, (await console.RunAsync("{ while :; do :; done & }")).Status);
+        }
+
+        double share = await CpuShareAsync(Pid(vm), TimeSpan.FromSeconds(4));
+        Assert.InRange(share, 0.20, 0.30);
+
+        var (status, updated) = await daemon.SendAsync(HttpMethod.Patch, "/v1/vms/capped", new { cpu_cap_percent = 50 });
+        Assert.True(status == 200, updated.ToString());
+        Assert.Equal(50, updated.GetProperty("cpu_cap_percent").GetInt32());
+        share = await CpuShareAsync(Pid(vm), TimeSpan.FromSeconds(4));
+        Assert.InRange(share, 0.40, 0.60);
+    }
+
+    /// <summary>The share of one host core the process used over <paramref name="span"/> (utime + stime from /proc).</summary>
+    private static async Task<double> CpuShareAsync(int pid, TimeSpan span)
+    {
+        static long Ticks(int pid)
+        {
+            var fields = File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].Split(' ');
+            return long.Parse(fields[11], System.Globalization.CultureInfo.InvariantCulture) + long.Parse(fields[12], System.Globalization.CultureInfo.InvariantCulture);
+        }
+
+        await Task.Delay(500); // the cap's window settles
+        long before = Ticks(pid);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await Task.Delay(span);
+        long after = Ticks(pid);
+        return (after - before) / 100.0 / watch.Elapsed.TotalSeconds; // USER_HZ is 100 on Linux
     }
 
     private static async Task<string> Inventory(DaemonUnderTest daemon) =>

@@ -73,7 +73,8 @@ public sealed class InventoryStore : IDisposable
     /// <summary>Writes the VM and, in the same transaction, an event about it.</summary>
     public void PutVm(VmRecord vm, string eventType, string eventMessage) => Write(c =>
     {
-        Command(c, "INSERT OR REPLACE INTO vms (id, name, doc) VALUES ($i, $n, $d)", ("$i", vm.Id), ("$n", vm.Name), ("$d", Serialize(vm, Json.VmRecord)));
+        // An upsert on the id alone: a second VM with a taken name fails (OR REPLACE would delete the first).
+        Command(c, "INSERT INTO vms (id, name, doc) VALUES ($i, $n, $d) ON CONFLICT(id) DO UPDATE SET name = excluded.name, doc = excluded.doc", ("$i", vm.Id), ("$n", vm.Name), ("$d", Serialize(vm, Json.VmRecord)));
         InsertEvent(c, vm.Name, eventType, eventMessage);
     });
 

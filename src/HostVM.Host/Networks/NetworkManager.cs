@@ -1,19 +1,23 @@
 using HostVM.Host.Api;
 using HostVM.Host.Inventory;
 using HostVM.Networking.Switch;
+using HostVM.Networking.UserNet;
 
 namespace HostVM.Host.Networks;
 
 /// <summary>
 /// Named host networks. Each is a HostVM switch in the daemon's runtime directory
 /// (<c>RuntimeDir/switches/NAME</c>): the VMMs on it attach their NICs as switch ports, so VMs on one
-/// network reach each other and frames never cross into another network's directory.
+/// network reach each other and frames never cross into another network's directory. A network with
+/// <c>nat</c> has a user-mode NAT in the daemon attached as one more port (DHCP from 10.0.2.15, gateway
+/// 10.0.2.2): its guests reach the host and beyond through the daemon's sockets.
 /// </summary>
 public sealed class NetworkManager : IDisposable
 {
     private readonly HostSettings _settings;
     private readonly InventoryStore _inventory;
     private readonly Lock _lock = new();
+    private readonly Dictionary<string, SwitchUplink> _uplinks = [];
 
     public NetworkManager(HostSettings settings, InventoryStore inventory)
     {
@@ -53,7 +57,15 @@ public sealed class NetworkManager : IDisposable
             }
 
             Prepare(network);
-            _inventory.PutNetwork(network, $"network {name} created" + (network.Nat ? " with a NAT uplink" : string.Empty));
+            try
+            {
+                _inventory.PutNetwork(network, $"network {name} created" + (network.Nat ? " with a NAT uplink" : string.Empty));
+            }
+            catch
+            {
+                CloseUplink(name);
+                throw;
+            }
         }
 
         return View(network, []);
@@ -71,6 +83,7 @@ public sealed class NetworkManager : IDisposable
             }
 
             _inventory.DeleteNetwork(name);
+            CloseUplink(name);
             string dir = SwitchLocation.SwitchDirectory(name, _settings.RuntimeDir);
             if (Directory.Exists(dir))
             {
@@ -79,11 +92,34 @@ public sealed class NetworkManager : IDisposable
         }
     }
 
-    /// <summary>The switch directory exists (so the first VMM's port finds it).</summary>
-    private void Prepare(NetworkRecord network) =>
+    /// <summary>The switch directory exists (so the first VMM's port finds it), and the NAT uplink runs if the network has one.</summary>
+    private void Prepare(NetworkRecord network)
+    {
         Directory.CreateDirectory(SwitchLocation.SwitchDirectory(network.Name, _settings.RuntimeDir));
+        if (network.Nat && !_uplinks.ContainsKey(network.Name))
+        {
+            _uplinks[network.Name] = SwitchUplink.Open(network.Name, new UserNetwork(), _settings.RuntimeDir);
+        }
+    }
+
+    private void CloseUplink(string name)
+    {
+        if (_uplinks.Remove(name, out var uplink))
+        {
+            uplink.Dispose();
+        }
+    }
 
     public void Dispose()
     {
+        lock (_lock)
+        {
+            foreach (var uplink in _uplinks.Values)
+            {
+                uplink.Dispose();
+            }
+
+            _uplinks.Clear();
+        }
     }
 }

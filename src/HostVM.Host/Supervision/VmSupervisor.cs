@@ -21,6 +21,9 @@ public sealed class VmSupervisor : IDisposable
     public static readonly TimeSpan MonitorPeriod = TimeSpan.FromMilliseconds(200);
     public static readonly TimeSpan ApiWait = TimeSpan.FromSeconds(60);
 
+    /// <summary>How often a graceful stop presses the power button again.</summary>
+    public const double RepressSeconds = 5;
+
     private readonly HostSettings _settings;
     private readonly InventoryStore _inventory;
     private readonly ImageStore _images;
@@ -351,19 +354,20 @@ public sealed class VmSupervisor : IDisposable
             {
                 using var client = new VmmClient(PathsOf(vm).ApiSocket);
                 client.SetStateAsync("Resumed").GetAwaiter().GetResult(); // a paused guest cannot hear the button
-                client.PressPowerButtonAsync().GetAwaiter().GetResult();
-                if (WaitForExit(vm, TimeSpan.FromSeconds(timeout)))
+                var deadline = Stopwatch.StartNew();
+                bool gone = false;
+                while (!gone && deadline.Elapsed.TotalSeconds < timeout)
                 {
-                    how = "the guest powered off";
+                    // Pressed again every few seconds: a press while the guest boots, before acpid listens, is lost.
+                    client.PressPowerButtonAsync().GetAwaiter().GetResult();
+                    gone = WaitForExit(vm, TimeSpan.FromSeconds(Math.Min(RepressSeconds, timeout - deadline.Elapsed.TotalSeconds)));
                 }
-                else
-                {
-                    how = $"the guest did not power off within {timeout} s; killed";
-                }
+
+                how = gone ? "the guest powered off" : $"the guest did not power off within {timeout} s; killed";
             }
             catch (Exception e) when (e is VmmRequestException or HttpRequestException or TaskCanceledException or IOException)
             {
-                how = $"the power button could not be pressed ({e.Message}); killed";
+                how = WaitForExit(vm, TimeSpan.Zero) ? "the guest powered off" : $"the power button could not be pressed ({e.Message}); killed";
             }
         }
 

@@ -9,4 +9,5 @@ public enum VirtioDeviceType : uint
     Console = 3,
     Entropy = 4,
     Balloon = 5,
+    Input = 18,
 }

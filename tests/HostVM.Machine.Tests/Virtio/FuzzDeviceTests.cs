@@ -21,6 +21,7 @@ public sealed class FuzzDeviceTests(ITestOutputHelper output)
         "rng" => new FuzzRngTarget(),
         "console" => new FuzzConsoleTarget(),
         "balloon" => new FuzzBalloonTarget(),
+        "input" => new FuzzInputTarget(),
         _ => throw new ArgumentException(device, nameof(device)),
     };
 
@@ -35,6 +36,8 @@ public sealed class FuzzDeviceTests(ITestOutputHelper output)
     [InlineData("console", true, 0x0c0_0002)]
     [InlineData("balloon", false, 0x0ba1_0001)]
     [InlineData("balloon", true, 0x0ba1_0002)]
+    [InlineData("input", false, 0x0e1e_0001)]
+    [InlineData("input", true, 0x0e1e_0002)]
     public void Hostile_guest_cannot_break_the_device(string device, bool legacy, int seed)
     {
         var clock = Stopwatch.StartNew();

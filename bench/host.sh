@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# The host daemon's figures (issue: the host), with QEMU measured in the same run where it has a counterpart:
+#   1. VMM process start to API-ready (median ms)     vs QEMU start to QMP-ready
+#   2. API create+start to HOSTVM-GUEST-READY (ms)     vs QEMU launch to the same marker, same kernel
+#   3. VMs created and started per second, for N VMs (default 20)
+#   4. host memory overhead per VM: VMM RSS minus the guest RAM it touched (1 vCPU / 128 MiB)
+#   5. idle density: how many idle 64 MiB guests run at once (up to MAX, default 48) and the host CPU they use
+# Usage: bench/host.sh [N] [MAX]. Needs the guest images (./test.sh builds them) and a Release build.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-20}
+MAX=${2:-48}
+G=${HOSTVM_GUEST_DIR:-$HOME/.cache/hostvm/guest/current}
+H=src/HostVM.Cli/bin/Release/net10.0/hostvm
+[ -x "$H" ] || dotnet build -c Release src/HostVM.Cli -nologo -v quiet >&2
+work=$(mktemp -d /tmp/hostvm-bench-XXXXXX)
+trap 'pkill -9 -f "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
+now_ms() { date +%s%3N; }
+median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+
+echo "== 1. process start to control-API ready (median of 10)"
+for i in $(seq 10); do
+  s="$work/api-$i.sock"; t0=$(now_ms)
+  "$H" vmm --api-sock "$s" >/dev/null 2>&1 & pid=$!
+  until curl -sf --unix-socket "$s" http://localhost/ >/dev/null 2>&1; do sleep 0.001; done
+  echo $(( $(now_ms) - t0 )) >>"$work/vmm-start"; kill -9 $pid; wait $pid 2>/dev/null || true
+  q="$work/qmp-$i.sock"; t0=$(now_ms)
+  qemu-system-riscv64 -machine virt -m 128M -nographic -S -qmp "unix:$q,server=on,wait=off" -display none -serial none -monitor none >/dev/null 2>&1 & qpid=$!
+  until [ -S "$q" ] && echo '{"execute":"qmp_capabilities"}' | timeout 1 socat - "UNIX-CONNECT:$q" 2>/dev/null | grep -q QMP; do sleep 0.001; done
+  echo $(( $(now_ms) - t0 )) >>"$work/qemu-start"; kill -9 $qpid; wait $qpid 2>/dev/null || true
+done
+vmm=$(median <"$work/vmm-start"); qemu=$(median <"$work/qemu-start")
+echo "hostvm vmm: ${vmm} ms   qemu (QMP): ${qemu} ms   ratio hostvm/qemu: $(awk "BEGIN{printf \"%.2f\", $vmm/$qemu}")   (Firecracker's anchor: ~12 ms)"
+
+echo "== daemon"
+mkdir -p "$work/data/import"
+cp "$G/Image" "$G/initramfs.cpio.gz" "$work/data/import/"
+"$H" serve --data-dir "$work/data" --runtime-dir "$work/run" --listen 127.0.0.1:0 --cpu-overcommit 64 >"$work/serve.out" 2>&1 &
+until grep -q 'listening on http://127' "$work/serve.out" 2>/dev/null; do sleep 0.05; done
+U=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.out" | head -1)
+api() { curl -sf -X "$1" "$U$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+api POST /v1/images '{"name":"guest","kernel":"Image","initrd":"initramfs.cpio.gz","boot_args":"console=ttyS0 quiet hostvm.mode=shell"}' >/dev/null
+serial() { echo "$work/data/vms/$(api GET "/v1/vms/$1" | jq -r .id)/serial.log"; }
+
+echo "== 2. API create+start to HOSTVM-GUEST-READY (median of 3)"
+for i in 1 2 3; do
+  t0=$(now_ms)
+  api POST /v1/vms "{\"name\":\"boot$i\",\"image\":\"guest\",\"memory_mib\":128,\"start\":true}" >/dev/null
+  log=$(serial boot$i)
+  until grep -q HOSTVM-GUEST-READY "$log" 2>/dev/null; do sleep 0.01; done
+  echo $(( $(now_ms) - t0 )) >>"$work/boot"
+  api DELETE "/v1/vms/boot$i?force=true&purge=true" >/dev/null
+  t0=$(now_ms)
+  qemu-system-riscv64 -machine virt -m 128M -nographic -kernel "$G/Image" -initrd "$G/initramfs.cpio.gz" \
+    -append "console=ttyS0 quiet hostvm.mode=shell" -bios "$G/fw_jump.bin" >"$work/qemu-boot.log" 2>&1 & qpid=$!
+  until grep -q HOSTVM-GUEST-READY "$work/qemu-boot.log"; do sleep 0.01; done
+  echo $(( $(now_ms) - t0 )) >>"$work/qemu-boot"; kill -9 $qpid; wait $qpid 2>/dev/null || true
+done
+b=$(median <"$work/boot"); qb=$(median <"$work/qemu-boot")
+echo "hostvm API create+start to READY: ${b} ms   qemu launch to READY: ${qb} ms   ratio: $(awk "BEGIN{printf \"%.2f\", $b/$qb}")"
+
+echo "== 3. $N VMs created and started through the API, one after another"
+t0=$(now_ms)
+for i in $(seq "$N"); do api POST /v1/vms "{\"name\":\"rate$i\",\"image\":\"guest\",\"memory_mib\":64,\"start\":true}" >/dev/null; done
+t=$(( $(now_ms) - t0 ))
+echo "$N VMs running (API answered) in ${t} ms: $(awk "BEGIN{printf \"%.2f\", $N*1000/$t}") VMs/s, $(awk "BEGIN{printf \"%.2f\", $N*1000/$t/$(nproc)}") per core (Firecracker's anchor: 5 per core per s)"
+for i in $(seq "$N"); do api DELETE "/v1/vms/rate$i?force=true&purge=true" >/dev/null; done
+
+echo "== 4. memory overhead of a 1 vCPU / 128 MiB VM (after boot, idle 5 s)"
+api POST /v1/vms '{"name":"mem","image":"guest","memory_mib":128,"start":true}' >/dev/null
+log=$(serial mem); until grep -q HOSTVM-SHELL-READY "$log" 2>/dev/null; do sleep 0.1; done; sleep 5
+pid=$(api GET /v1/vms/mem | jq .pid)
+# The guest RAM is the largest mapping (128 MiB and a little); everything else resident is the VMM's own.
+read -r total guest < <(awk '/^Size:/{size=$2} /^Rss:/{t+=$2; if(size>best){best=size; g=$2}} END{print t, g}' "/proc/$pid/smaps")
+echo "VMM RSS ${total} kB, guest RAM touched ${guest} kB, overhead $(( (total-guest)/1024 )) MiB (Firecracker's anchor: <= 5 MiB)"
+api DELETE "/v1/vms/mem?force=true&purge=true" >/dev/null
+
+echo "== 5. idle density: 64 MiB guests started until $MAX run (or the host refuses)"
+count=0
+for i in $(seq "$MAX"); do
+  api POST /v1/vms "{\"name\":\"idle$i\",\"image\":\"guest\",\"memory_mib\":64,\"start\":true}" >/dev/null || break
+  count=$i
+done
+for i in $(seq "$count"); do log=$(serial idle$i); until grep -q HOSTVM-SHELL-READY "$log" 2>/dev/null; do sleep 0.2; done; done
+sleep 10
+pids=$(api GET /v1/vms | jq -r '.[] | select(.state=="running") | .pid')
+ticks() { for p in $pids; do awk '{print $14+$15}' "/proc/$p/stat"; done | awk '{s+=$1} END{print s}'; }
+rss() { for p in $pids; do awk '/VmRSS/{print $2}' "/proc/$p/status"; done | awk '{s+=$1} END{print int(s/1024)}'; }
+c0=$(ticks); sleep 10; c1=$(ticks)
+hz=$(getconf CLK_TCK)
+echo "$count idle 64 MiB guests running; together they use $(awk "BEGIN{printf \"%.1f\", ($c1-$c0)/$hz/10*100}")% of one host core while idle, $(rss) MiB resident"
