@@ -1,15 +1,61 @@
 using System.CommandLine;
+using System.CommandLine.Invocation;
 
 namespace HostVM.Cli;
 
 public static class Program
 {
-    public static int Main(string[] args)
+    public const string Description =
+        "HostVM: a RISC-V (RV64GC) virtual machine host, in managed code.\n\n" +
+        "`hostvm run` boots one VM in this process; `hostvm serve` runs the host daemon, and the vm, image, network, host " +
+        "and events commands manage its VMs (the daemon: --host, else $HOSTVM_HOST, else \"host\" in ~/.config/hostvm/cli.json, " +
+        "else its Unix socket, else http://127.0.0.1:8006).\n\n" + ExitCodes.Help;
+
+    public static int Main(string[] args) => Run(args, CliEnvironment.FromProcess());
+
+    public static int Run(string[] args, CliEnvironment environment)
     {
-        var root = new RootCommand("HostVM: a RISC-V (RV64GC) virtual machine host, in managed code.");
+        ArgumentNullException.ThrowIfNull(environment);
+        var parse = CreateRoot(environment).Parse(args);
+        if (parse.Action is ParseErrorAction)
+        {
+            foreach (var error in parse.Errors)
+            {
+                environment.Error.WriteLine($"hostvm: {error.Message}");
+            }
+
+            environment.Error.WriteLine($"hostvm: see `{string.Join(' ', CommandPath(parse))} --help`.");
+            return ExitCodes.BadCommandLine;
+        }
+
+        return parse.InvokeAsync(new InvocationConfiguration { Output = environment.Out, Error = environment.Error }).GetAwaiter().GetResult();
+    }
+
+    public static RootCommand CreateRoot(CliEnvironment environment)
+    {
+        var root = new RootCommand(Description);
+        var global = new GlobalOptions();
+        global.AddTo(root);
+        var runner = new DaemonCommandRunner(environment, global);
         root.Subcommands.Add(RunCommand.Create());
         root.Subcommands.Add(VmmCommand.Create());
         root.Subcommands.Add(ServeCommand.Create());
-        return root.Parse(args).Invoke();
+        root.Subcommands.Add(VmCommands.Create(runner));
+        root.Subcommands.Add(ImageCommands.Create(runner));
+        root.Subcommands.Add(NetworkCommands.Create(runner));
+        root.Subcommands.Add(HostCommands.Create(runner));
+        root.Subcommands.Add(HostCommands.CreateEvents(runner));
+        return root;
+    }
+
+    private static IEnumerable<string> CommandPath(ParseResult parse)
+    {
+        var names = new Stack<string>();
+        for (var result = parse.CommandResult; result is not null; result = result.Parent as System.CommandLine.Parsing.CommandResult)
+        {
+            names.Push(result.Command is RootCommand ? "hostvm" : result.Command.Name);
+        }
+
+        return names;
     }
 }

@@ -41,9 +41,10 @@ public static class RateLimitParser
             throw new DeviceOptionException($"{list.Option} {list.Text}: {key}={text}: write {(bytes ? "SIZE" : "COUNT")}/TIME, e.g. {key}={(bytes ? "1M" : "100")}/100ms.");
         }
 
-        long size = Amount(list, key, text[..slash], bytes);
-        TimeSpan refill = Duration(list, key, text[(slash + 1)..]);
-        long burst = burstText is null ? 0 : Amount(list, key + "-burst", burstText, bytes);
+        string where = $"{list.Option} {list.Text}: {key}";
+        long size = Amount(where, text[..slash], bytes);
+        TimeSpan refill = Duration(where, text[(slash + 1)..]);
+        long burst = burstText is null ? 0 : Amount($"{list.Option} {list.Text}: {key}-burst", burstText, bytes);
         if (size <= 0)
         {
             throw new DeviceOptionException($"{list.Option} {list.Text}: {key}={text}: the amount must be positive.");
@@ -52,7 +53,31 @@ public static class RateLimitParser
         return new TokenBucketSettings(size, refill, burst);
     }
 
-    private static long Amount(KeyValueList list, string key, string text, bool bytes)
+    /// <summary>
+    /// A rate as the daemon takes it, in units per second: <c>AMOUNT/TIME</c> with a time of
+    /// <c>s</c>, <c>ms</c> or a number of them: <c>10M/s</c>, <c>1M/100ms</c> (both 10 MiB/s), <c>500/s</c>.
+    /// </summary>
+    public static long PerSecond(string option, string text, bool bytes)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string where = $"{option} {text}";
+        int slash = text.IndexOf('/', StringComparison.Ordinal);
+        if (slash < 0)
+        {
+            throw new DeviceOptionException($"{where}: write {(bytes ? "SIZE" : "COUNT")}/TIME, e.g. {(bytes ? "10M/s" : "500/s")}.");
+        }
+
+        long amount = Amount(where, text[..slash], bytes);
+        TimeSpan per = Duration(where, text[(slash + 1)..]);
+        if (amount <= 0)
+        {
+            throw new DeviceOptionException($"{where}: the amount must be positive.");
+        }
+
+        return Math.Max(1, (long)Math.Round(amount / per.TotalSeconds));
+    }
+
+    private static long Amount(string where, string text, bool bytes)
     {
         text = text.Trim();
         long multiplier = 1;
@@ -70,13 +95,13 @@ public static class RateLimitParser
 
         if (multiplier == 0 || !long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out long value))
         {
-            throw new DeviceOptionException($"{list.Option} {list.Text}: {key}: '{text}' is not {(bytes ? "a size like 512K or 1M" : "a whole number")}.");
+            throw new DeviceOptionException($"{where}: '{text}' is not {(bytes ? "a size like 512K or 1M" : "a whole number")}.");
         }
 
         return checked(value * multiplier);
     }
 
-    private static TimeSpan Duration(KeyValueList list, string key, string text)
+    private static TimeSpan Duration(string where, string text)
     {
         text = text.Trim();
         double scale;
@@ -92,12 +117,13 @@ public static class RateLimitParser
         }
         else
         {
-            throw new DeviceOptionException($"{list.Option} {list.Text}: {key}: the time '{text}' needs a unit: ms or s (e.g. 100ms, 1s).");
+            throw new DeviceOptionException($"{where}: the time '{text}' needs a unit: ms or s (e.g. 100ms, 1s).");
         }
 
-        if (!double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out double value) || value <= 0)
+        double value = 1; // a bare unit: per second, per millisecond
+        if (text.Length > 0 && (!double.TryParse(text, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out value) || value <= 0))
         {
-            throw new DeviceOptionException($"{list.Option} {list.Text}: {key}: '{text}' is not a positive time.");
+            throw new DeviceOptionException($"{where}: '{text}' is not a positive time.");
         }
 
         return TimeSpan.FromMilliseconds(value * scale);

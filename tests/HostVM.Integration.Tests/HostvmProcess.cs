@@ -48,7 +48,12 @@ public sealed class HostvmProcess : IDisposable
 
     public static HostvmProcess Start(params string[] args) => Start(null, args);
 
-    public static HostvmProcess Start(IReadOnlyDictionary<string, string>? environment, params string[] args)
+    public static HostvmProcess Start(IReadOnlyDictionary<string, string>? environment, params string[] args) => Start(environment, keepInput: false, args);
+
+    /// <summary>Starts hostvm with its standard input a pipe the test writes to (<see cref="WriteInput"/>).</summary>
+    public static HostvmProcess StartWithInput(IReadOnlyDictionary<string, string>? environment, params string[] args) => Start(environment, keepInput: true, args);
+
+    private static HostvmProcess Start(IReadOnlyDictionary<string, string>? environment, bool keepInput, string[] args)
     {
         var info = new ProcessStartInfo("dotnet")
         {
@@ -70,12 +75,24 @@ public sealed class HostvmProcess : IDisposable
 
         var process = Process.Start(info)!;
         var result = new HostvmProcess(process);
-        process.StandardInput.Close();
+        if (!keepInput)
+        {
+            process.StandardInput.Close();
+        }
+
         process.OutputDataReceived += (_, e) => result.Append(result._stdout, e.Data);
         process.ErrorDataReceived += (_, e) => result.Append(result._stderr, e.Data);
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
         return result;
+    }
+
+    /// <summary>Writes bytes to hostvm's standard input (only after <see cref="StartWithInput"/>).</summary>
+    public void WriteInput(ReadOnlySpan<byte> bytes)
+    {
+        var input = _process.StandardInput.BaseStream;
+        input.Write(bytes);
+        input.Flush();
     }
 
     private void Append(StringBuilder to, string? line)

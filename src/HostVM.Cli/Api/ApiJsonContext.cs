@@ -1,0 +1,28 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace HostVM.Cli.Api;
+
+/// <summary>The daemon's JSON (snake_case), without reflection. Nulls are left out of requests: the daemon's defaults apply.</summary>
+[JsonSourceGenerationOptions(
+    PropertyNamingPolicy = JsonKnownNamingPolicy.SnakeCaseLower,
+    DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull)]
+[JsonSerializable(typeof(Problem))]
+[JsonSerializable(typeof(HostInfo))]
+[JsonSerializable(typeof(Vm))]
+[JsonSerializable(typeof(List<Vm>))]
+[JsonSerializable(typeof(Image))]
+[JsonSerializable(typeof(List<Image>))]
+[JsonSerializable(typeof(Network))]
+[JsonSerializable(typeof(List<Network>))]
+[JsonSerializable(typeof(List<VmEvent>))]
+[JsonSerializable(typeof(CreateVmRequest))]
+[JsonSerializable(typeof(StopVmRequest))]
+[JsonSerializable(typeof(UpdateVmRequest))]
+[JsonSerializable(typeof(CreateNetworkRequest))]
+[JsonSerializable(typeof(ImageMetadata))]
+[JsonSerializable(typeof(CliConfig))]
+[JsonSerializable(typeof(JsonElement))]
+public sealed partial class ApiJsonContext : JsonSerializerContext
+{
+}

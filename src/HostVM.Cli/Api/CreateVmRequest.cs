@@ -1,0 +1,33 @@
+namespace HostVM.Cli.Api;
+
+/// <summary>POST /v1/vms. A null field is left out, so the daemon applies its default.</summary>
+public sealed record CreateVmRequest
+{
+    public required string Name { get; init; }
+
+    public required string Image { get; init; }
+
+    public int? Vcpus { get; init; }
+
+    public long? MemoryMib { get; init; }
+
+    public int? CpuCapPercent { get; init; }
+
+    public int? CpuWeight { get; init; }
+
+    public long? DiskMib { get; init; }
+
+    public string? BootArgs { get; init; }
+
+    public string? RestartPolicy { get; init; }
+
+    public IReadOnlyList<VmNetwork>? Networks { get; init; }
+
+    public RateLimits? DiskLimits { get; init; }
+
+    public RateLimits? NicLimits { get; init; }
+
+    public bool? Balloon { get; init; }
+
+    public bool? Start { get; init; }
+}

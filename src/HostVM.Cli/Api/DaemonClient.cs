@@ -1,0 +1,319 @@
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Sockets;
+using System.Net.WebSockets;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization.Metadata;
+
+namespace HostVM.Cli.Api;
+
+/// <summary>
+/// The daemon's REST API (docs/host-api.md), one method per endpoint. Answers come back as typed records
+/// together with the JSON the daemon sent; an error status becomes a <see cref="DaemonException"/> carrying
+/// the problem+json, a failed connection a <see cref="DaemonUnreachableException"/>.
+/// </summary>
+public sealed class DaemonClient : IDisposable
+{
+    public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(10);
+
+    private static readonly ApiJsonContext Json = ApiJsonContext.Default;
+
+    private readonly HttpMessageHandler _handler;
+    private readonly HttpClient _http;
+
+    /// <param name="address">Where the daemon is.</param>
+    /// <param name="handler">The transport; tests pass a fake. Null: a real connection (TCP, or the Unix socket).</param>
+    public DaemonClient(DaemonAddress address, HttpMessageHandler? handler = null)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        Address = address;
+        _handler = handler ?? CreateHandler(address);
+        // No overall timeout: uploads and graceful stops take as long as they take; connecting is bounded.
+        _http = new HttpClient(_handler, disposeHandler: false) { BaseAddress = address.BaseUri, Timeout = Timeout.InfiniteTimeSpan };
+    }
+
+    public DaemonAddress Address { get; }
+
+    public static SocketsHttpHandler CreateHandler(DaemonAddress address)
+    {
+        ArgumentNullException.ThrowIfNull(address);
+        var handler = new SocketsHttpHandler { ConnectTimeout = ConnectTimeout, UseProxy = false };
+        if (address.SocketPath is { } path)
+        {
+            handler.ConnectCallback = async (_, cancellationToken) =>
+            {
+                var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+                try
+                {
+                    await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), cancellationToken).ConfigureAwait(false);
+                    return new NetworkStream(socket, ownsSocket: true);
+                }
+                catch
+                {
+                    socket.Dispose();
+                    throw;
+                }
+            };
+        }
+
+        return handler;
+    }
+
+    // Host
+
+    public Task<DaemonResponse<HostInfo>> GetHostAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/host", null, Json.HostInfo, cancellationToken);
+
+    // Images
+
+    /// <summary>Uploads an image's files as multipart/form-data; <paramref name="progress"/> hears how much of each file was sent.</summary>
+    public async Task<DaemonResponse<Image>> ImportImageAsync(
+        ImageMetadata metadata, IReadOnlyList<ImageFile> files, Action<ImageFile, long>? progress = null, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(metadata);
+        ArgumentNullException.ThrowIfNull(files);
+        using var form = new MultipartFormDataContent();
+        form.Add(JsonContent(metadata, Json.ImageMetadata), "metadata");
+        foreach (var file in files)
+        {
+            var stream = new ProgressStream(File.OpenRead(file.Path), sent => progress?.Invoke(file, sent));
+            var part = new StreamContent(stream, 1 << 20);
+            part.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+            form.Add(part, file.Part, Path.GetFileName(file.Path));
+        }
+
+        return await SendAsync(HttpMethod.Post, "v1/images", form, Json.Image, cancellationToken).ConfigureAwait(false);
+    }
+
+    public Task<DaemonResponse<List<Image>>> ListImagesAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/images", null, Json.ListImage, cancellationToken);
+
+    public Task<DaemonResponse<Image>> GetImageAsync(string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, $"v1/images/{Escape(name)}", null, Json.Image, cancellationToken);
+
+    public Task DeleteImageAsync(string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, $"v1/images/{Escape(name)}", null, cancellationToken);
+
+    // VMs
+
+    public Task<DaemonResponse<Vm>> CreateVmAsync(CreateVmRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, "v1/vms", JsonContent(request, Json.CreateVmRequest), Json.Vm, cancellationToken);
+
+    public Task<DaemonResponse<List<Vm>>> ListVmsAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/vms", null, Json.ListVm, cancellationToken);
+
+    public Task<DaemonResponse<Vm>> GetVmAsync(string vm, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, VmPath(vm), null, Json.Vm, cancellationToken);
+
+    public Task<DaemonResponse<Vm>> StartVmAsync(string vm, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, VmPath(vm) + "/start", null, Json.Vm, cancellationToken);
+
+    public Task<DaemonResponse<Vm>> StopVmAsync(string vm, StopVmRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, VmPath(vm) + "/stop", JsonContent(request, Json.StopVmRequest), Json.Vm, cancellationToken);
+
+    public Task<DaemonResponse<Vm>> RestartVmAsync(string vm, StopVmRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, VmPath(vm) + "/restart", JsonContent(request, Json.StopVmRequest), Json.Vm, cancellationToken);
+
+    public Task<DaemonResponse<Vm>> PauseVmAsync(string vm, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, VmPath(vm) + "/pause", null, Json.Vm, cancellationToken);
+
+    public Task<DaemonResponse<Vm>> ResumeVmAsync(string vm, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, VmPath(vm) + "/resume", null, Json.Vm, cancellationToken);
+
+    public Task<DaemonResponse<Vm>> UpdateVmAsync(string vm, UpdateVmRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Patch, VmPath(vm), JsonContent(request, Json.UpdateVmRequest), Json.Vm, cancellationToken);
+
+    public Task DeleteVmAsync(string vm, bool force, bool purge, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, WithQuery(VmPath(vm), ("force", force ? "true" : null), ("purge", purge ? "true" : null)), null, cancellationToken);
+
+    /// <summary>The VMM's counters; their shape is the VMM's, so they come as plain JSON.</summary>
+    public Task<DaemonResponse<JsonElement>> GetVmStatsAsync(string vm, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, VmPath(vm) + "/stats", null, Json.JsonElement, cancellationToken);
+
+    /// <summary>Attaches to the VM's serial console: binary frames carry its bytes both ways.</summary>
+    public async Task<WebSocket> OpenConsoleAsync(string vm, CancellationToken cancellationToken = default)
+    {
+        var http = new Uri(Address.BaseUri, VmPath(vm) + "/console");
+        var ws = new UriBuilder(http) { Scheme = http.Scheme == "https" ? "wss" : "ws" }.Uri;
+        var socket = new ClientWebSocket();
+        socket.Options.CollectHttpResponseDetails = true;
+        try
+        {
+            using var invoker = new HttpMessageInvoker(_handler, disposeHandler: false);
+            await socket.ConnectAsync(ws, invoker, cancellationToken).ConfigureAwait(false);
+            return socket;
+        }
+        catch (WebSocketException) when (socket.HttpStatusCode != 0 && socket.HttpStatusCode != HttpStatusCode.SwitchingProtocols)
+        {
+            socket.Dispose();
+            int status = (int)socket.HttpStatusCode;
+            throw new DaemonException(status, null, $"the daemon refused the console of '{vm}' ({status} {socket.HttpStatusCode}).");
+        }
+        catch (Exception e) when (e is WebSocketException or HttpRequestException && Unreachable(e) is { } reason)
+        {
+            socket.Dispose();
+            throw new DaemonUnreachableException(Address, reason, e);
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    // Networks
+
+    public Task<DaemonResponse<Network>> CreateNetworkAsync(CreateNetworkRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, "v1/networks", JsonContent(request, Json.CreateNetworkRequest), Json.Network, cancellationToken);
+
+    public Task<DaemonResponse<List<Network>>> ListNetworksAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/networks", null, Json.ListNetwork, cancellationToken);
+
+    public Task<DaemonResponse<Network>> GetNetworkAsync(string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, $"v1/networks/{Escape(name)}", null, Json.Network, cancellationToken);
+
+    public Task DeleteNetworkAsync(string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, $"v1/networks/{Escape(name)}", null, cancellationToken);
+
+    // Events
+
+    /// <summary>The newest events first, of one VM or all.</summary>
+    public Task<DaemonResponse<List<VmEvent>>> ListEventsAsync(string? vm, int? limit, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, WithQuery("v1/events", ("vm", vm), ("limit", limit?.ToString(System.Globalization.CultureInfo.InvariantCulture))), null, Json.ListVmEvent, cancellationToken);
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        _handler.Dispose();
+    }
+
+    private static string Escape(string segment) => Uri.EscapeDataString(segment);
+
+    private static string VmPath(string vm) => $"v1/vms/{Escape(vm)}";
+
+    /// <summary>The path with the parameters that have a value as its query.</summary>
+    private static string WithQuery(string path, params (string Name, string? Value)[] parameters)
+    {
+        var given = parameters.Where(p => p.Value is not null).Select(p => $"{p.Name}={Escape(p.Value!)}").ToList();
+        return given.Count == 0 ? path : $"{path}?{string.Join('&', given)}";
+    }
+
+    private static StringContent JsonContent<T>(T value, JsonTypeInfo<T> type) =>
+        new(JsonSerializer.Serialize(value, type), Encoding.UTF8, "application/json");
+
+    private async Task<DaemonResponse<T>> SendAsync<T>(
+        HttpMethod method, string path, HttpContent? content, JsonTypeInfo<T> type, CancellationToken cancellationToken)
+    {
+        string body = await SendAsync(method, path, content, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var value = JsonSerializer.Deserialize(body, type)
+                ?? throw new JsonException("the answer is null");
+            return new DaemonResponse<T>(value, body);
+        }
+        catch (JsonException e)
+        {
+            throw new DaemonException(500, null, $"the daemon's answer to {method} /{path} is not what this hostvm understands ({e.Message}); is the daemon the same version?");
+        }
+    }
+
+    /// <summary>Sends one request; returns the answer's body, or throws for an error status or a failed connection.</summary>
+    private async Task<string> SendAsync(HttpMethod method, string path, HttpContent? content, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(method, path) { Content = content };
+        request.Headers.Accept.ParseAdd("application/json");
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Unreachable(e) is { } reason)
+        {
+            throw new DaemonUnreachableException(Address, reason, e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new DaemonException(500, null, $"{method} /{path}: the connection to the daemon at {Address.Text} broke ({e.Message}).");
+        }
+
+        using (response)
+        {
+            string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode)
+            {
+                return body;
+            }
+
+            throw Refusal((int)response.StatusCode, response.ReasonPhrase, body);
+        }
+    }
+
+    /// <summary>Reads an error answer: problem+json when the daemon sent it, else the status and the start of the body.</summary>
+    public static DaemonException Refusal(int status, string? reason, string body)
+    {
+        Problem? problem = null;
+        try
+        {
+            problem = body.Length > 0 ? JsonSerializer.Deserialize(body, Json.Problem) : null;
+        }
+        catch (JsonException)
+        {
+        }
+
+        if (problem is { Detail.Length: > 0 } or { Title.Length: > 0 })
+        {
+            return new DaemonException(status, problem, problem.Detail is { Length: > 0 } detail ? detail : problem.Title!);
+        }
+
+        string first = body.Split('\n', 2)[0].Trim();
+        if (first.Length > 200)
+        {
+            first = first[..200] + "…";
+        }
+
+        string message = $"the daemon answered {status} {reason}".TrimEnd() + (first.Length > 0 ? $": {first}" : ".");
+        return new DaemonException(status, null, message);
+    }
+
+    /// <summary>Why no connection was made (refused, no socket, timed out), or null if one was and it broke later.</summary>
+    private static string? Unreachable(Exception e)
+    {
+        if (e is TaskCanceledException { InnerException: TimeoutException } or TimeoutException)
+        {
+            return $"no answer within {ConnectTimeout.TotalSeconds:F0} s";
+        }
+
+        if (e is HttpRequestException { HttpRequestError: HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError or HttpRequestError.ProxyTunnelError } http)
+        {
+            return SocketReason(http) ?? http.Message;
+        }
+
+        if (e is WebSocketException { InnerException: HttpRequestException inner })
+        {
+            return Unreachable(inner);
+        }
+
+        return null;
+    }
+
+    private static string? SocketReason(Exception e)
+    {
+        for (var inner = e.InnerException; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is SocketException socket)
+            {
+                return socket.SocketErrorCode switch
+                {
+                    SocketError.ConnectionRefused => "connection refused",
+                    SocketError.AddressNotAvailable or SocketError.AddressFamilyNotSupported => "no such socket",
+                    SocketError.TimedOut => "timed out",
+                    SocketError.HostNotFound or SocketError.NoData => "no such host",
+                    _ => socket.Message,
+                };
+            }
+        }
+
+        return null;
+    }
+}

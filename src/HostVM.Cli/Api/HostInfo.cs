@@ -1,0 +1,17 @@
+namespace HostVM.Cli.Api;
+
+/// <summary>GET /v1/host.</summary>
+public sealed record HostInfo
+{
+    public string Hostname { get; init; } = string.Empty;
+
+    public string Version { get; init; } = string.Empty;
+
+    public string DataDir { get; init; } = string.Empty;
+
+    public HostCapacity Capacity { get; init; } = new();
+
+    public HostAllocation Allocated { get; init; } = new();
+
+    public VmCounts Vms { get; init; } = new();
+}

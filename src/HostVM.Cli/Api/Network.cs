@@ -1,0 +1,13 @@
+namespace HostVM.Cli.Api;
+
+/// <summary>A network (a switch in the daemon) and the VMs attached to it.</summary>
+public sealed record Network
+{
+    public string Name { get; init; } = string.Empty;
+
+    public bool Nat { get; init; }
+
+    public IReadOnlyList<string> Vms { get; init; } = [];
+
+    public DateTimeOffset? CreatedAt { get; init; }
+}

@@ -1,0 +1,41 @@
+using System.CommandLine;
+using HostVM.Cli.Api;
+using Spectre.Console;
+
+namespace HostVM.Cli;
+
+/// <summary>`hostvm network ...`: the daemon's switches that VMs attach to.</summary>
+public static class NetworkCommands
+{
+    public static Command Create(DaemonCommandRunner runner) => new("network", "Manage networks: switches in the daemon; VMs on one network reach each other.")
+    {
+        CreateCommand(runner),
+        runner.ListCommand(
+            "List the networks and the VMs on each.",
+            (c, t) => c.ListNetworksAsync(t),
+            "No networks yet: create one with `hostvm network create NAME [--nat]`.",
+            ["NAME", "NAT", "VMS", "CREATED"],
+            network =>
+            [
+                Markup.Escape(network.Name),
+                network.Nat ? "yes" : "no",
+                HumanOutput.Escape(string.Join(", ", network.Vms)),
+                HumanOutput.Time(network.CreatedAt),
+            ]),
+        runner.DeleteCommand("network", "Delete a network (no VM may be on it).", (c, n, t) => c.DeleteNetworkAsync(n, t)),
+    };
+
+    private static Command CreateCommand(DaemonCommandRunner runner)
+    {
+        var name = new Argument<string>("name") { Description = "The network's name: 1-63 lower-case letters, digits and '-', starting with a letter." };
+        var nat = new Option<bool>("--nat") { Description = "Give it a user-mode NAT uplink: DHCP from 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3." };
+        var command = new Command("create", "Create a network.") { name, nat };
+        runner.SetAction(command, async call =>
+        {
+            var network = await call.Client.CreateNetworkAsync(new CreateNetworkRequest { Name = call.Get(name), Nat = call.Get(nat) }, call.CancellationToken).ConfigureAwait(false);
+            return call.Print(network, (screen, n) => screen.MarkupLine($"Created network [bold]{Markup.Escape(n.Name)}[/]{(n.Nat ? " with NAT" : string.Empty)}."));
+        });
+        return command;
+    }
+
+}

@@ -1,0 +1,312 @@
+using System.CommandLine;
+using System.Globalization;
+using System.Text.Json;
+using HostVM.Cli.Api;
+using Spectre.Console;
+
+namespace HostVM.Cli;
+
+/// <summary>`hostvm vm ...`: create, list, start, stop, change and delete VMs on the daemon.</summary>
+public static class VmCommands
+{
+    private const string RateHelp = "SIZE/TIME, e.g. 10M/s or 1M/100ms; none lifts the limit";
+    private const string OpsHelp = "COUNT/TIME, e.g. 500/s; none lifts the limit";
+
+    public static Command Create(DaemonCommandRunner runner)
+    {
+        var vm = new Command("vm", "Create, run and manage VMs on the host daemon (`hostvm serve`).")
+        {
+            CreateCommand(runner),
+            runner.ListCommand(
+                "List the VMs on the host.",
+                (c, t) => c.ListVmsAsync(t),
+                "No VMs yet: create one with `hostvm vm create NAME --image IMAGE`.",
+                ["NAME", "STATE", "VCPUS", "MEMORY", "DISK", "IMAGE", "NETWORKS", "UP", "RESTARTS"],
+                vm =>
+                [
+                    Markup.Escape(vm.Name),
+                    HumanOutput.State(vm.State),
+                    vm.Vcpus.ToString(CultureInfo.InvariantCulture),
+                    HumanOutput.Mib(vm.MemoryMib),
+                    HumanOutput.Mib(vm.DiskMib),
+                    Markup.Escape(vm.Image),
+                    HumanOutput.Escape(string.Join(", ", vm.Networks.Select(n => n.Network))),
+                    vm.State is "running" or "paused" ? HumanOutput.Since(vm.StartedAt, DateTimeOffset.Now) : "-",
+                    vm.Restarts.ToString(CultureInfo.InvariantCulture),
+                ]),
+            ShowCommand(runner),
+            StartCommand(runner),
+            StopCommand(runner, "stop", "Stop a VM: press its power button, and kill it if it has not powered off after --timeout seconds.", (c, n, r, t) => c.StopVmAsync(n, r, t)),
+            StopCommand(runner, "restart", "Restart a VM: stop it (as `vm stop`) and start it again.", (c, n, r, t) => c.RestartVmAsync(n, r, t)),
+            ActionCommand(runner, "pause", "Pause a running VM (its vCPUs stop; memory and devices stay).", (c, n, t) => c.PauseVmAsync(n, t)),
+            ActionCommand(runner, "resume", "Resume a paused VM.", (c, n, t) => c.ResumeVmAsync(n, t)),
+            DeleteCommand(runner),
+            ConsoleCommand.Create(runner),
+            StatsCommand(runner),
+            SetCommand(runner),
+        };
+        return vm;
+    }
+
+    private static Argument<string> NameArgument() => new("name") { Description = "The VM's name (or id)." };
+
+    private static Option<int?> CpuCapOption() => new("--cpu-cap") { Description = "Let each vCPU use at most this percentage (1-100) of one host core; 100 lifts the cap." };
+
+    private static Option<string?> RestartOption()
+    {
+        var option = new Option<string?>("--restart") { Description = "What the daemon does when the VM dies: never, on-failure (the daemon's default) or always." };
+        option.AcceptOnlyFromAmong("never", "on-failure", "always");
+        return option;
+    }
+
+    private static Option<string?> RateOption(string device, string kind) => new($"--{device}-{kind}")
+    {
+        Description = kind == "bw"
+            ? $"Limit the {(device == "nic" ? "NICs' traffic" : "disk's bandwidth")}: {RateHelp}."
+            : $"Limit the {(device == "nic" ? "NICs' frames" : "disk's requests")}: {OpsHelp}.",
+    };
+
+    private static Command CreateCommand(DaemonCommandRunner runner)
+    {
+        var name = new Argument<string>("name") { Description = "The new VM's name: 1-63 lower-case letters, digits and '-', starting with a letter." };
+        var image = new Option<string>("--image") { Description = "The image to boot (see `hostvm image list`); its disk is copied for this VM.", Required = true };
+        var vcpus = new Option<int?>("--vcpus") { Description = "Virtual CPUs (the daemon's default: 1)." };
+        var memory = new Option<string?>("--memory", "-m") { Description = "Guest RAM, e.g. 256M or 1G (a bare number is MiB; the daemon's default: 128M)." };
+        var cpuCap = CpuCapOption();
+        var cpuWeight = new Option<int?>("--cpu-weight") { Description = "Share of CPU time against other VMs when the host is busy (the daemon's default: 100)." };
+        var diskSize = new Option<string?>("--disk-size") { Description = "Grow the image's disk to this size for this VM, e.g. 1G." };
+        var networks = new Option<string[]>("--network")
+        {
+            Description = "Attach a NIC to this network: NET[,mac=52:54:00:xx:xx:xx] (see `hostvm network list`). Repeatable.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var restart = RestartOption();
+        var diskBw = RateOption("disk", "bw");
+        var diskOps = RateOption("disk", "ops");
+        var nicBw = RateOption("nic", "bw");
+        var nicOps = RateOption("nic", "ops");
+        var balloon = new Option<bool>("--balloon") { Description = "Give the VM a memory balloon (see `vm set --balloon-mib`)." };
+        var append = new Option<string?>("--append") { Description = "Kernel command line (default: the image's)." };
+        var start = new Option<bool>("--start") { Description = "Start it at once (if it does not fit, nothing is created)." };
+        var command = new Command("create", "Create a VM from an image.")
+        {
+            name, image, vcpus, memory, cpuCap, cpuWeight, diskSize, networks, restart, diskBw, diskOps, nicBw, nicOps, balloon, append, start,
+        };
+        runner.SetAction(command, async call =>
+        {
+            var request = new CreateVmRequest
+            {
+                Name = call.Get(name),
+                Image = call.Get(image),
+                Vcpus = call.Get(vcpus),
+                MemoryMib = OptionValues.Mib("--memory", call.Get(memory)),
+                CpuCapPercent = call.Get(cpuCap),
+                CpuWeight = call.Get(cpuWeight),
+                DiskMib = OptionValues.Mib("--disk-size", call.Get(diskSize)),
+                BootArgs = call.Get(append),
+                RestartPolicy = call.Get(restart),
+                Networks = call.Get(networks) is { Length: > 0 } nets ? [.. nets.Select(OptionValues.Network)] : null,
+                DiskLimits = OptionValues.Limits("disk", call.Get(diskBw), call.Get(diskOps)),
+                NicLimits = OptionValues.Limits("nic", call.Get(nicBw), call.Get(nicOps)),
+                Balloon = call.Get(balloon) ? true : null,
+                Start = call.Get(start) ? true : null,
+            };
+            var created = await call.Client.CreateVmAsync(request, call.CancellationToken).ConfigureAwait(false);
+            return call.Print(created, (screen, vm) =>
+            {
+                screen.MarkupLine($"Created VM [bold]{Markup.Escape(vm.Name)}[/] ({HumanOutput.State(vm.State)}).");
+                ShowVm(screen, vm);
+            });
+        });
+        return command;
+    }
+
+    private static Command ShowCommand(DaemonCommandRunner runner)
+    {
+        var name = NameArgument();
+        var command = new Command("show", "Show everything about one VM.") { name };
+        runner.SetAction(command, async call =>
+            call.Print(await call.Client.GetVmAsync(call.Get(name), call.CancellationToken).ConfigureAwait(false), ShowVm));
+        return command;
+    }
+
+    private static Command StartCommand(DaemonCommandRunner runner) =>
+        ActionCommand(runner, "start", "Start a stopped (or failed) VM.", (c, n, t) => c.StartVmAsync(n, t));
+
+    /// <summary>A command that takes a VM's name, posts one action and shows the state the VM is in after it.</summary>
+    private static Command ActionCommand(DaemonCommandRunner runner, string verb, string description, Func<DaemonClient, string, CancellationToken, Task<DaemonResponse<Vm>>> send)
+    {
+        var name = NameArgument();
+        var command = new Command(verb, description) { name };
+        runner.SetAction(command, async call =>
+            call.Print(await send(call.Client, call.Get(name), call.CancellationToken).ConfigureAwait(false), PrintState));
+        return command;
+    }
+
+    private static Command StopCommand(DaemonCommandRunner runner, string verb, string description, Func<DaemonClient, string, StopVmRequest, CancellationToken, Task<DaemonResponse<Vm>>> send)
+    {
+        var name = NameArgument();
+        var force = new Option<bool>("--force") { Description = "Kill the VM at once instead of asking the guest to power off." };
+        var timeout = new Option<int?>("--timeout") { Description = "Seconds to wait for the guest to power off before killing it (the daemon's default: 30)." };
+        var command = new Command(verb, description) { name, force, timeout };
+        runner.SetAction(command, async call =>
+        {
+            if (call.Get(timeout) is <= 0)
+            {
+                throw new UsageException($"--timeout {call.Get(timeout)}: must be a positive number of seconds (or use --force).");
+            }
+
+            var request = new StopVmRequest { Force = call.Get(force) ? true : null, TimeoutS = call.Get(timeout) };
+            return call.Print(await send(call.Client, call.Get(name), request, call.CancellationToken).ConfigureAwait(false), PrintState);
+        });
+        return command;
+    }
+
+    private static Command DeleteCommand(DaemonCommandRunner runner)
+    {
+        var name = NameArgument();
+        var force = new Option<bool>("--force") { Description = "Delete it even while it runs (it is killed first)." };
+        var purge = new Option<bool>("--purge") { Description = "Delete its disk too (without it, the disk is kept under the daemon's orphans/ directory)." };
+        var command = new Command("delete", "Delete a VM.") { name, force, purge };
+        command.Aliases.Add("rm");
+        runner.SetAction(command, async call =>
+        {
+            string vm = call.Get(name);
+            await call.Client.DeleteVmAsync(vm, call.Get(force), call.Get(purge), call.CancellationToken).ConfigureAwait(false);
+            return call.Say(call.Get(purge)
+                ? $"Deleted VM [bold]{Markup.Escape(vm)}[/] and its disk."
+                : $"Deleted VM [bold]{Markup.Escape(vm)}[/]; its disk is kept in the daemon's orphans/ directory (--purge deletes it too).");
+        });
+        return command;
+    }
+
+    private static Command StatsCommand(DaemonCommandRunner runner)
+    {
+        var name = NameArgument();
+        var command = new Command("stats", "Show a running VM's counters: instructions, CPU time, memory, disk and NIC traffic.") { name };
+        runner.SetAction(command, async call =>
+        {
+            var stats = await call.Client.GetVmStatsAsync(call.Get(name), call.CancellationToken).ConfigureAwait(false);
+            return call.Print(stats, (screen, json) =>
+            {
+                var table = HumanOutput.Table("COUNTER", "VALUE");
+                foreach (var (key, value) in Flatten(json, prefix: null))
+                {
+                    table.AddRow(Markup.Escape(key), Markup.Escape(value));
+                }
+
+                screen.Write(table);
+            });
+        });
+        return command;
+    }
+
+    private static Command SetCommand(DaemonCommandRunner runner)
+    {
+        var name = NameArgument();
+        var cpuCap = CpuCapOption();
+        var diskBw = RateOption("disk", "bw");
+        var diskOps = RateOption("disk", "ops");
+        var nicBw = RateOption("nic", "bw");
+        var nicOps = RateOption("nic", "ops");
+        var balloonMib = new Option<long?>("--balloon-mib") { Description = "Inflate the balloon to this many MiB (take them from the guest); 0 gives all back." };
+        var restart = RestartOption();
+        var command = new Command("set", "Change a VM's limits and restart policy; a running VM gets them at once.")
+        {
+            name, cpuCap, diskBw, diskOps, nicBw, nicOps, balloonMib, restart,
+        };
+        runner.SetAction(command, async call =>
+        {
+            string vm = call.Get(name);
+            string? diskBwText = call.Get(diskBw), diskOpsText = call.Get(diskOps), nicBwText = call.Get(nicBw), nicOpsText = call.Get(nicOps);
+            bool limits = diskBwText is not null || diskOpsText is not null || nicBwText is not null || nicOpsText is not null;
+            if (!limits && call.Get(cpuCap) is null && call.Get(balloonMib) is null && call.Get(restart) is null)
+            {
+                throw new UsageException("vm set: nothing to change; give --cpu-cap, --disk-bw, --disk-ops, --nic-bw, --nic-ops, --balloon-mib or --restart.");
+            }
+
+            if (call.Get(balloonMib) is < 0)
+            {
+                throw new UsageException($"--balloon-mib {call.Get(balloonMib)}: must be 0 or more.");
+            }
+
+            // A limit object replaces the old one whole: start from the VM's current limits so that
+            // --disk-bw alone keeps the disk's ops limit.
+            Vm? current = limits ? (await call.Client.GetVmAsync(vm, call.CancellationToken).ConfigureAwait(false)).Value : null;
+            var request = new UpdateVmRequest
+            {
+                CpuCapPercent = call.Get(cpuCap),
+                DiskLimits = OptionValues.Limits("disk", diskBwText, diskOpsText, current?.DiskLimits),
+                NicLimits = OptionValues.Limits("nic", nicBwText, nicOpsText, current?.NicLimits),
+                BalloonMib = call.Get(balloonMib),
+                RestartPolicy = call.Get(restart),
+            };
+            var updated = await call.Client.UpdateVmAsync(vm, request, call.CancellationToken).ConfigureAwait(false);
+            return call.Print(updated, ShowVm);
+        });
+        return command;
+    }
+
+    private static void PrintState(IAnsiConsole screen, Vm vm) =>
+        screen.MarkupLine($"[bold]{Markup.Escape(vm.Name)}[/] is {HumanOutput.State(vm.State)}.");
+
+    public static void ShowVm(IAnsiConsole screen, Vm vm)
+    {
+        ArgumentNullException.ThrowIfNull(screen);
+        ArgumentNullException.ThrowIfNull(vm);
+        string cpu = $"{vm.Vcpus}, weight {vm.CpuWeight}" + (vm.CpuCapPercent is { } cap ? $", capped at {cap}%" : string.Empty);
+        string exit = vm.LastExit is { } e
+            ? $"{Markup.Escape(e.Reason)}{(e.ExitCode is { } code ? $" (code {code})" : string.Empty)} at {HumanOutput.Time(e.At)}: {Markup.Escape(e.Message)}"
+            : "-";
+        var fields = new List<(string, string)>
+        {
+            ("Name", Markup.Escape(vm.Name)),
+            ("Id", Markup.Escape(vm.Id)),
+            ("State", HumanOutput.State(vm.State)),
+            ("Image", Markup.Escape(vm.Image)),
+            ("vCPUs", cpu),
+            ("Memory", HumanOutput.Mib(vm.MemoryMib) + (vm.Balloon ? $" (balloon {HumanOutput.Mib(vm.BalloonMib)})" : string.Empty)),
+            ("Disk", $"{HumanOutput.Mib(vm.DiskMib)}, {HumanOutput.Limits(vm.DiskLimits)}"),
+            ("Networks", vm.Networks.Count == 0 ? "-" : Markup.Escape(string.Join(", ", vm.Networks.Select(n => $"{n.Network} ({n.Mac})"))) + $", {HumanOutput.Limits(vm.NicLimits)}"),
+            ("Boot args", HumanOutput.Escape(vm.BootArgs)),
+            ("Restart", $"{Markup.Escape(vm.RestartPolicy)}, {vm.Restarts} automatic restarts"),
+            ("PID", vm.Pid?.ToString(CultureInfo.InvariantCulture) ?? "-"),
+            ("Started", HumanOutput.Time(vm.StartedAt)),
+            ("Created", HumanOutput.Time(vm.CreatedAt)),
+            ("Last exit", exit),
+        };
+        screen.Write(HumanOutput.Fields(fields));
+    }
+
+    /// <summary>A JSON object's leaves as dotted names and values: {"disk": {"reads": 3}} is disk.reads = 3.</summary>
+    public static IEnumerable<(string Key, string Value)> Flatten(JsonElement json, string? prefix)
+    {
+        switch (json.ValueKind)
+        {
+            case JsonValueKind.Object:
+                foreach (var property in json.EnumerateObject())
+                {
+                    foreach (var leaf in Flatten(property.Value, prefix is null ? property.Name : $"{prefix}.{property.Name}"))
+                    {
+                        yield return leaf;
+                    }
+                }
+
+                break;
+            case JsonValueKind.Array:
+                int i = 0;
+                foreach (var item in json.EnumerateArray())
+                {
+                    foreach (var leaf in Flatten(item, $"{prefix}[{i++}]"))
+                    {
+                        yield return leaf;
+                    }
+                }
+
+                break;
+            default:
+                yield return (prefix ?? "value", json.ValueKind == JsonValueKind.String ? json.GetString()! : json.GetRawText());
+                break;
+        }
+    }
+}
