@@ -65,7 +65,18 @@ public sealed class HostDaemonTests
         Assert.Equal("running", (await daemon.GetAsync("/v1/vms/life")).GetProperty("state").GetString());
         Assert.Equal(409, (await daemon.SendAsync(HttpMethod.Delete, "/v1/vms/life")).Status);
 
+        // A console attached while the VM stops is closed by the daemon, not left hanging.
+        using var watcher = new ClientWebSocket();
+        await watcher.ConnectAsync(new Uri(daemon.Client.BaseAddress!.ToString().Replace("http://", "ws://", StringComparison.Ordinal) + "v1/vms/life/console"), CancellationToken.None);
         (status, var stopped) = await daemon.SendAsync(HttpMethod.Post, "/v1/vms/life/stop", new { timeout_s = 20 });
+        using (var closeWait = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
+        {
+            var scratch = new byte[4096];
+            while ((await watcher.ReceiveAsync(scratch, closeWait.Token)).MessageType != WebSocketMessageType.Close)
+            {
+            }
+        }
+
         Assert.True(status == 200, stopped.ToString());
         Assert.Equal("stopped", stopped.GetProperty("state").GetString());
         Assert.Equal("poweroff", stopped.GetProperty("last_exit").GetProperty("reason").GetString()); // the guest heard the power button

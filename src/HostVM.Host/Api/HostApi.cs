@@ -320,6 +320,9 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
                 {
                     await ws.SendAsync(buffer.AsMemory(0, n), WebSocketMessageType.Binary, true, done.Token).ConfigureAwait(false);
                 }
+
+                // The VMM closed the console (the VM ended): say so; the client's Close answer ends the loop below.
+                await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "the VM stopped", done.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is IOException or OperationCanceledException or WebSocketException)
             {
@@ -348,7 +351,14 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         await toClient.ConfigureAwait(false);
         if (ws.State is WebSocketState.Open or WebSocketState.CloseReceived)
         {
-            await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "detached", CancellationToken.None).ConfigureAwait(false);
+            try
+            {
+                await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "detached", CancellationToken.None).ConfigureAwait(false);
+            }
+            catch (WebSocketException)
+            {
+                // The client went away without a close frame.
+            }
         }
     }
 }
