@@ -70,8 +70,9 @@ echo "== 4. memory overhead of a 1 vCPU / 128 MiB VM (after boot, idle 5 s)"
 api POST /v1/vms '{"name":"mem","image":"guest","memory_mib":128,"start":true}' >/dev/null
 log=$(serial mem); until grep -q HOSTVM-SHELL-READY "$log" 2>/dev/null; do sleep 0.1; done; sleep 5
 pid=$(api GET /v1/vms/mem | jq .pid)
-# The guest RAM is the largest mapping (128 MiB and a little); everything else resident is the VMM's own.
-read -r total guest < <(awk '/^Size:/{size=$2} /^Rss:/{t+=$2; if(size>best){best=size; g=$2}} END{print t, g}' "/proc/$pid/smaps")
+# The guest RAM is the one mapping of 128 MiB and a little (the GC's huge reservations are not it);
+# everything else resident is the VMM's own.
+read -r total guest < <(awk '/^Size:/{size=$2} /^Rss:/{t+=$2; if(size>=131072 && size<=132096) g+=$2} END{print t, g+0}' "/proc/$pid/smaps")
 echo "VMM RSS ${total} kB, guest RAM touched ${guest} kB, overhead $(( (total-guest)/1024 )) MiB (Firecracker's anchor: <= 5 MiB)"
 api DELETE "/v1/vms/mem?force=true&purge=true" >/dev/null
 
