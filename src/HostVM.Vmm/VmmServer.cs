@@ -1,10 +1,15 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using HostVM.Vmm.Api;
-using Microsoft.AspNetCore.Builder;
-using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+using Microsoft.AspNetCore.Server.Kestrel.Core;
+using Microsoft.AspNetCore.Server.Kestrel.Transport.Sockets;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Options;
 
 namespace HostVM.Vmm;
 
@@ -18,13 +23,13 @@ public sealed class VmmServer : IAsyncDisposable
     /// <summary>Firecracker's limit on a request body.</summary>
     public const int MaxBodyBytes = 51200;
 
-    private readonly WebApplication _app;
+    private readonly KestrelServer _kestrel;
     private readonly VmmController _vmm;
     private readonly VmmLog _log;
 
-    private VmmServer(WebApplication app, VmmController vmm, VmmLog log)
+    private VmmServer(KestrelServer kestrel, VmmController vmm, VmmLog log)
     {
-        _app = app;
+        _kestrel = kestrel;
         _vmm = vmm;
         _log = log;
     }
@@ -35,27 +40,41 @@ public sealed class VmmServer : IAsyncDisposable
     {
         ArgumentNullException.ThrowIfNull(socketPath);
         SerialSocket.RefuseExisting(socketPath, "--api-sock ");
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Logging.ClearProviders(); // stdout is the guest's console; the VMM logs through VmmLog
-        builder.WebHost.ConfigureKestrel(k =>
+
+        // Kestrel alone, without the generic host (configuration, DI, hosted services): the VMM's
+        // start-up time is a figure we measure, and this API needs none of them.
+        var loggers = NullLoggerFactory.Instance; // stdout is the guest's console; the VMM logs through VmmLog
+        var options = new KestrelServerOptions
         {
-            k.ListenUnixSocket(socketPath);
-            k.AddServerHeader = false;
-        });
-        var app = builder.Build();
-        var server = new VmmServer(app, vmm, log) { SocketPath = socketPath };
-        app.Run(server.HandleAsync);
+            AddServerHeader = false,
+            ApplicationServices = new ServiceCollection().AddSingleton<ILoggerFactory>(loggers).BuildServiceProvider(),
+        };
+        options.ListenUnixSocket(socketPath);
+        var kestrel = new KestrelServer(Options.Create(options), new SocketTransportFactory(Options.Create(new SocketTransportOptions()), loggers), loggers);
+        var server = new VmmServer(kestrel, vmm, log) { SocketPath = socketPath };
         try
         {
-            await app.StartAsync().ConfigureAwait(false);
+            await kestrel.StartAsync(new Application(server.HandleAsync), CancellationToken.None).ConfigureAwait(false);
         }
         catch (IOException e)
         {
-            await app.DisposeAsync().ConfigureAwait(false);
+            kestrel.Dispose();
             throw new VmmFault($"--api-sock {socketPath}: cannot listen there ({e.Message}).");
         }
 
         return server;
+    }
+
+    /// <summary>Kestrel's view of the API: a plain HttpContext per request, handed to one delegate.</summary>
+    private sealed class Application(RequestDelegate handle) : IHttpApplication<HttpContext>
+    {
+        public HttpContext CreateContext(IFeatureCollection contextFeatures) => new DefaultHttpContext(contextFeatures);
+
+        public Task ProcessRequestAsync(HttpContext context) => handle(context);
+
+        public void DisposeContext(HttpContext context, Exception? exception)
+        {
+        }
     }
 
     private async Task HandleAsync(HttpContext context)
@@ -250,8 +269,8 @@ public sealed class VmmServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
-        await _app.StopAsync().ConfigureAwait(false);
-        await _app.DisposeAsync().ConfigureAwait(false);
+        await _kestrel.StopAsync(CancellationToken.None).ConfigureAwait(false);
+        _kestrel.Dispose();
         File.Delete(SocketPath);
     }
 }
