@@ -354,6 +354,68 @@ public sealed class HostDaemonTests
         return (after - before) / 100.0 / watch.Elapsed.TotalSeconds; // USER_HZ is 100 on Linux
     }
 
+    [Fact]
+    public async Task MetricsAreValidPrometheusTextAndTheCountersMoveWhileAGuestWorks()
+    {
+        using var daemon = await DaemonUnderTest.StartAsync();
+        await daemon.ImportGuestAsync();
+        var vm = await daemon.CreateVmAsync(new { name = "measured", image = "guest", memory_mib = 96, start = true });
+        await daemon.CreateVmAsync(new { name = "idle-stopped", image = "guest", memory_mib = 64 });
+        await daemon.WaitForSerialAsync(vm, "HOSTVM-SHELL-READY");
+        using var console = ConsoleConnection.Open(daemon.ConsoleSocket(vm));
+
+        var first = await ScrapeAsync(daemon);
+        Assert.Equal(1, first["hostvm_vm_state{vm=\"measured\",state=\"running\"}"]);
+        Assert.Equal(1, first["hostvm_vm_state{vm=\"idle-stopped\",state=\"stopped\"}"]);
+        Assert.Equal(1, first["hostvm_host_vms{state=\"running\"}"]);
+        Assert.False(first.ContainsKey("hostvm_vm_instructions_retired_total{vm=\"idle-stopped\"}"));
+
+        var (status, _) = await console.RunAsync("dd if=/dev/vda of=/dev/null bs=64k count=256 iflag=direct 2>/dev/null; i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done");
+        Assert.Equal(0, status);
+        var second = await ScrapeAsync(daemon);
+        string m = "{vm=\"measured\"}";
+        Assert.True(second["hostvm_vm_instructions_retired_total" + m] > first["hostvm_vm_instructions_retired_total" + m]);
+        Assert.True(second["hostvm_vm_vcpu_seconds_total" + m] > first["hostvm_vm_vcpu_seconds_total" + m]);
+        string disk = "{vm=\"measured\",drive=\"disk\"}";
+        Assert.True(second["hostvm_vm_disk_read_bytes_total" + disk] >= first["hostvm_vm_disk_read_bytes_total" + disk] + (16 << 20));
+        Assert.True(second["hostvm_vm_rss_bytes" + m] > 0);
+    }
+
+    /// <summary>Scrapes /metrics, checking every line is Prometheus text format; returns the samples by name and labels.</summary>
+    private static async Task<Dictionary<string, double>> ScrapeAsync(DaemonUnderTest daemon)
+    {
+        var response = await daemon.Client.GetAsync("/metrics");
+        Assert.Equal("text/plain", response.Content.Headers.ContentType!.MediaType);
+        Assert.Equal("0.0.4", response.Content.Headers.ContentType.Parameters.Single(p => p.Name == "version").Value);
+        var samples = new Dictionary<string, double>();
+        var declared = new HashSet<string>();
+        var sample = new System.Text.RegularExpressions.Regex("^([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{([a-zA-Z_][a-zA-Z0-9_]*=\"(\\\\.|[^\"\\\\])*\"(,[a-zA-Z_][a-zA-Z0-9_]*=\"(\\\\.|[^\"\\\\])*\")*)?\\})? (-?[0-9.eE+-]+|NaN|[+-]Inf)$");
+        foreach (var line in (await response.Content.ReadAsStringAsync()).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (line.StartsWith("# TYPE ", StringComparison.Ordinal))
+            {
+                var parts = line.Split(' ');
+                Assert.Contains(parts[3], new[] { "counter", "gauge" });
+                Assert.True(declared.Add(parts[2]), $"{parts[2]} declared twice");
+                continue;
+            }
+
+            if (line.StartsWith('#'))
+            {
+                Assert.StartsWith("# HELP ", line, StringComparison.Ordinal);
+                continue;
+            }
+
+            var match = sample.Match(line);
+            Assert.True(match.Success, $"not a Prometheus sample line: {line}");
+            Assert.Contains(match.Groups[1].Value, declared);
+            string key = line[..line.LastIndexOf(' ')];
+            Assert.True(samples.TryAdd(key, double.Parse(line[(line.LastIndexOf(' ') + 1)..], System.Globalization.CultureInfo.InvariantCulture)), $"{key} twice");
+        }
+
+        return samples;
+    }
+
     private static async Task<string> Inventory(DaemonUnderTest daemon) =>
         (await daemon.GetAsync("/v1/images")).ToString() + (await daemon.GetAsync("/v1/vms")).ToString() + (await daemon.GetAsync("/v1/networks")).ToString();
 

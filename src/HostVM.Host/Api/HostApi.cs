@@ -46,6 +46,9 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
 
         app.MapGet("/v1/host", () => Ok(vms.Info(), Json.HostInfo));
 
+        var exporter = new Metrics.PrometheusExporter(inventory, vms);
+        app.MapGet("/metrics", async () => Results.Text(await exporter.ScrapeAsync().ConfigureAwait(false), Metrics.PrometheusExporter.ContentType));
+
         app.MapGet("/v1/images", () => Ok(inventory.Images().ToList(), Json.ListImageRecord));
         app.MapGet("/v1/images/{name}", (string name) => Ok(inventory.Image(name) ?? throw ApiProblem.NotFound("image", name), Json.ImageRecord));
         app.MapPost("/v1/images", (Delegate)ImportImageAsync);
