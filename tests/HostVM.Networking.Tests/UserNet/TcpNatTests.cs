@@ -89,16 +89,7 @@ public class TcpNatTests
 
         var connection = GuestTcp.Connect(guest, 40001, Packets.Gateway, port, window: 4096);
         using var server = await listener.AcceptTcpClientAsync();
-        var stream = server.GetStream();
-        var hostSide = Task.Run(async () =>
-        {
-            var writing = stream.WriteAsync(toGuest).AsTask();
-            var received = new byte[toHost.Length];
-            await ReadExactlyAsync(stream, received, received.Length);
-            await writing;
-            server.Client.Shutdown(SocketShutdown.Send);
-            return received;
-        });
+        var hostSide = ExchangeAsync(server, toGuest, toHost.Length);
 
         connection.Send(toHost);
         connection.RunUntil(() => connection.FinReceived, 10000);
@@ -123,16 +114,7 @@ public class TcpNatTests
         var connection = GuestTcp.Connect(guest, 40007, Packets.Gateway, port, window: 1024, windowScale: 2);
         Assert.True(connection.PeerWindowScale > 0, "the NAT answers a window-scale offer with its own");
         using var server = await listener.AcceptTcpClientAsync();
-        var stream = server.GetStream();
-        var hostSide = Task.Run(async () =>
-        {
-            var writing = stream.WriteAsync(toGuest).AsTask();
-            var received = new byte[toHost.Length];
-            await ReadExactlyAsync(stream, received, received.Length);
-            await writing;
-            server.Client.Shutdown(SocketShutdown.Send);
-            return received;
-        });
+        var hostSide = ExchangeAsync(server, toGuest, toHost.Length);
 
         connection.Send(toHost);
         connection.RunUntil(() => connection.FinReceived, 10000);
@@ -266,4 +248,16 @@ public class TcpNatTests
         await stream.ReadExactlyAsync(buffer.AsMemory(0, count), timeout.Token);
         return count;
     }
+
+    /// <summary>The host end of a two-way transfer: sends <paramref name="toGuest"/>, reads <paramref name="fromGuest"/> bytes, then closes its sending side.</summary>
+    private static Task<byte[]> ExchangeAsync(TcpClient server, byte[] toGuest, int fromGuest) => Task.Run(async () =>
+    {
+        var stream = server.GetStream();
+        var writing = stream.WriteAsync(toGuest).AsTask();
+        var received = new byte[fromGuest];
+        await ReadExactlyAsync(stream, received, received.Length);
+        await writing;
+        server.Client.Shutdown(SocketShutdown.Send);
+        return received;
+    });
 }
