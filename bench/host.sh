@@ -5,7 +5,7 @@
 #   3. VMs created and started per second, for N VMs (default 20)
 #   4. host memory overhead per VM: VMM RSS minus the guest RAM it touched (1 vCPU / 128 MiB)
 #   5. idle density: how many idle 64 MiB guests run at once (up to MAX, default 48) and the host CPU they use
-# Usage: bench/host.sh [N] [MAX]. Needs the guest images (./test.sh builds them) and a Release build.
+# Usage: bench/host.sh [N] [MAX]. Needs the guest images (./test.sh builds them), curl and socat (scripts/deps.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20}
