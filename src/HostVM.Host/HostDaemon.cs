@@ -3,6 +3,7 @@ using HostVM.Host.Api;
 using HostVM.Host.Images;
 using HostVM.Host.Inventory;
 using HostVM.Host.Networks;
+using HostVM.Host.Security;
 using HostVM.Host.Supervision;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -38,6 +39,9 @@ public sealed class HostDaemon : IAsyncDisposable
 
     public HostSettings Settings { get; }
 
+    /// <summary>The admin token made at the first start (null on later starts): shown once, never stored in clear.</summary>
+    public string? InitialToken { get; private init; }
+
     /// <summary>The addresses the API is served on (TCP with the port actually bound, and the Unix socket).</summary>
     public IReadOnlyList<string> Addresses { get; private set; } = [];
 
@@ -69,6 +73,15 @@ public sealed class HostDaemon : IAsyncDisposable
         var images = new ImageStore(settings, inventory);
         var networks = new NetworkManager(settings, inventory);
         var supervisor = new VmSupervisor(settings, inventory, images);
+        var tokens = new TokenService(inventory);
+        string? initialToken = null;
+        if (tokens.IsEmpty)
+        {
+            // The first start makes the first admin token; it is printed once (hostvm token create over the local socket makes more).
+            initialToken = tokens.Create(Roles.Admin, null, null, "made at the daemon's first start", "first-start").Token;
+        }
+
+        var access = new AccessControl(tokens, new AuthFailureThrottle(settings.AuthFailureLimit, TimeSpan.FromMinutes(1)), inventory);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -97,9 +110,9 @@ public sealed class HostDaemon : IAsyncDisposable
         builder.Services.AddProblemDetails();
         var app = builder.Build();
         app.UseWebSockets();
-        new HostApi(supervisor, images, networks, inventory, settings).Map(app);
+        new HostApi(supervisor, images, networks, inventory, settings).Map(app, access);
 
-        var daemon = new HostDaemon(app, inventory, supervisor, networks, settings, dataLock);
+        var daemon = new HostDaemon(app, inventory, supervisor, networks, settings, dataLock) { InitialToken = initialToken };
         supervisor.Start();
         inventory.AddEvent(null, "daemon", $"daemon started (pid {Environment.ProcessId})");
         await app.StartAsync().ConfigureAwait(false);

@@ -45,6 +45,12 @@ public sealed record HostSettings
     /// <summary>The largest file an image upload may carry.</summary>
     public long MaxUploadBytes { get; init; } = 16L << 30;
 
+    /// <summary>Serve /metrics without a token (for a Prometheus that cannot send one); off by default.</summary>
+    public bool MetricsPublic { get; init; }
+
+    /// <summary>Failed authentications allowed from one address per minute before each further one gets 429.</summary>
+    public int AuthFailureLimit { get; init; } = 10;
+
     /// <summary>The command that runs a VMM (default: this hostvm executable).</summary>
     public IReadOnlyList<string>? VmmCommand { get; init; }
 
@@ -103,6 +109,13 @@ public sealed record HostSettings
             return v;
         }
 
+        bool Flag(string key) => config[key] switch
+        {
+            null or "" => false,
+            { } v when bool.TryParse(v, out bool b) => b,
+            { } v => throw new HostSettingsException($"{key} {v}: must be true or false."),
+        };
+
         IReadOnlyList<string>? List(string key) =>
             config[key] is { } one ? one.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             : config.GetSection(key).GetChildren().Select(c => c.Value!).Where(v => v is not null).ToArray() is { Length: > 0 } many ? many : null;
@@ -123,6 +136,8 @@ public sealed record HostSettings
             MaxRestarts = (int)Number("max_restarts", 5, 0, 1000),
             RestartWindowS = (int)Number("restart_window_s", 60, 1, 86400),
             VmmCommand = List("vmm_command"),
+            MetricsPublic = Flag("metrics_public"),
+            AuthFailureLimit = (int)Number("auth_failure_limit", 10, 1, 1_000_000),
         };
     }
 }
