@@ -108,6 +108,14 @@ public sealed class HostDaemon : IAsyncDisposable
             }
         });
         builder.Services.AddProblemDetails();
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            // The OpenAPI document describes the JSON as the daemon writes it: snake_case, from the same contract.
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, HostJsonContext.Default);
+        });
+        builder.Services.AddOpenApi(OpenApiDescription.DocumentName, OpenApiDescription.Configure);
         var app = builder.Build();
         app.UseWebSockets();
         new HostApi(supervisor, images, networks, inventory, settings).Map(app, access);
