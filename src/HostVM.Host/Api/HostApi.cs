@@ -123,7 +123,8 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
                 throw ApiProblem.BadRequest($"limit {limit}: must be 1 to 10000.", "limit");
             }
 
-            return Ok(inventory.Events(vm is null ? null : Vm(c, vm).Name, limit ?? 100, Caller(c).Project).ToList(), Json.ListEventRecord);
+            // A VM's events outlive it (no lookup); a project's token reads its project's events only.
+            return Ok(inventory.Events(vm, limit ?? 100, Caller(c).Project).ToList(), Json.ListEventRecord);
         }).Produces<List<EventRecord>>();
 
         new AccessApi(access.Tokens, inventory).Map(routes);

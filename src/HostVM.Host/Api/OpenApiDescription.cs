@@ -26,7 +26,7 @@ public static class OpenApiDescription
                 Title = "HostVM host API",
                 Version = "v1",
                 Description = "The hostvm daemon's REST API. Every route but this document (and /metrics when metrics_public is set) needs "
-                    + "`Authorization: Bearer hvt_...`; see docs/api.md and docs/operations.md.",
+                    + "`Authorization: Bearer hvt_...`; see docs/host-api.md and docs/operations.md.",
             };
             document.Components ??= new OpenApiComponents();
             document.Components.SecuritySchemes ??= new Dictionary<string, IOpenApiSecurityScheme>();
