@@ -44,7 +44,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             }
         });
 
-        app.MapGet("/v1/host", () => Ok(vms.Info(), Json.HostInfo));
+        app.MapGet("/v1/host", ([Microsoft.AspNetCore.Mvc.FromServices] Security.TlsIdentity? tls) => Ok(vms.Info() with { TlsFingerprint = tls?.Fingerprint }, Json.HostInfo));
 
         var exporter = new Metrics.PrometheusExporter(inventory, vms);
         app.MapGet("/metrics", async () => Results.Text(await exporter.ScrapeAsync().ConfigureAwait(false), Metrics.PrometheusExporter.ContentType));
