@@ -2,7 +2,6 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Security.Cryptography;
 using System.Security.Cryptography.X509Certificates;
-using System.Text;
 
 namespace HostVM.Host.Security;
 
@@ -75,8 +74,8 @@ public sealed class TlsIdentity : IDisposable
         CreateDirectory(dir);
         using (var generated = Generate(settings))
         {
-            WriteAtomically(key, generated.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem(), UnixFileMode.UserRead | UnixFileMode.UserWrite);
-            WriteAtomically(cert, generated.ExportCertificatePem(), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+            AtomicFile.Write(key, generated.GetECDsaPrivateKey()!.ExportPkcs8PrivateKeyPem(), UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            AtomicFile.Write(cert, generated.ExportCertificatePem(), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         }
 
         return new TlsIdentity(ReadPem(cert, key, dir, $"delete {dir} and start again"), cert, generated: true);
@@ -160,42 +159,6 @@ public sealed class TlsIdentity : IDisposable
         else
         {
             Directory.CreateDirectory(dir, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute);
-        }
-    }
-
-    /// <summary>
-    /// Writes a file whole or not at all: into a temporary file created with <paramref name="mode"/> (so a key is
-    /// never readable by others, not even for a moment), flushed to disk, then renamed over <paramref name="path"/>.
-    /// </summary>
-    private static void WriteAtomically(string path, string text, UnixFileMode mode)
-    {
-        string temporary = $"{path}.{Environment.ProcessId}.tmp";
-        File.Delete(temporary);
-        var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, Share = FileShare.None };
-        if (!OperatingSystem.IsWindows())
-        {
-            options.UnixCreateMode = mode;
-        }
-
-        try
-        {
-            using (var stream = new FileStream(temporary, options))
-            {
-                stream.Write(Encoding.ASCII.GetBytes(text));
-                stream.Flush(flushToDisk: true);
-            }
-
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(temporary, mode); // the umask may have taken bits the certificate should have
-            }
-
-            File.Move(temporary, path, overwrite: true);
-        }
-        catch
-        {
-            File.Delete(temporary);
-            throw;
         }
     }
 
