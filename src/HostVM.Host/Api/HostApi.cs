@@ -57,7 +57,8 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         app.Use((context, next) => access.InvokeAsync(context, () => next(context)));
 
         var routes = _routes = new ApiRoutes(app);
-        routes.Get("/v1/host", Access.Read, "host.get", "The host: capacity, allocation, VMs per state", () => Ok(vms.Info(), Json.HostInfo)).Produces<HostInfo>();
+        routes.Get("/v1/host", Access.Read, "host.get", "The host: capacity, allocation, VMs per state, the TLS fingerprint",
+            ([Microsoft.AspNetCore.Mvc.FromServices] TlsIdentity? tls) => Ok(vms.Info() with { TlsFingerprint = tls?.Fingerprint }, Json.HostInfo)).Produces<HostInfo>();
 
         var exporter = new Metrics.PrometheusExporter(inventory, vms);
         routes.Get("/metrics", settings.MetricsPublic ? Access.Anyone : Access.Read, "metrics", "Prometheus text: the host and every VM (a project's token: its VMs)",
