@@ -44,13 +44,16 @@ public sealed partial class DaemonUnderTest : IDisposable
 
     public HostvmProcess Process => _process;
 
+    /// <summary>The mutating calls made through <see cref="Client"/> and <see cref="ClientWith"/>: all must be in the audit log.</summary>
+    public AuditedCalls Audited { get; } = new();
+
     /// <summary>The admin token the daemon printed at its first start (Client sends it).</summary>
     public string? Token { get; private set; }
 
     /// <summary>A client of the same daemon that sends <paramref name="token"/> (null: none).</summary>
     public HttpClient ClientWith(string? token)
     {
-        var client = new HttpClient(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = ValidateCertificate } })
+        var client = new HttpClient(Audited.Wrap(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = ValidateCertificate } }))
         {
             BaseAddress = new Uri(ListenLine().Matches(_process.Output)[^1].Groups[1].Value),
         };
@@ -204,8 +207,35 @@ public sealed partial class DaemonUnderTest : IDisposable
     [GeneratedRegex(@"TLS certificate SHA-256 fingerprint: ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})")]
     private static partial Regex FingerprintLine();
 
+    /// <summary>Every mutating call this test made through the daemon's clients is in its audit log, with its status.</summary>
+    public async Task AssertEveryCallIsAuditedAsync()
+    {
+        using var audit = JsonDocument.Parse(await Client.GetStringAsync("/v1/audit?limit=10000"));
+        var logged = audit.RootElement.EnumerateArray()
+            .GroupBy(e => (e.GetProperty("method").GetString()!, e.GetProperty("path").GetString()!, e.GetProperty("status").GetInt32()))
+            .ToDictionary(g => g.Key, g => g.Count());
+        var missing = Audited.Calls.GroupBy(c => c)
+            .Where(g => !logged.TryGetValue(g.Key, out int n) || n < g.Count())
+            .Select(g => $"{g.Key.Method} {g.Key.Path} -> {g.Key.Status} (x{g.Count()})").ToList();
+        Assert.True(missing.Count == 0, $"mutating calls missing from the audit log:\n{string.Join('\n', missing)}");
+    }
+
     public void Dispose()
     {
+        System.Runtime.ExceptionServices.ExceptionDispatchInfo? unaudited = null;
+        if (!_process.HasExited && Audited.Calls.Count > 0)
+        {
+            // The issue's rule, checked for every test that drove a daemon: no mutating call escapes the audit log.
+            try
+            {
+                AssertEveryCallIsAuditedAsync().GetAwaiter().GetResult();
+            }
+            catch (Exception e)
+            {
+                unaudited = System.Runtime.ExceptionServices.ExceptionDispatchInfo.Capture(e);
+            }
+        }
+
         Client.Dispose();
         _process.Dispose();
         // The VMMs run in their own sessions: find them by the runtime directory on their command line.
@@ -222,5 +252,7 @@ public sealed partial class DaemonUnderTest : IDisposable
         catch (IOException)
         {
         }
+
+        unaudited?.Throw();
     }
 }
