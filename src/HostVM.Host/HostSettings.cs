@@ -45,6 +45,12 @@ public sealed record HostSettings
     /// <summary>The largest file an image upload may carry.</summary>
     public long MaxUploadBytes { get; init; } = 16L << 30;
 
+    /// <summary>
+    /// The size at which a VM's serial.log rotates to serial.log.1: each VM keeps at most twice this on
+    /// disk, and at least this much of its latest output once it has printed that much.
+    /// </summary>
+    public long SerialLogMaxBytes { get; init; } = Vmm.VmmOptions.DefaultSerialLogMaxBytes;
+
     /// <summary>The command that runs a VMM (default: this hostvm executable).</summary>
     public IReadOnlyList<string>? VmmCommand { get; init; }
 
@@ -122,6 +128,7 @@ public sealed record HostSettings
             StopTimeoutS = (int)Number("stop_timeout_s", 30, 1, 3600),
             MaxRestarts = (int)Number("max_restarts", 5, 0, 1000),
             RestartWindowS = (int)Number("restart_window_s", 60, 1, 86400),
+            SerialLogMaxBytes = (long)Number("serial_log_max_bytes", Vmm.VmmOptions.DefaultSerialLogMaxBytes, 64 << 10, 1L << 30),
             VmmCommand = List("vmm_command"),
         };
     }

@@ -1,7 +1,6 @@
-using System.Net.Sockets;
-using System.Net.WebSockets;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using HostVM.Host.Consoles;
 using HostVM.Host.Images;
 using HostVM.Host.Inventory;
 using HostVM.Host.Networks;
@@ -25,9 +24,12 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
 
     private static HostJsonContext Json => HostJsonContext.Default;
 
+    private readonly ConsoleHub _consoles = new(vms);
+
     public void Map(WebApplication app)
     {
         ArgumentNullException.ThrowIfNull(app);
+        app.Lifetime.ApplicationStopping.Register(_consoles.Dispose);
         app.Use(async (context, next) =>
         {
             try
@@ -77,7 +79,8 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         app.MapPost("/v1/vms/{vm}/pause", (string vm) => Ok(vms.Pause(vm), Json.VmRecord));
         app.MapPost("/v1/vms/{vm}/resume", (string vm) => Ok(vms.Resume(vm), Json.VmRecord));
         app.MapGet("/v1/vms/{vm}/stats", async (string vm) => Results.Text(await vms.StatisticsAsync(vm).ConfigureAwait(false), "application/json"));
-        app.MapGet("/v1/vms/{vm}/console", ConsoleAsync);
+        app.MapGet("/v1/vms/{vm}/console", _consoles.AttachAsync);
+        app.MapGet("/v1/vms/{vm}/console/log", (string vm, string? bytes) => _consoles.Log(vm, bytes));
 
         app.MapGet("/v1/networks", () => Ok(networks.List().ToList(), Json.ListNetworkView));
         app.MapGet("/v1/networks/{name}", (string name) => Ok(networks.Get(name), Json.NetworkView));
@@ -282,86 +285,6 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             }
 
             await to.WriteAsync(buffer.AsMemory(0, n)).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>GET /v1/vms/{vm}/console: a WebSocket joined to the VMM's console socket (binary frames both ways).</summary>
-    private async Task ConsoleAsync(string vm, HttpContext context)
-    {
-        var record = vms.Get(vm);
-        if (!context.WebSockets.IsWebSocketRequest)
-        {
-            throw ApiProblem.BadRequest("The console is a WebSocket: connect with a WebSocket client (hostvm vm console NAME).");
-        }
-
-        if (record.State is not (VmStates.Running or VmStates.Paused))
-        {
-            throw ApiProblem.Conflict($"VM '{record.Name}' is {record.State}; its console exists while it runs.");
-        }
-
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(vms.PathsOf(record).ConsoleSocket)).ConfigureAwait(false);
-        }
-        catch (SocketException e)
-        {
-            socket.Dispose();
-            throw new ApiProblem(502, "vmm-unreachable", "The VM's console did not answer", $"VM '{record.Name}': {e.Message}");
-        }
-
-        using var ws = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
-        using var console = new NetworkStream(socket, ownsSocket: true);
-        using var done = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        var toClient = Task.Run(async () =>
-        {
-            var buffer = new byte[4096];
-            try
-            {
-                int n;
-                while ((n = await console.ReadAsync(buffer, done.Token).ConfigureAwait(false)) > 0)
-                {
-                    await ws.SendAsync(buffer.AsMemory(0, n), WebSocketMessageType.Binary, true, done.Token).ConfigureAwait(false);
-                }
-
-                // The VMM closed the console (the VM ended): say so; the client's Close answer ends the loop below.
-                await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "the VM stopped", done.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is IOException or OperationCanceledException or WebSocketException)
-            {
-            }
-        });
-        var buffer = new byte[4096];
-        try
-        {
-            while (ws.State == WebSocketState.Open)
-            {
-                var result = await ws.ReceiveAsync(buffer, done.Token).ConfigureAwait(false);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    break;
-                }
-
-                await console.WriteAsync(buffer.AsMemory(0, result.Count), done.Token).ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (e is IOException or OperationCanceledException or WebSocketException)
-        {
-        }
-
-        await done.CancelAsync().ConfigureAwait(false);
-        socket.Shutdown(SocketShutdown.Both);
-        await toClient.ConfigureAwait(false);
-        if (ws.State is WebSocketState.Open or WebSocketState.CloseReceived)
-        {
-            try
-            {
-                await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "detached", CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (WebSocketException)
-            {
-                // The client went away without a close frame.
-            }
         }
     }
 }
