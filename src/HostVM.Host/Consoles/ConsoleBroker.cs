@@ -137,6 +137,7 @@ public sealed class ConsoleBroker : IDisposable
         }
     }
 
+    /// <summary>Forgets a session (it closes or ended); its writer's place is free from now on.</summary>
     public void Detach(ConsoleSession session)
     {
         lock (_lock)
@@ -187,9 +188,9 @@ public sealed class ConsoleBroker : IDisposable
                 lock (_lock)
                 {
                     _kept.Write(chunk);
-                    foreach (var session in _sessions)
+                    for (int i = _sessions.Count - 1; i >= 0; i--)
                     {
-                        session.Enqueue(chunk);
+                        _sessions[i].Enqueue(chunk); // may drop a slow session, which removes it from the list
                     }
                 }
             }

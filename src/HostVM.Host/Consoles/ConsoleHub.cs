@@ -55,6 +55,7 @@ public sealed class ConsoleHub(VmSupervisor vms) : IDisposable
 
         using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
         using var session = new ConsoleSession(socket, mode, context.RequestAborted);
+        session.Closing = () => broker.Detach(session);
         if (!broker.TryAttach(session, replay, out string refusal))
         {
             // Lost a race after the checks above: the close frame says why.

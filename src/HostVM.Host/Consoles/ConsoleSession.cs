@@ -36,6 +36,9 @@ public sealed class ConsoleSession : IDisposable
 
     public ConsoleMode Mode { get; }
 
+    /// <summary>Runs once when the session starts closing (the broker forgets it then, so its writer's place is free at once).</summary>
+    public Action? Closing { get; set; }
+
     /// <summary>Queues output for the client (never blocks: called under the broker's lock).</summary>
     public void Enqueue(byte[] chunk)
     {
@@ -62,6 +65,7 @@ public sealed class ConsoleSession : IDisposable
         }
 
         _output.Writer.TryComplete();
+        Closing?.Invoke();
         try
         {
             _abort.CancelAfter(CloseTimeout);
