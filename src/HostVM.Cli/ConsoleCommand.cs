@@ -5,9 +5,10 @@ using HostVM.Cli.Api;
 namespace HostVM.Cli;
 
 /// <summary>
-/// `hostvm vm console NAME`: the VM's serial console over the daemon's WebSocket. Keys go to the guest
-/// (the terminal in raw mode, so Ctrl-C reaches it too); Ctrl-] detaches, as in telnet and virsh. The VM
-/// runs on after detaching. When standard input is not a terminal its bytes are sent as they come, and
+/// `hostvm vm console NAME [--watch] [--replay BYTES]`: the VM's serial console over the daemon's
+/// WebSocket. Keys go to the guest (the terminal in raw mode, so Ctrl-C reaches it too); Ctrl-] detaches,
+/// as in telnet and virsh. The VM runs on after detaching. One session at a time may type; --watch
+/// attaches read-only (keys other than Ctrl-] are not sent), alongside the writer. When standard input is not a terminal its bytes are sent as they come, and
 /// at its end the console stays attached (printing) until Ctrl-], the VM stops, or the command is interrupted.
 /// </summary>
 public static class ConsoleCommand
@@ -19,28 +20,32 @@ public static class ConsoleCommand
     {
         ArgumentNullException.ThrowIfNull(runner);
         var name = new Argument<string>("name") { Description = "The VM's name (or id)." };
-        var command = new Command("console", "Attach to a VM's serial console (the last 16 KiB of output first); Ctrl-] detaches.") { name };
-        runner.SetAction(command, call => AttachAsync(call, call.Get(name)));
+        var watch = new Option<bool>("--watch") { Description = "Read-only: see the output while another session types." };
+        var replay = new Option<int?>("--replay") { Description = "Show this many bytes of earlier output first (0 to 1048576; default 16384)." };
+        var command = new Command("console", "Attach to a VM's serial console (the last 16 KiB of output first); Ctrl-] detaches.") { name, watch, replay };
+        runner.SetAction(command, call => AttachAsync(call, call.Get(name), call.Get(watch), call.Get(replay)));
         return command;
     }
 
-    private static async Task<int> AttachAsync(DaemonCall call, string name)
+    private static async Task<int> AttachAsync(DaemonCall call, string name, bool watch, int? replay)
     {
         var environment = call.Environment;
         var vm = (await call.Client.GetVmAsync(name, call.CancellationToken).ConfigureAwait(false)).Value;
         WebSocket socket;
         try
         {
-            socket = await call.Client.OpenConsoleAsync(name, call.CancellationToken).ConfigureAwait(false);
+            socket = await call.Client.OpenConsoleAsync(name, watch, replay, call.CancellationToken).ConfigureAwait(false);
         }
         catch (DaemonException e) when (e.Status == 409)
         {
             // A refused WebSocket handshake carries no problem+json we can read; the state says why.
-            throw new DaemonException(e.Status, e.Problem, $"{e.Message.TrimEnd('.')}: {vm.Name} is {vm.State}; a console exists while the VM runs (`hostvm vm start {vm.Name}`).");
+            throw new DaemonException(e.Status, e.Problem, vm.State is "running" or "paused"
+                ? $"{e.Message.TrimEnd('.')}: another session is typing at the console of {vm.Name}; `hostvm vm console {vm.Name} --watch` reads alongside it."
+                : $"{e.Message.TrimEnd('.')}: {vm.Name} is {vm.State}; a console exists while the VM runs (`hostvm vm start {vm.Name}`).");
         }
 
         using var _ = socket;
-        environment.Error.WriteLine($"hostvm: attached to the console of {vm.Name} ({vm.State}); Ctrl-] detaches.");
+        environment.Error.WriteLine($"hostvm: attached to the console of {vm.Name} ({vm.State}{(watch ? ", read-only" : string.Empty)}); Ctrl-] detaches.");
         environment.Error.Flush();
 
         string how;
@@ -48,7 +53,7 @@ public static class ConsoleCommand
         using (var output = environment.OpenOutput())
         {
             var receive = ReceiveAsync(socket, output, call.CancellationToken);
-            var send = SendAsync(socket, environment.OpenInput(), call.CancellationToken);
+            var send = SendAsync(socket, environment.OpenInput(), sendKeys: !watch, call.CancellationToken);
             var first = await Task.WhenAny(receive, send).ConfigureAwait(false);
             bool detached = first == send && await send.ConfigureAwait(false);
             if (first == send && !detached)
@@ -90,8 +95,8 @@ public static class ConsoleCommand
         }
     }
 
-    /// <summary>Sends standard input as binary frames; true if the user detached with Ctrl-], false at the end of input.</summary>
-    private static Task<bool> SendAsync(WebSocket socket, Stream input, CancellationToken cancellationToken)
+    /// <summary>Sends standard input as binary frames (unless only watching); true if the user detached with Ctrl-], false at the end of input.</summary>
+    private static Task<bool> SendAsync(WebSocket socket, Stream input, bool sendKeys, CancellationToken cancellationToken)
     {
         var done = new TaskCompletionSource<bool>(TaskCreationOptions.RunContinuationsAsynchronously);
         // A blocking read of fd 0 on its own thread: a terminal or pipe read cannot be cancelled, and
@@ -112,7 +117,7 @@ public static class ConsoleCommand
 
                     int detach = Array.IndexOf(buffer, DetachKey, 0, n);
                     int length = detach < 0 ? n : detach;
-                    if (length > 0)
+                    if (length > 0 && sendKeys)
                     {
                         socket.SendAsync(buffer.AsMemory(0, length), WebSocketMessageType.Binary, endOfMessage: true, cancellationToken)
                             .AsTask().GetAwaiter().GetResult();

@@ -60,6 +60,12 @@ public sealed record HostSettings
     /// <summary>Failed authentications allowed from one address per minute before each further one gets 429.</summary>
     public int AuthFailureLimit { get; init; } = 10;
 
+    /// <summary>
+    /// The size at which a VM's serial.log rotates to serial.log.1: each VM keeps at most twice this on
+    /// disk, and at least this much of its latest output once it has printed that much.
+    /// </summary>
+    public long SerialLogMaxBytes { get; init; } = Vmm.VmmOptions.DefaultSerialLogMaxBytes;
+
     /// <summary>The command that runs a VMM (default: this hostvm executable).</summary>
     public IReadOnlyList<string>? VmmCommand { get; init; }
 
@@ -153,6 +159,7 @@ public sealed record HostSettings
             StopTimeoutS = (int)Number("stop_timeout_s", 30, 1, 3600),
             MaxRestarts = (int)Number("max_restarts", 5, 0, 1000),
             RestartWindowS = (int)Number("restart_window_s", 60, 1, 86400),
+            SerialLogMaxBytes = (long)Number("serial_log_max_bytes", Vmm.VmmOptions.DefaultSerialLogMaxBytes, 64 << 10, 1L << 30),
             VmmCommand = List("vmm_command"),
             MetricsPublic = Flag("metrics_public"),
             AuthFailureLimit = (int)Number("auth_failure_limit", 10, 1, 1_000_000),

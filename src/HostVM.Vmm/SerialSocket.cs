@@ -6,32 +6,40 @@ namespace HostVM.Vmm;
 /// A console on a Unix stream socket (the serial console of <c>hostvm vmm --console-sock PATH</c>, the
 /// virtio console of <c>hostvm run --virtio-console socket=PATH</c>), so a supervisor or user can
 /// attach and detach while the VM runs: every client gets the guest's output (first the last
-/// <see cref="ReplayBytes"/> of it, so a new client sees the prompt), and what any client sends is typed at
-/// the console. A client that does not keep up loses output rather than stalling the guest.
+/// <see cref="DefaultReplayBytes"/> of it, or what <c>--console-replay-bytes</c> says, so a new client sees
+/// the prompt), and what any client sends is typed at the console. A client that does not keep up loses
+/// output rather than stalling the guest.
 /// </summary>
 public sealed class SerialSocket : IDisposable
 {
-    public const int ReplayBytes = 16 * 1024;
+    public const int DefaultReplayBytes = 16 * 1024;
+
+    /// <summary>The most a client is replayed (the daemon asks for this much, so it can replay up to 1 MiB itself).</summary>
+    public const int MaxReplayBytes = 1024 * 1024;
+
+    /// <summary>How long a new client may take to accept its replay before it is dropped (guest output waits meanwhile).</summary>
+    private static readonly TimeSpan ReplayTimeout = TimeSpan.FromSeconds(5);
 
     private readonly Socket _listener;
     private readonly string _path;
     private readonly Lock _lock = new();
     private readonly List<Socket> _clients = [];
-    private readonly byte[] _replay = new byte[ReplayBytes];
-    private long _written;
+    private readonly ByteRing _replay;
     private Func<ReadOnlyMemory<byte>, int>? _input;
     private bool _disposed;
 
-    private SerialSocket(Socket listener, string path)
+    private SerialSocket(Socket listener, string path, int replayBytes)
     {
         _listener = listener;
         _path = path;
+        _replay = new ByteRing(replayBytes);
     }
 
-    /// <summary>Binds the socket at a path that must not exist yet.</summary>
-    public static SerialSocket Listen(string path, string what = "--console-sock ")
+    /// <summary>Binds the socket at a path that must not exist yet; new clients get the last <paramref name="replayBytes"/> of output.</summary>
+    public static SerialSocket Listen(string path, string what = "--console-sock ", int replayBytes = DefaultReplayBytes)
     {
         ArgumentNullException.ThrowIfNull(path);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(replayBytes);
         RefuseExisting(path, what);
         var listener = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
         try
@@ -45,7 +53,7 @@ public sealed class SerialSocket : IDisposable
             throw new VmmFault($"{what}{path}: cannot listen there ({e.Message}).");
         }
 
-        return new SerialSocket(listener, path);
+        return new SerialSocket(listener, path, replayBytes);
     }
 
     /// <summary>Refuses a path that exists, as Firecracker does: a live socket is another VMM's, anything else is the user's to remove.</summary>
@@ -81,10 +89,7 @@ public sealed class SerialSocket : IDisposable
     {
         lock (_lock)
         {
-            foreach (byte b in data.Length > ReplayBytes ? data[^ReplayBytes..] : data)
-            {
-                _replay[_written++ % ReplayBytes] = b;
-            }
+            _replay.Write(data);
 
             for (int i = _clients.Count - 1; i >= 0; i--)
             {
@@ -132,16 +137,12 @@ public sealed class SerialSocket : IDisposable
                     return;
                 }
 
-                long start = Math.Max(0, _written - ReplayBytes);
-                var recent = new byte[_written - start];
-                for (long i = start; i < _written; i++)
-                {
-                    recent[i - start] = _replay[i % ReplayBytes];
-                }
-
                 try
                 {
-                    client.Send(recent);
+                    // Blocking, under the lock, so no output slips between the replay and the live bytes;
+                    // bounded in time, so a client that never reads cannot stall the guest.
+                    client.SendTimeout = (int)ReplayTimeout.TotalMilliseconds;
+                    client.Send(_replay.Tail(_replay.Capacity));
                 }
                 catch (SocketException)
                 {

@@ -17,6 +17,19 @@ public sealed record VmmOptions
     /// <summary>The serial console on a Unix stream socket as well (attach and detach while the VM runs).</summary>
     public string? ConsoleSocket { get; init; }
 
+    /// <summary>How much recent output a new console-socket client is sent first.</summary>
+    public int ConsoleReplayBytes { get; init; } = SerialSocket.DefaultReplayBytes;
+
+    /// <summary>
+    /// The serial output to this file instead of stdout, rotated at <see cref="SerialLogMaxBytes"/> (see
+    /// <see cref="RotatingLog"/>): written by the VMM itself, so it is kept while no supervisor runs.
+    /// </summary>
+    public string? SerialLog { get; init; }
+
+    public long SerialLogMaxBytes { get; init; } = DefaultSerialLogMaxBytes;
+
+    public const long DefaultSerialLogMaxBytes = 1024 * 1024;
+
     /// <summary>Where to write how the VM ended (JSON), for a supervisor that is not this process's parent.</summary>
     public string? ExitFile { get; init; }
 

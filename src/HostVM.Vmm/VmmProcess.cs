@@ -55,9 +55,14 @@ public static partial class VmmProcess
                     log.Configure(logPath, VmmLogLevel.Info, showLevel: true);
                 }
 
+                if (options.SerialLog is { } serialLog)
+                {
+                    serial.Redirect(OpenSerialLog(serialLog, options.SerialLogMaxBytes));
+                }
+
                 if (options.ConsoleSocket is { } consolePath)
                 {
-                    console = SerialSocket.Listen(consolePath);
+                    console = SerialSocket.Listen(consolePath, replayBytes: options.ConsoleReplayBytes);
                     serial.Flushed = console.Write;
                     console.Start(data => vmm.Machine is { } vm ? vm.SendConsoleInput(data.Span) : data.Length);
                 }
@@ -127,6 +132,18 @@ public static partial class VmmProcess
             }
 
             console?.Dispose();
+        }
+    }
+
+    private static RotatingLog OpenSerialLog(string path, long maxBytes)
+    {
+        try
+        {
+            return new RotatingLog(path, maxBytes);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or ArgumentException or NotSupportedException)
+        {
+            throw new VmmFault($"--serial-log {path}: cannot be opened for writing ({e.Message}).");
         }
     }
 

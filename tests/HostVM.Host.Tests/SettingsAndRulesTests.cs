@@ -34,6 +34,14 @@ public sealed class SettingsAndRulesTests : IDisposable
     {
         Assert.Contains("no such file", Assert.Throws<HostSettingsException>(() => HostSettings.Load(Path.Combine(_dir, "none.json"), new Dictionary<string, string?>())).Message, StringComparison.Ordinal);
         Assert.Contains("memory_overcommit", Assert.Throws<HostSettingsException>(() => HostSettings.Load(null, new Dictionary<string, string?> { ["memory_overcommit"] = "lots" })).Message, StringComparison.Ordinal);
+        Assert.Contains("serial_log_max_bytes 1000: must be a number from 65536", Assert.Throws<HostSettingsException>(() => HostSettings.Load(null, new Dictionary<string, string?> { ["serial_log_max_bytes"] = "1000" })).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheSerialLogCapDefaultsToOneMebibyte()
+    {
+        Assert.Equal(1L << 20, HostSettings.Load(null, new Dictionary<string, string?>()).SerialLogMaxBytes);
+        Assert.Equal(65536, HostSettings.Load(null, new Dictionary<string, string?> { ["serial_log_max_bytes"] = "65536" }).SerialLogMaxBytes);
     }
 
     [Theory]

@@ -34,6 +34,7 @@ public sealed class AccessMatrixTests
         ["POST /v1/vms/{vm}/resume"] = "operate",
         ["GET /v1/vms/{vm}/stats"] = "read",
         ["GET /v1/vms/{vm}/console"] = "read",
+        ["GET /v1/vms/{vm}/console/log"] = "read",
         ["GET /v1/networks"] = "read",
         ["GET /v1/networks/{name}"] = "read",
         ["POST /v1/networks"] = "operate",

@@ -83,6 +83,26 @@ public sealed class DaemonCliTests(DaemonFixture fixture) : IClassFixture<Daemon
                 string nonce = Guid.NewGuid().ToString("N")[..8];
                 console.WriteInput(Encoding.ASCII.GetBytes($"echo \"DONE-$?-{nonce}\"\n"));
                 await console.WaitForOutputAsync($"DONE-0-{nonce}", TimeSpan.FromMinutes(1));
+
+                // Alongside the writer: a second writer is refused and pointed at --watch; a watcher sees the
+                // writer's commands run, and what it types itself is not sent.
+                AssertFails(4, Hostvm("vm", "console", vm), "--watch");
+                using (var watcher = HostvmProcess.StartWithInput(Environment(), "vm", "console", vm, "--watch", "--replay", "0"))
+                {
+                    for (var deadline = DateTime.UtcNow.AddSeconds(30); !watcher.Errors.Contains("read-only", StringComparison.Ordinal); await Task.Delay(50))
+                    {
+                        Assert.True(DateTime.UtcNow < deadline, $"the watcher did not attach: {watcher.Errors}");
+                    }
+
+                    watcher.WriteInput(Encoding.ASCII.GetBytes("echo WATCHER-$((6*7))\n"));
+                    console.WriteInput(Encoding.ASCII.GetBytes($"echo \"SEEN-$((6*6))-{nonce}\"\n"));
+                    await watcher.WaitForOutputAsync($"SEEN-36-{nonce}", TimeSpan.FromMinutes(1));
+                    watcher.WriteInput([0x1d]);
+                    Assert.Equal(0, await watcher.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+                    Assert.DoesNotContain("WATCHER-42", watcher.Output, StringComparison.Ordinal);
+                    Assert.DoesNotContain("WATCHER-42", console.Output, StringComparison.Ordinal);
+                }
+
                 console.WriteInput([0x1d]);
                 Assert.Equal(0, await console.WaitForExitAsync(TimeSpan.FromSeconds(30)));
                 Assert.Contains("Ctrl-] detaches", console.Errors);

@@ -92,11 +92,11 @@ public sealed partial class DaemonUnderTest : IDisposable
         certificate is not null && Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(certificate.GetRawCertData())) == Fingerprint.Replace(":", string.Empty, StringComparison.Ordinal);
 
     /// <summary>A WebSocket client that pins the daemon's certificate.</summary>
-    public System.Net.WebSockets.ClientWebSocket NewWebSocket()
+    public System.Net.WebSockets.ClientWebSocket NewWebSocket(string? token = null)
     {
         var socket = new System.Net.WebSockets.ClientWebSocket();
         socket.Options.RemoteCertificateValidationCallback = ValidateCertificate;
-        socket.Options.SetRequestHeader("Authorization", $"Bearer {Token}");
+        socket.Options.SetRequestHeader("Authorization", $"Bearer {token ?? Token}");
         return socket;
     }
 
@@ -169,18 +169,25 @@ public sealed partial class DaemonUnderTest : IDisposable
 
     public string SerialLog(JsonElement vm) => Path.Combine(DataDir, "vms", vm.GetProperty("id").GetString()!, "serial.log");
 
+
     public string ConsoleSocket(JsonElement vm) => Path.Combine(RuntimeDir, "vms", vm.GetProperty("id").GetString()!, "console.sock");
+
+    /// <summary>What the VM's serial log holds: the older generation (serial.log.1, after a rotation), then serial.log.</summary>
+    public string SerialText(JsonElement vm)
+    {
+        string log = SerialLog(vm);
+        return (File.Exists(log + ".1") ? File.ReadAllText(log + ".1") : string.Empty) + (File.Exists(log) ? File.ReadAllText(log) : string.Empty);
+    }
 
     /// <summary>Waits until the VM's serial log shows <paramref name="marker"/>.</summary>
     public async Task WaitForSerialAsync(JsonElement vm, string marker, double seconds = 120)
     {
         var watch = Stopwatch.StartNew();
-        string log = SerialLog(vm);
-        while (!(File.Exists(log) && File.ReadAllText(log).Contains(marker, StringComparison.Ordinal)))
+        while (!SerialText(vm).Contains(marker, StringComparison.Ordinal))
         {
             if (watch.Elapsed.TotalSeconds > seconds)
             {
-                throw new TimeoutException($"no {marker} in {log} after {seconds} s:\n{(File.Exists(log) ? File.ReadAllText(log) : "(no log)")}");
+                throw new TimeoutException($"no {marker} in {SerialLog(vm)} after {seconds} s:\n{SerialText(vm)}");
             }
 
             await Task.Delay(100);

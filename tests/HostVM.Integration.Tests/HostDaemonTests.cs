@@ -79,7 +79,7 @@ public sealed class HostDaemonTests
         Assert.True(status == 200, stopped.ToString());
         Assert.Equal("stopped", stopped.GetProperty("state").GetString());
         Assert.Equal("poweroff", stopped.GetProperty("last_exit").GetProperty("reason").GetString()); // the guest heard the power button
-        Assert.Contains("HOSTVM-POWER-BUTTON", File.ReadAllText(daemon.SerialLog(vm)), StringComparison.Ordinal);
+        Assert.Contains("HOSTVM-POWER-BUTTON", daemon.SerialText(vm), StringComparison.Ordinal);
         Assert.False(DaemonUnderTest.Alive(Pid(started)), "the VMM is gone after stop");
 
         Assert.Equal(204, (await daemon.SendAsync(HttpMethod.Delete, "/v1/vms/life")).Status);

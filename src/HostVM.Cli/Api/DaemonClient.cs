@@ -158,10 +158,11 @@ public sealed class DaemonClient : IDisposable
     public Task<DaemonResponse<JsonElement>> GetVmStatsAsync(string vm, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, VmPath(vm) + "/stats", null, Json.JsonElement, cancellationToken);
 
-    /// <summary>Attaches to the VM's serial console: binary frames carry its bytes both ways.</summary>
-    public async Task<WebSocket> OpenConsoleAsync(string vm, CancellationToken cancellationToken = default)
+    /// <summary>Attaches to the VM's serial console: binary frames carry its bytes both ways (a watcher only reads).</summary>
+    public async Task<WebSocket> OpenConsoleAsync(string vm, bool watch = false, int? replayBytes = null, CancellationToken cancellationToken = default)
     {
-        var http = new Uri(Address.BaseUri, VmPath(vm) + "/console");
+        var http = new Uri(Address.BaseUri, WithQuery(VmPath(vm) + "/console",
+            ("mode", watch ? "watch" : "write"), ("replay", replayBytes?.ToString(System.Globalization.CultureInfo.InvariantCulture))));
         var ws = new UriBuilder(http) { Scheme = http.Scheme == "https" ? "wss" : "ws" }.Uri;
         var socket = new ClientWebSocket();
         socket.Options.CollectHttpResponseDetails = true;

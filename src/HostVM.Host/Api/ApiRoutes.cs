@@ -12,9 +12,9 @@ public sealed class ApiRoutes(IEndpointRouteBuilder app)
 
     public IReadOnlyList<ApiEndpoint> Endpoints => _endpoints;
 
-    public RouteHandlerBuilder Map(string method, string pattern, Access access, string action, string summary, Delegate handler)
+    public RouteHandlerBuilder Map(string method, string pattern, Access access, string action, string summary, Delegate handler, bool auditAlways = false)
     {
-        var endpoint = new ApiEndpoint(method, pattern, access, action, summary);
+        var endpoint = new ApiEndpoint(method, pattern, access, action, summary, auditAlways);
         _endpoints.Add(endpoint);
         return app.MapMethods(pattern, [method], handler).WithMetadata(endpoint).WithName(action).WithSummary(summary);
     }

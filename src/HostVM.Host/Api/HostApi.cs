@@ -1,7 +1,6 @@
-using System.Net.Sockets;
-using System.Net.WebSockets;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using HostVM.Host.Consoles;
 using HostVM.Host.Images;
 using HostVM.Host.Inventory;
 using HostVM.Host.Networks;
@@ -28,6 +27,8 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
 
     private static HostJsonContext Json => HostJsonContext.Default;
 
+    private readonly ConsoleHub _consoles = new(vms);
+
     /// <summary>The routes mapped so far, with what each asks of its caller (access control, audit and OpenAPI read them).</summary>
     public IReadOnlyList<ApiEndpoint> Endpoints => _routes?.Endpoints ?? [];
 
@@ -35,6 +36,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(access);
+        app.Lifetime.ApplicationStopping.Register(_consoles.Dispose);
         app.Use(async (context, next) =>
         {
             try
@@ -99,7 +101,10 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         routes.Post("/v1/vms/{vm}/resume", Access.Operate, "vm.resume", "Resume a paused VM", (string vm, HttpContext c) => Ok(vms.Resume(Vm(c, vm).Id), Json.VmRecord)).Produces<VmRecord>();
         routes.Get("/v1/vms/{vm}/stats", Access.Read, "vm.stats", "A VM's statistics", async (string vm, HttpContext c) =>
             Results.Text(await vms.StatisticsAsync(Vm(c, vm).Id).ConfigureAwait(false), "application/json"));
-        routes.Get("/v1/vms/{vm}/console", Access.Read, "vm.console", "The serial console as a WebSocket", (Delegate)ConsoleAsync);
+        routes.Map("GET", "/v1/vms/{vm}/console", Access.Read, "vm.console", "The serial console as a WebSocket (mode=watch: read-only; mode=write: operator or admin; one writer)",
+            (string vm, HttpContext c) => _consoles.AttachAsync(Vm(c, vm), c, Caller(c).May(Access.Operate)), auditAlways: true);
+        routes.Get("/v1/vms/{vm}/console/log", Access.Read, "vm.console-log", "The last bytes of the VM's serial log (text)",
+            (string vm, string? bytes, HttpContext c) => _consoles.Log(Vm(c, vm), bytes)).Produces<string>(200, "text/plain");
 
         routes.Get("/v1/networks", Access.Read, "network.list", "Networks", (HttpContext c) => Ok(networks.List().Where(n => Caller(c).Sees(n.Project)).ToList(), Json.ListNetworkView)).Produces<List<NetworkView>>();
         routes.Get("/v1/networks/{name}", Access.Read, "network.get", "One network", (string name, HttpContext c) => Ok(networks.Get(Network(c, name).Name), Json.NetworkView)).Produces<NetworkView>();
@@ -369,92 +374,6 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             }
 
             await to.WriteAsync(buffer.AsMemory(0, n)).ConfigureAwait(false);
-        }
-    }
-
-    /// <summary>GET /v1/vms/{vm}/console: a WebSocket joined to the VMM's console socket (binary frames both ways).</summary>
-    private async Task ConsoleAsync(string vm, HttpContext context)
-    {
-        var record = Vm(context, vm);
-        if (!context.WebSockets.IsWebSocketRequest)
-        {
-            throw ApiProblem.BadRequest("The console is a WebSocket: connect with a WebSocket client (hostvm vm console NAME).");
-        }
-
-        if (!Caller(context).May(Access.Operate))
-        {
-            // Until the console has read-only watchers, typing into a guest is an operator's.
-            throw new ApiProblem(403, "forbidden", "The token's role may not do this", "Attaching to a VM's console needs the operator or admin role.");
-        }
-
-        if (record.State is not (VmStates.Running or VmStates.Paused))
-        {
-            throw ApiProblem.Conflict($"VM '{record.Name}' is {record.State}; its console exists while it runs.");
-        }
-
-        var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
-        try
-        {
-            await socket.ConnectAsync(new UnixDomainSocketEndPoint(vms.PathsOf(record).ConsoleSocket)).ConfigureAwait(false);
-        }
-        catch (SocketException e)
-        {
-            socket.Dispose();
-            throw new ApiProblem(502, "vmm-unreachable", "The VM's console did not answer", $"VM '{record.Name}': {e.Message}");
-        }
-
-        using var ws = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
-        using var console = new NetworkStream(socket, ownsSocket: true);
-        using var done = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted);
-        var toClient = Task.Run(async () =>
-        {
-            var buffer = new byte[4096];
-            try
-            {
-                int n;
-                while ((n = await console.ReadAsync(buffer, done.Token).ConfigureAwait(false)) > 0)
-                {
-                    await ws.SendAsync(buffer.AsMemory(0, n), WebSocketMessageType.Binary, true, done.Token).ConfigureAwait(false);
-                }
-
-                // The VMM closed the console (the VM ended): say so; the client's Close answer ends the loop below.
-                await ws.CloseOutputAsync(WebSocketCloseStatus.NormalClosure, "the VM stopped", done.Token).ConfigureAwait(false);
-            }
-            catch (Exception e) when (e is IOException or OperationCanceledException or WebSocketException)
-            {
-            }
-        });
-        var buffer = new byte[4096];
-        try
-        {
-            while (ws.State == WebSocketState.Open)
-            {
-                var result = await ws.ReceiveAsync(buffer, done.Token).ConfigureAwait(false);
-                if (result.MessageType == WebSocketMessageType.Close)
-                {
-                    break;
-                }
-
-                await console.WriteAsync(buffer.AsMemory(0, result.Count), done.Token).ConfigureAwait(false);
-            }
-        }
-        catch (Exception e) when (e is IOException or OperationCanceledException or WebSocketException)
-        {
-        }
-
-        await done.CancelAsync().ConfigureAwait(false);
-        socket.Shutdown(SocketShutdown.Both);
-        await toClient.ConfigureAwait(false);
-        if (ws.State is WebSocketState.Open or WebSocketState.CloseReceived)
-        {
-            try
-            {
-                await ws.CloseAsync(WebSocketCloseStatus.NormalClosure, "detached", CancellationToken.None).ConfigureAwait(false);
-            }
-            catch (WebSocketException)
-            {
-                // The client went away without a close frame.
-            }
         }
     }
 }

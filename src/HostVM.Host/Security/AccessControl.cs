@@ -57,7 +57,7 @@ public sealed class AccessControl(TokenService tokens, AuthFailureThrottle throt
 
         string remote = context.Connection.RemoteIpAddress?.ToString() ?? "unix";
         context.Items[typeof(Caller)] = Caller.Anonymous(remote);
-        if (endpoint.Mutates)
+        if (endpoint.Audited)
         {
             context.Response.OnStarting(() =>
             {
@@ -90,7 +90,7 @@ public sealed class AccessControl(TokenService tokens, AuthFailureThrottle throt
     public void Finish(HttpContext context)
     {
         ArgumentNullException.ThrowIfNull(context);
-        if (context.GetEndpoint()?.Metadata.GetMetadata<ApiEndpoint>() is { Mutates: true } endpoint && !context.Response.HasStarted)
+        if (context.GetEndpoint()?.Metadata.GetMetadata<ApiEndpoint>() is { Audited: true } endpoint && !context.Response.HasStarted)
         {
             WriteAudit(context, endpoint);
         }

@@ -3,15 +3,19 @@ using System.Text.Json;
 using HostVM.Host.Images;
 using HostVM.Host.Inventory;
 using HostVM.Networking.Switch;
+using HostVM.Vmm;
 using HostVM.Vmm.Api;
 
 namespace HostVM.Host.Supervision;
 
 /// <summary>
 /// Starts one VMM process for a VM: writes its configuration (the shape of GET /vm/config), and runs
-/// <c>hostvm vmm --config-file … --api-sock … --console-sock … --new-session</c> with stdin from
-/// /dev/null and stdout (the serial console) and stderr appended to log files, so the VMM depends on
-/// nothing of the daemon and keeps running if the daemon dies.
+/// <c>hostvm vmm --config-file … --api-sock … --console-sock … --serial-log … --new-session</c> with
+/// stdin and stdout on /dev/null and stderr appended to vmm.log, so the VMM depends on nothing of the
+/// daemon and keeps running if the daemon dies. The VMM writes the serial console to serial.log itself
+/// (rotated at <see cref="HostSettings.SerialLogMaxBytes"/>), so output stays bounded and on disk while
+/// no daemon runs, and it replays up to 1 MiB to a new console client, so a daemon that adopts it
+/// later still has the latest output.
 /// </summary>
 public sealed class VmmLauncher(HostSettings settings, ImageStore images)
 {
@@ -94,7 +98,7 @@ public sealed class VmmLauncher(HostSettings settings, ImageStore images)
 
         var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         info.ArgumentList.Add("-c");
-        info.ArgumentList.Add("exec \"$@\" </dev/null >>\"$HOSTVM_SERIAL_LOG\" 2>>\"$HOSTVM_VMM_LOG\"");
+        info.ArgumentList.Add("exec \"$@\" </dev/null >/dev/null 2>>\"$HOSTVM_VMM_LOG\"");
         info.ArgumentList.Add("hostvm-vmm");
         if (Nice(vm.CpuWeight) is { } nice and not 0)
         {
@@ -111,18 +115,20 @@ public sealed class VmmLauncher(HostSettings settings, ImageStore images)
         foreach (var arg in new[]
         {
             "vmm", "--id", vm.Name, "--config-file", paths.VmmConfig, "--api-sock", paths.ApiSocket,
-            "--console-sock", paths.ConsoleSocket, "--exit-file", paths.ExitFile, "--new-session",
+            "--console-sock", paths.ConsoleSocket, "--console-replay-bytes", Invariant(SerialSocket.MaxReplayBytes),
+            "--serial-log", paths.SerialLog, "--serial-log-max-bytes", Invariant(settings.SerialLogMaxBytes), "--exit-file", paths.ExitFile, "--new-session",
         })
         {
             info.ArgumentList.Add(arg);
         }
 
-        info.Environment["HOSTVM_SERIAL_LOG"] = paths.SerialLog;
         info.Environment["HOSTVM_VMM_LOG"] = paths.VmmLog;
         info.Environment[SwitchLocation.RuntimeDirectoryVariable] = settings.RuntimeDir;
         var process = Process.Start(info) ?? throw new InvalidOperationException("/bin/sh did not start");
         return (process, ProcessTable.StartTicks(process.Id) ?? 0);
     }
+
+    private static string Invariant(long value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);
 
     /// <summary>
     /// A CPU weight (1-10000, 100 normal, as cgroup cpu.weight) as a nice value: each nice step is about
