@@ -11,7 +11,7 @@ public static class ExitCodes
     /// <summary>The command line is wrong (unknown option, a value that does not parse, a missing file to upload).</summary>
     public const int BadCommandLine = 2;
 
-    /// <summary>No such VM, image or network (404).</summary>
+    /// <summary>No such VM, image, network, project or token, or one of another project (404).</summary>
     public const int NotFound = 3;
 
     /// <summary>The state forbids it, the name is taken, the VM does not fit on the host or in its project's quota (409).</summary>

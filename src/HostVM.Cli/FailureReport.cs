@@ -49,7 +49,7 @@ public sealed record FailureReport(int ExitCode, IReadOnlyList<string> Lines)
     /// <summary>What to do about a refusal of who is asking (the daemon's detail says what was refused).</summary>
     private static string? Hint(int status) => status switch
     {
-        401 => "This daemon needs a token over TCP: pass one with --token or $HOSTVM_TOKEN, or save it with `hostvm login` (an admin makes one with `hostvm token create`).",
+        401 => "Pass a valid token with --token or $HOSTVM_TOKEN, or save one with `hostvm login` (an admin makes one with `hostvm token create`; on the daemon's Unix socket its owner needs none).",
         403 => "The token's role or project does not allow this: use a token that does (an admin makes one with `hostvm token create --role ...`).",
         _ => null,
     };
