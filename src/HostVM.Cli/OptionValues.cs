@@ -70,30 +70,11 @@ public static class OptionValues
         };
     }
 
-    /// <summary>A duration as the daemon takes it: a whole number and a unit, s, m, h, d or w ("90m", "30d").</summary>
-    public static TimeSpan Duration(string option, string text)
-    {
-        ArgumentNullException.ThrowIfNull(text);
-        string t = text.Trim();
-        if (t.Length >= 2 && long.TryParse(t.AsSpan(0, t.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n is > 0 and <= 100_000)
-        {
-            TimeSpan? span = char.ToLowerInvariant(t[^1]) switch
-            {
-                's' => TimeSpan.FromSeconds(n),
-                'm' => TimeSpan.FromMinutes(n),
-                'h' => TimeSpan.FromHours(n),
-                'd' => TimeSpan.FromDays(n),
-                'w' => TimeSpan.FromDays(7 * n),
-                _ => null,
-            };
-            if (span is { } s && s <= TimeSpan.FromDays(3660))
-            {
-                return s;
-            }
-        }
-
-        throw new UsageException($"{option} {text}: write a whole number and a unit (s, m, h, d or w), e.g. 12h or 30d; at most 10 years.");
-    }
+    /// <summary>A duration as the daemon takes it: a whole number and a unit, s, m, h, d or w ("90m", "30d"); the daemon's own parser, so both agree.</summary>
+    public static TimeSpan Duration(string option, string text) =>
+        HostVM.Host.Api.Durations.TryParse(text, out var span)
+            ? span
+            : throw new UsageException($"{option} {text}: write a whole number and a unit (s, m, h, d or w), e.g. 12h or 30d; at most 10 years.");
 
     /// <summary>A point in time: a duration back from <paramref name="now"/> ("1h": an hour ago), or a date and time ("2026-01-31", "2026-01-31T10:00", local unless it says its offset).</summary>
     public static DateTimeOffset? Time(string option, string? text, DateTimeOffset now)
