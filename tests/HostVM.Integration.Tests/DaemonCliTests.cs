@@ -15,13 +15,12 @@ public sealed class DaemonCliTests(DaemonFixture fixture) : IClassFixture<Daemon
 {
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(2);
 
-    /// <summary>
-    /// The environment of a user whose HOSTVM_HOST points at the test daemon's Unix socket (and who has no cli.json):
-    /// the socket is the owner's, so the daemon takes its callers for the host's admin without a token.
-    /// </summary>
+    /// <summary>The environment of a user whose HOSTVM_HOST points at the test daemon, pinning its certificate (and who has no cli.json).</summary>
     private Dictionary<string, string> Environment(string? host = null) => new()
     {
-        ["HOSTVM_HOST"] = host ?? "unix:" + fixture.Socket,
+        ["HOSTVM_HOST"] = host ?? fixture.Url,
+        ["HOSTVM_FINGERPRINT"] = fixture.Daemon.Fingerprint,
+        ["HOSTVM_TOKEN"] = fixture.Daemon.Token!,
         ["XDG_CONFIG_HOME"] = fixture.ConfigRoot,
     };
 
@@ -205,12 +204,14 @@ public sealed class DaemonCliTests(DaemonFixture fixture) : IClassFixture<Daemon
             Assert.Equal(2, Json("project", "show", project).GetProperty("usage").GetProperty("vms").GetInt32());
             AssertFails(4, Hostvm("project", "delete", project), "delete or revoke them first");
 
+            string admin = fixture.Daemon.Token!.Split('_')[1]; // the commands send the first-start admin token (HOSTVM_TOKEN)
             var created = Json("audit", "--vm", first).EnumerateArray().ToList();
             Assert.Contains(created, e => e.GetProperty("action").GetString() == "vm.create" && e.GetProperty("status").GetInt32() == 201
-                && e.GetProperty("who").GetString() == "local" && e.GetProperty("project").GetString() == project);
+                && e.GetProperty("who").GetString() == admin && e.GetProperty("project").GetString() == project);
             var tries = Json("audit", "--vm", second, "--since", "1h").EnumerateArray().Select(e => e.GetProperty("status").GetInt32()).ToList();
             Assert.Equal([201, 409], tries); // newest first: the create after the quota was raised, then the refusal
-            Assert.Contains(Ok("audit", "--object", $"vm/{first}").Stdout.Split('\n'), l => l.Contains("vm.create") && l.Contains("local") && l.Contains("unix") && l.Contains("201"));
+            Assert.Contains(Ok("audit", "--object", $"vm/{first}", "--who", admin).Stdout.Split('\n'), l => l.Contains("vm.create") && l.Contains(admin) && l.Contains("127.0.0.1") && l.Contains("201"));
+            Assert.Empty(Json("audit", "--vm", first, "--who", "local").EnumerateArray());
             Assert.Empty(Json("audit", "--vm", first, "--until", "2000-01-01T00:00:00Z").EnumerateArray());
         }
         finally
@@ -250,7 +251,9 @@ public sealed class DaemonCliTests(DaemonFixture fixture) : IClassFixture<Daemon
     [Fact]
     public void WithoutATokenTheTcpPortIsExitCode1AndSaysHowToPassOne()
     {
-        var run = HostvmWith(Environment(host: fixture.Url), "vm", "list");
+        var environment = Environment();
+        environment.Remove("HOSTVM_TOKEN");
+        var run = HostvmWith(environment, "vm", "list");
         AssertFails(1, run, "needs a token");
         Assert.Contains("HOSTVM_TOKEN", run.Stderr);
     }

@@ -17,8 +17,8 @@ public sealed class AccessApi(TokenService tokens, InventoryStore inventory)
     {
         ArgumentNullException.ThrowIfNull(routes);
         routes.Get("/v1/tokens", Access.Admin, "token.list", "Tokens (a project's admin: its project's)", (HttpContext c) =>
-            Results.Json(tokens.List().Where(t => Visible(c, t)).ToList(), Json.ListTokenRecord));
-        routes.Get("/v1/tokens/{id}", Access.Admin, "token.get", "One token (never its secret)", (string id, HttpContext c) => Results.Json(Token(c, id), Json.TokenRecord));
+            Results.Json(tokens.List().Where(t => Visible(c, t)).ToList(), Json.ListTokenRecord)).Produces<List<TokenRecord>>();
+        routes.Get("/v1/tokens/{id}", Access.Admin, "token.get", "One token (never its secret)", (string id, HttpContext c) => Results.Json(Token(c, id), Json.TokenRecord)).Produces<TokenRecord>();
         routes.Post("/v1/tokens", Access.Admin, "token.create", "Make a token; the answer is the only time it is shown", async (HttpContext c) =>
         {
             var request = await HostApi.ReadAsync(c, Json.CreateTokenRequest).ConfigureAwait(false);
@@ -41,16 +41,16 @@ public sealed class AccessApi(TokenService tokens, InventoryStore inventory)
             c.Response.Headers.Location = $"/v1/tokens/{record.Id}";
             c.Response.Headers.CacheControl = "no-store";
             return Results.Json(new CreatedToken(token, record), Json.CreatedToken, statusCode: StatusCodes.Status201Created);
-        });
+        }).Accepts<CreateTokenRequest>("application/json").Produces<CreatedToken>(201);
         routes.Delete("/v1/tokens/{id}", Access.Admin, "token.revoke", "Revoke a token (at once, for good)", (string id, HttpContext c) =>
         {
             tokens.Revoke(Token(c, id).Id);
             return Results.NoContent();
-        });
+        }).Produces(204);
 
         routes.Get("/v1/projects", Access.Read, "project.list", "Projects (a project's token: its own)", (HttpContext c) =>
-            Results.Json(inventory.Projects().Where(p => AccessControl.CallerOf(c).Sees(p.Name)).Select(View).ToList(), Json.ListProjectView));
-        routes.Get("/v1/projects/{name}", Access.Read, "project.get", "One project with its usage", (string name, HttpContext c) => Results.Json(View(Project(c, name)), Json.ProjectView));
+            Results.Json(inventory.Projects().Where(p => AccessControl.CallerOf(c).Sees(p.Name)).Select(View).ToList(), Json.ListProjectView)).Produces<List<ProjectView>>();
+        routes.Get("/v1/projects/{name}", Access.Read, "project.get", "One project with its usage", (string name, HttpContext c) => Results.Json(View(Project(c, name)), Json.ProjectView)).Produces<ProjectView>();
         routes.Post("/v1/projects", Access.HostAdmin, "project.create", "Create a project", async (HttpContext c) =>
         {
             var request = await HostApi.ReadAsync(c, Json.CreateProjectRequest).ConfigureAwait(false);
@@ -69,7 +69,7 @@ public sealed class AccessApi(TokenService tokens, InventoryStore inventory)
 
             c.Response.Headers.Location = $"/v1/projects/{name}";
             return Results.Json(View(project), Json.ProjectView, statusCode: StatusCodes.Status201Created);
-        });
+        }).Accepts<CreateProjectRequest>("application/json").Produces<ProjectView>(201);
         routes.Patch("/v1/projects/{name}", Access.HostAdmin, "project.update", "Change a project's description or quotas", async (string name, HttpContext c) =>
         {
             var project = Project(c, name);
@@ -77,7 +77,7 @@ public sealed class AccessApi(TokenService tokens, InventoryStore inventory)
             project = project with { Description = request.Description ?? project.Description, Quotas = request.Quotas is null ? project.Quotas : Checked(request.Quotas) };
             inventory.PutProject(project);
             return Results.Json(View(project), Json.ProjectView);
-        });
+        }).Accepts<UpdateProjectRequest>("application/json").Produces<ProjectView>();
         routes.Delete("/v1/projects/{name}", Access.HostAdmin, "project.delete", "Delete an empty project", (string name, HttpContext c) =>
         {
             var project = Project(c, name);
@@ -95,7 +95,7 @@ public sealed class AccessApi(TokenService tokens, InventoryStore inventory)
 
             inventory.DeleteProject(project.Name);
             return Results.NoContent();
-        });
+        }).Produces(204);
 
         routes.Get("/v1/audit", Access.Admin, "audit.list", "The audit log, newest first, filtered by time, project, object and caller",
             (DateTimeOffset? since, DateTimeOffset? until, string? project, string? @object, string? who, int? limit, HttpContext c) =>
@@ -117,7 +117,7 @@ public sealed class AccessApi(TokenService tokens, InventoryStore inventory)
                 }
 
                 return Results.Json(inventory.Audit(since, until, project, @object, who, limit ?? 100).ToList(), Json.ListAuditRecord);
-            });
+            }).Produces<List<AuditRecord>>();
     }
 
     private static bool Visible(HttpContext context, TokenRecord token) =>

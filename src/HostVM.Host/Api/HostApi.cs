@@ -57,23 +57,24 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         app.Use((context, next) => access.InvokeAsync(context, () => next(context)));
 
         var routes = _routes = new ApiRoutes(app);
-        routes.Get("/v1/host", Access.Read, "host.get", "The host: capacity, allocation, VMs per state", () => Ok(vms.Info(), Json.HostInfo));
+        routes.Get("/v1/host", Access.Read, "host.get", "The host: capacity, allocation, VMs per state, the TLS fingerprint",
+            ([Microsoft.AspNetCore.Mvc.FromServices] TlsIdentity? tls) => Ok(vms.Info() with { TlsFingerprint = tls?.Fingerprint }, Json.HostInfo)).Produces<HostInfo>();
 
         var exporter = new Metrics.PrometheusExporter(inventory, vms);
         routes.Get("/metrics", settings.MetricsPublic ? Access.Anyone : Access.Read, "metrics", "Prometheus text: the host and every VM (a project's token: its VMs)",
-            async (HttpContext c) => Results.Text(await exporter.ScrapeAsync(Caller(c).Project).ConfigureAwait(false), Metrics.PrometheusExporter.ContentType));
+            async (HttpContext c) => Results.Text(await exporter.ScrapeAsync(Caller(c).Project).ConfigureAwait(false), Metrics.PrometheusExporter.ContentType)).Produces<string>(200, "text/plain");
 
-        routes.Get("/v1/images", Access.Read, "image.list", "Images", (HttpContext c) => Ok(inventory.Images().Where(i => Caller(c).Sees(i.Project)).ToList(), Json.ListImageRecord));
-        routes.Get("/v1/images/{name}", Access.Read, "image.get", "One image", (string name, HttpContext c) => Ok(Image(c, name), Json.ImageRecord));
-        routes.Post("/v1/images", Access.Operate, "image.import", "Import an image (JSON paths in an import directory, or a multipart upload)", (Delegate)ImportImageAsync);
+        routes.Get("/v1/images", Access.Read, "image.list", "Images", (HttpContext c) => Ok(inventory.Images().Where(i => Caller(c).Sees(i.Project)).ToList(), Json.ListImageRecord)).Produces<List<ImageRecord>>();
+        routes.Get("/v1/images/{name}", Access.Read, "image.get", "One image", (string name, HttpContext c) => Ok(Image(c, name), Json.ImageRecord)).Produces<ImageRecord>();
+        routes.Post("/v1/images", Access.Operate, "image.import", "Import an image (JSON paths in an import directory, or a multipart upload)", (Delegate)ImportImageAsync).Accepts<ImportImageRequest>("application/json", "multipart/form-data").Produces<ImageRecord>(201);
         routes.Delete("/v1/images/{name}", Access.Operate, "image.delete", "Delete an image", (string name, HttpContext c) =>
         {
             images.Delete(Image(c, name).Name);
             return Results.NoContent();
-        });
+        }).Produces(204);
 
-        routes.Get("/v1/vms", Access.Read, "vm.list", "VMs", (HttpContext c) => Ok(inventory.Vms().Where(v => Caller(c).Sees(v.Project)).ToList(), Json.ListVmRecord));
-        routes.Get("/v1/vms/{vm}", Access.Read, "vm.get", "One VM", (string vm, HttpContext c) => Ok(Vm(c, vm), Json.VmRecord));
+        routes.Get("/v1/vms", Access.Read, "vm.list", "VMs", (HttpContext c) => Ok(inventory.Vms().Where(v => Caller(c).Sees(v.Project)).ToList(), Json.ListVmRecord)).Produces<List<VmRecord>>();
+        routes.Get("/v1/vms/{vm}", Access.Read, "vm.get", "One VM", (string vm, HttpContext c) => Ok(Vm(c, vm), Json.VmRecord)).Produces<VmRecord>();
         routes.Post("/v1/vms", Access.Operate, "vm.create", "Create a VM (and start it with start: true)", async (HttpContext c) =>
         {
             var request = await ReadAsync(c, Json.CreateVmRequest).ConfigureAwait(false);
@@ -81,27 +82,27 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             AccessControl.Touch(c, "vm", request.Name ?? string.Empty, project);
             var created = vms.Create(request with { Project = project });
             return Created(c, created, Json.VmRecord, $"/v1/vms/{created.Name}");
-        });
+        }).Accepts<CreateVmRequest>("application/json").Produces<VmRecord>(201);
         routes.Patch("/v1/vms/{vm}", Access.Operate, "vm.update", "Change a VM's cap, limits, balloon or restart policy", async (string vm, HttpContext c) =>
-            Ok(vms.Update(Vm(c, vm).Id, await ReadAsync(c, Json.UpdateVmRequest).ConfigureAwait(false)), Json.VmRecord));
+            Ok(vms.Update(Vm(c, vm).Id, await ReadAsync(c, Json.UpdateVmRequest).ConfigureAwait(false)), Json.VmRecord)).Accepts<UpdateVmRequest>("application/json").Produces<VmRecord>();
         routes.Delete("/v1/vms/{vm}", Access.Operate, "vm.delete", "Delete a VM (force: even running; purge: its disk too)", (string vm, bool? force, bool? purge, HttpContext c) =>
         {
             vms.Delete(Vm(c, vm).Id, force ?? false, purge ?? false);
             return Results.NoContent();
-        });
-        routes.Post("/v1/vms/{vm}/start", Access.Operate, "vm.start", "Start a VM", (string vm, HttpContext c) => Ok(vms.StartVm(Vm(c, vm).Id), Json.VmRecord));
+        }).Produces(204);
+        routes.Post("/v1/vms/{vm}/start", Access.Operate, "vm.start", "Start a VM", (string vm, HttpContext c) => Ok(vms.StartVm(Vm(c, vm).Id), Json.VmRecord)).Produces<VmRecord>();
         routes.Post("/v1/vms/{vm}/stop", Access.Operate, "vm.stop", "Stop a VM (gracefully, or force)", async (string vm, HttpContext c) =>
-            Ok(vms.Stop(Vm(c, vm).Id, await ReadOptionalAsync(c, Json.StopVmRequest).ConfigureAwait(false)), Json.VmRecord));
+            Ok(vms.Stop(Vm(c, vm).Id, await ReadOptionalAsync(c, Json.StopVmRequest).ConfigureAwait(false)), Json.VmRecord)).Accepts<StopVmRequest>("application/json").Produces<VmRecord>();
         routes.Post("/v1/vms/{vm}/restart", Access.Operate, "vm.restart", "Stop and start a VM", async (string vm, HttpContext c) =>
-            Ok(vms.Restart(Vm(c, vm).Id, await ReadOptionalAsync(c, Json.StopVmRequest).ConfigureAwait(false)), Json.VmRecord));
-        routes.Post("/v1/vms/{vm}/pause", Access.Operate, "vm.pause", "Pause a running VM", (string vm, HttpContext c) => Ok(vms.Pause(Vm(c, vm).Id), Json.VmRecord));
-        routes.Post("/v1/vms/{vm}/resume", Access.Operate, "vm.resume", "Resume a paused VM", (string vm, HttpContext c) => Ok(vms.Resume(Vm(c, vm).Id), Json.VmRecord));
+            Ok(vms.Restart(Vm(c, vm).Id, await ReadOptionalAsync(c, Json.StopVmRequest).ConfigureAwait(false)), Json.VmRecord)).Accepts<StopVmRequest>("application/json").Produces<VmRecord>();
+        routes.Post("/v1/vms/{vm}/pause", Access.Operate, "vm.pause", "Pause a running VM", (string vm, HttpContext c) => Ok(vms.Pause(Vm(c, vm).Id), Json.VmRecord)).Produces<VmRecord>();
+        routes.Post("/v1/vms/{vm}/resume", Access.Operate, "vm.resume", "Resume a paused VM", (string vm, HttpContext c) => Ok(vms.Resume(Vm(c, vm).Id), Json.VmRecord)).Produces<VmRecord>();
         routes.Get("/v1/vms/{vm}/stats", Access.Read, "vm.stats", "A VM's statistics", async (string vm, HttpContext c) =>
             Results.Text(await vms.StatisticsAsync(Vm(c, vm).Id).ConfigureAwait(false), "application/json"));
         routes.Get("/v1/vms/{vm}/console", Access.Read, "vm.console", "The serial console as a WebSocket", (Delegate)ConsoleAsync);
 
-        routes.Get("/v1/networks", Access.Read, "network.list", "Networks", (HttpContext c) => Ok(networks.List().Where(n => Caller(c).Sees(n.Project)).ToList(), Json.ListNetworkView));
-        routes.Get("/v1/networks/{name}", Access.Read, "network.get", "One network", (string name, HttpContext c) => Ok(networks.Get(Network(c, name).Name), Json.NetworkView));
+        routes.Get("/v1/networks", Access.Read, "network.list", "Networks", (HttpContext c) => Ok(networks.List().Where(n => Caller(c).Sees(n.Project)).ToList(), Json.ListNetworkView)).Produces<List<NetworkView>>();
+        routes.Get("/v1/networks/{name}", Access.Read, "network.get", "One network", (string name, HttpContext c) => Ok(networks.Get(Network(c, name).Name), Json.NetworkView)).Produces<NetworkView>();
         routes.Post("/v1/networks", Access.Operate, "network.create", "Create a network (a switch, optionally with a NAT uplink)", async (HttpContext c) =>
         {
             var request = await ReadAsync(c, Json.CreateNetworkRequest).ConfigureAwait(false);
@@ -109,12 +110,12 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             AccessControl.Touch(c, "network", request.Name ?? string.Empty, project);
             var created = networks.Create(request with { Project = project });
             return Created(c, created, Json.NetworkView, $"/v1/networks/{created.Name}");
-        });
+        }).Accepts<CreateNetworkRequest>("application/json").Produces<NetworkView>(201);
         routes.Delete("/v1/networks/{name}", Access.Operate, "network.delete", "Delete a network no VM uses", (string name, HttpContext c) =>
         {
             networks.Delete(Network(c, name).Name);
             return Results.NoContent();
-        });
+        }).Produces(204);
 
         routes.Get("/v1/events", Access.Read, "event.list", "Events, newest first", (string? vm, int? limit, HttpContext c) =>
         {
@@ -123,10 +124,12 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
                 throw ApiProblem.BadRequest($"limit {limit}: must be 1 to 10000.", "limit");
             }
 
-            return Ok(inventory.Events(vm is null ? null : Vm(c, vm).Name, limit ?? 100, Caller(c).Project).ToList(), Json.ListEventRecord);
-        });
+            // A VM's events outlive it (no lookup); a project's token reads its project's events only.
+            return Ok(inventory.Events(vm, limit ?? 100, Caller(c).Project).ToList(), Json.ListEventRecord);
+        }).Produces<List<EventRecord>>();
 
         new AccessApi(access.Tokens, inventory).Map(routes);
+        routes.Add(app.MapOpenApi(OpenApiDescription.Route), "GET", "/openapi/v1.json", Access.Anyone, "openapi", "This API's OpenAPI document");
 
         app.MapFallback((HttpContext c) => throw new ApiProblem(404, "not-found", "No such resource", $"{c.Request.Method} {c.Request.Path}: there is no such resource (see docs/host-api.md)."));
     }
@@ -373,15 +376,15 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
     private async Task ConsoleAsync(string vm, HttpContext context)
     {
         var record = Vm(context, vm);
+        if (!context.WebSockets.IsWebSocketRequest)
+        {
+            throw ApiProblem.BadRequest("The console is a WebSocket: connect with a WebSocket client (hostvm vm console NAME).");
+        }
+
         if (!Caller(context).May(Access.Operate))
         {
             // Until the console has read-only watchers, typing into a guest is an operator's.
             throw new ApiProblem(403, "forbidden", "The token's role may not do this", "Attaching to a VM's console needs the operator or admin role.");
-        }
-
-        if (!context.WebSockets.IsWebSocketRequest)
-        {
-            throw ApiProblem.BadRequest("The console is a WebSocket: connect with a WebSocket client (hostvm vm console NAME).");
         }
 
         if (record.State is not (VmStates.Running or VmStates.Paused))
