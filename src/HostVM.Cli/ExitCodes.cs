@@ -5,16 +5,16 @@ public static class ExitCodes
 {
     public const int Ok = 0;
 
-    /// <summary>The daemon refused the request (a 4xx other than 404 and 409: a bad field, a body too large).</summary>
+    /// <summary>The daemon refused the request (a 4xx other than 404 and 409: a bad field, a body too large, no valid token (401), a role that may not (403), too many failed tokens (429)).</summary>
     public const int Refused = 1;
 
     /// <summary>The command line is wrong (unknown option, a value that does not parse, a missing file to upload).</summary>
     public const int BadCommandLine = 2;
 
-    /// <summary>No such VM, image or network (404).</summary>
+    /// <summary>No such VM, image, network, project or token, or one of another project (404).</summary>
     public const int NotFound = 3;
 
-    /// <summary>The state forbids it, the name is taken, the VM does not fit (409).</summary>
+    /// <summary>The state forbids it, the name is taken, the VM does not fit on the host or in its project's quota (409).</summary>
     public const int Conflict = 4;
 
     /// <summary>No connection to the daemon (refused, no socket, timed out).</summary>
@@ -27,8 +27,8 @@ public static class ExitCodes
     public const int Untrusted = 7;
 
     public const string Help =
-        "Exit codes of the daemon commands: 0 ok, 1 the daemon refused the request, 2 bad command line, 3 not found, " +
-        "4 conflict (wrong state, name taken, does not fit), 5 cannot reach the daemon, 6 daemon error, " +
+        "Exit codes of the daemon commands: 0 ok, 1 the daemon refused the request (also: no token, or a role that may not), 2 bad command line, 3 not found, " +
+        "4 conflict (wrong state, name taken, does not fit, over a project's quota), 5 cannot reach the daemon, 6 daemon error, " +
         "7 the daemon's certificate is not trusted (not the pinned fingerprint, or unverifiable without one).";
 
     /// <summary>The exit code for an HTTP error status from the daemon.</summary>

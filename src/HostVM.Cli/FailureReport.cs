@@ -39,8 +39,21 @@ public sealed record FailureReport(int ExitCode, IReadOnlyList<string> Lines)
             }
         }
 
+        if (Hint(e.Status) is { } hint)
+        {
+            lines.Add(hint);
+        }
+
         return new(ExitCodes.ForStatus(e.Status), lines);
     }
+
+    /// <summary>What to do about a refusal of who is asking (the daemon's detail says what was refused).</summary>
+    private static string? Hint(int status) => status switch
+    {
+        401 => "Pass a valid token with --token or $HOSTVM_TOKEN, or save one with `hostvm login` (an admin makes one with `hostvm token create`; on the daemon's Unix socket its owner needs none).",
+        403 => "The token's role or project does not allow this: use a token that does (an admin makes one with `hostvm token create --role ...`).",
+        _ => null,
+    };
 
     public void WriteTo(TextWriter error)
     {

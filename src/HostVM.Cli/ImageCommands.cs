@@ -14,10 +14,11 @@ public static class ImageCommands
             "List the images.",
             (c, t) => c.ListImagesAsync(t),
             "No images yet: upload one with `hostvm image import NAME --kernel FILE [--initrd FILE] [--disk FILE]`.",
-            ["NAME", "KERNEL", "INITRD", "DISK", "BOOT ARGS", "CREATED"],
+            ["NAME", "PROJECT", "KERNEL", "INITRD", "DISK", "BOOT ARGS", "CREATED"],
             image =>
             [
                 Markup.Escape(image.Name),
+                HumanOutput.Escape(image.Project),
                 HumanOutput.Bytes(image.KernelBytes),
                 HumanOutput.Bytes(image.InitrdBytes),
                 HumanOutput.Bytes(image.DiskBytes),
@@ -36,9 +37,10 @@ public static class ImageCommands
         var disk = new Option<string?>("--disk") { Description = "A raw disk image; every VM gets its own copy." };
         var append = new Option<string?>("--append") { Description = "The default kernel command line of VMs made from it (e.g. \"console=ttyS0\")." };
         var description = new Option<string?>("--description") { Description = "A note shown with the image." };
+        var project = OptionValues.ProjectOption("image");
         var command = new Command("import", "Upload an image's files to the daemon (progress on stderr when it is a terminal).")
         {
-            name, kernel, initrd, disk, append, description,
+            name, kernel, initrd, disk, append, description, project,
         };
         runner.SetAction(command, async call =>
         {
@@ -51,7 +53,7 @@ public static class ImageCommands
                 }
             }
 
-            var metadata = new ImageMetadata { Name = call.Get(name), BootArgs = call.Get(append), Description = call.Get(description) };
+            var metadata = new ImageMetadata { Name = call.Get(name), Project = call.Get(project), BootArgs = call.Get(append), Description = call.Get(description) };
             var image = call.Environment.ErrorIsTerminal
                 ? await UploadWithProgressAsync(call, metadata, files).ConfigureAwait(false)
                 : await call.Client.ImportImageAsync(metadata, files, null, call.CancellationToken).ConfigureAwait(false);
@@ -113,6 +115,7 @@ public static class ImageCommands
             return call.Print(image, (screen, i) => screen.Write(HumanOutput.Fields(
             [
                 ("Name", Markup.Escape(i.Name)),
+                ("Project", HumanOutput.Escape(i.Project)),
                 ("Description", HumanOutput.Escape(i.Description)),
                 ("Boot args", HumanOutput.Escape(i.BootArgs)),
                 ("Kernel", HumanOutput.Bytes(i.KernelBytes)),

@@ -14,10 +14,11 @@ public static class NetworkCommands
             "List the networks and the VMs on each.",
             (c, t) => c.ListNetworksAsync(t),
             "No networks yet: create one with `hostvm network create NAME [--nat]`.",
-            ["NAME", "NAT", "VMS", "CREATED"],
+            ["NAME", "PROJECT", "NAT", "VMS", "CREATED"],
             network =>
             [
                 Markup.Escape(network.Name),
+                HumanOutput.Escape(network.Project),
                 network.Nat ? "yes" : "no",
                 HumanOutput.Escape(string.Join(", ", network.Vms)),
                 HumanOutput.Time(network.CreatedAt),
@@ -29,10 +30,11 @@ public static class NetworkCommands
     {
         var name = new Argument<string>("name") { Description = "The network's name: 1-63 lower-case letters, digits and '-', starting with a letter." };
         var nat = new Option<bool>("--nat") { Description = "Give it a user-mode NAT uplink: DHCP from 10.0.2.15, gateway 10.0.2.2, DNS 10.0.2.3." };
-        var command = new Command("create", "Create a network.") { name, nat };
+        var project = OptionValues.ProjectOption("network");
+        var command = new Command("create", "Create a network.") { name, nat, project };
         runner.SetAction(command, async call =>
         {
-            var network = await call.Client.CreateNetworkAsync(new CreateNetworkRequest { Name = call.Get(name), Nat = call.Get(nat) }, call.CancellationToken).ConfigureAwait(false);
+            var network = await call.Client.CreateNetworkAsync(new CreateNetworkRequest { Name = call.Get(name), Nat = call.Get(nat), Project = call.Get(project) }, call.CancellationToken).ConfigureAwait(false);
             return call.Print(network, (screen, n) => screen.MarkupLine($"Created network [bold]{Markup.Escape(n.Name)}[/]{(n.Nat ? " with NAT" : string.Empty)}."));
         });
         return command;

@@ -1,3 +1,5 @@
+using System.CommandLine;
+using System.Globalization;
 using HostVM.Cli.Api;
 
 namespace HostVM.Cli;
@@ -6,6 +8,9 @@ namespace HostVM.Cli;
 public static class OptionValues
 {
     public const string None = "none";
+
+    /// <summary>--project on the commands that create something: the project it goes into.</summary>
+    public static Option<string?> ProjectOption(string noun) => new("--project") { Description = $"The project the {noun} goes into (default: the token's, else \"default\"); see `hostvm project list`." };
 
     /// <summary>A size such as 256M or 1G (a bare number is MiB), in whole MiB.</summary>
     public static long? Mib(string option, string? text)
@@ -63,5 +68,53 @@ public static class OptionValues
             BandwidthBytesPerS = bandwidth is null ? current.BandwidthBytesPerS : Rate($"--{prefix}-bw", bandwidth, bytes: true),
             OpsPerS = ops is null ? current.OpsPerS : Rate($"--{prefix}-ops", ops, bytes: false),
         };
+    }
+
+    /// <summary>A duration as the daemon takes it: a whole number and a unit, s, m, h, d or w ("90m", "30d"); the daemon's own parser, so both agree.</summary>
+    public static TimeSpan Duration(string option, string text) =>
+        HostVM.Host.Api.Durations.TryParse(text, out var span)
+            ? span
+            : throw new UsageException($"{option} {text}: write a whole number and a unit (s, m, h, d or w), e.g. 12h or 30d; at most 10 years.");
+
+    /// <summary>A point in time: a duration back from <paramref name="now"/> ("1h": an hour ago), or a date and time ("2026-01-31", "2026-01-31T10:00", local unless it says its offset).</summary>
+    public static DateTimeOffset? Time(string option, string? text, DateTimeOffset now)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        string t = text.Trim();
+        if (t.Length > 0 && char.IsAsciiDigit(t[0]) && char.IsAsciiLetter(t[^1]) && !t.Contains('-', StringComparison.Ordinal) && !t.Contains(':', StringComparison.Ordinal))
+        {
+            return now - Duration(option, t);
+        }
+
+        if (DateTimeOffset.TryParse(t, CultureInfo.InvariantCulture, DateTimeStyles.AssumeLocal, out var at))
+        {
+            return at;
+        }
+
+        throw new UsageException($"{option} {text}: write how long ago (30m, 1h, 2d) or a date and time (2026-01-31 or 2026-01-31T10:00, local time unless it ends in Z or an offset).");
+    }
+
+    /// <summary>A quota: a count, or with <paramref name="size"/> a size (1G; a bare number is MiB); "none" is no limit (null).</summary>
+    public static long? Quota(string option, string text, bool size)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        string t = text.Trim();
+        if (t == None)
+        {
+            return null;
+        }
+
+        if (long.TryParse(t, NumberStyles.None, CultureInfo.InvariantCulture, out long n))
+        {
+            return n; // a bare number: a count, or MiB (0 is allowed: nothing more may be created)
+        }
+
+        return size
+            ? Mib(option, t)
+            : throw new UsageException($"{option} {text}: write a whole number of 0 or more, or none for no limit.");
     }
 }

@@ -21,10 +21,11 @@ public static class VmCommands
                 "List the VMs on the host.",
                 (c, t) => c.ListVmsAsync(t),
                 "No VMs yet: create one with `hostvm vm create NAME --image IMAGE`.",
-                ["NAME", "STATE", "VCPUS", "MEMORY", "DISK", "IMAGE", "NETWORKS", "UP", "RESTARTS"],
+                ["NAME", "PROJECT", "STATE", "VCPUS", "MEMORY", "DISK", "IMAGE", "NETWORKS", "UP", "RESTARTS"],
                 vm =>
                 [
                     Markup.Escape(vm.Name),
+                    HumanOutput.Escape(vm.Project),
                     HumanOutput.State(vm.State),
                     vm.Vcpus.ToString(CultureInfo.InvariantCulture),
                     HumanOutput.Mib(vm.MemoryMib),
@@ -88,9 +89,10 @@ public static class VmCommands
         var balloon = new Option<bool>("--balloon") { Description = "Give the VM a memory balloon (see `vm set --balloon-mib`)." };
         var append = new Option<string?>("--append") { Description = "Kernel command line (default: the image's)." };
         var start = new Option<bool>("--start") { Description = "Start it at once (if it does not fit, nothing is created)." };
+        var project = OptionValues.ProjectOption("VM");
         var command = new Command("create", "Create a VM from an image.")
         {
-            name, image, vcpus, memory, cpuCap, cpuWeight, diskSize, networks, restart, diskBw, diskOps, nicBw, nicOps, balloon, append, start,
+            name, image, vcpus, memory, cpuCap, cpuWeight, diskSize, networks, restart, diskBw, diskOps, nicBw, nicOps, balloon, append, start, project,
         };
         runner.SetAction(command, async call =>
         {
@@ -98,6 +100,7 @@ public static class VmCommands
             {
                 Name = call.Get(name),
                 Image = call.Get(image),
+                Project = call.Get(project),
                 Vcpus = call.Get(vcpus),
                 MemoryMib = OptionValues.Mib("--memory", call.Get(memory)),
                 CpuCapPercent = call.Get(cpuCap),
@@ -262,6 +265,7 @@ public static class VmCommands
         {
             ("Name", Markup.Escape(vm.Name)),
             ("Id", Markup.Escape(vm.Id)),
+            ("Project", HumanOutput.Escape(vm.Project)),
             ("State", HumanOutput.State(vm.State)),
             ("Image", Markup.Escape(vm.Image)),
             ("vCPUs", cpu),

@@ -37,6 +37,16 @@ public sealed class ImageCommandsTests : IDisposable
     }
 
     [Fact]
+    public void ImportSendsTheProjectInTheMetadata()
+    {
+        string kernel = Path.Combine(_dir, "Image");
+        File.WriteAllText(kernel, "KERNEL");
+        var daemon = new FakeDaemon().Answer("POST", "/v1/images", HttpStatusCode.Created, Alpine);
+        Assert.Equal(0, CliRun.Start(daemon, "image", "import", "alpine", "--kernel", kernel, "--project", "alpha").ExitCode);
+        Assert.Contains("""{"name":"alpine","project":"alpha"}""", Encoding.UTF8.GetString(daemon.Single("POST").Body));
+    }
+
+    [Fact]
     public void AMissingFileIsExitCode2BeforeAnythingIsSent()
     {
         var daemon = new FakeDaemon();

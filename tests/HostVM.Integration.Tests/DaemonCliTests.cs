@@ -199,6 +199,86 @@ public sealed class DaemonCliTests(DaemonFixture fixture) : IClassFixture<Daemon
     }
 
     [Fact]
+    public void AProjectsQuotaStopsTheVmTooManyAndTheAuditLogShowsBoth()
+    {
+        string id = Guid.NewGuid().ToString("N")[..8];
+        string project = $"p-{id}", image = $"img-{id}", first = $"a-{id}", second = $"b-{id}";
+        try
+        {
+            Assert.Contains($"Created project {project}.", Ok("project", "create", project, "--max-vms", "1", "--max-vcpus", "4", "--description", "cli test").Stdout);
+            Assert.Contains($"Imported image {image}", Ok("image", "import", image, "--kernel", GuestArtifacts.Guest("Image"), "--project", project).Stdout);
+            Assert.Contains(Ok("image", "list").Stdout.Split('\n'), l => l.Contains(image) && l.Contains(project));
+
+            Assert.Contains($"Created VM {first} (stopped)", Ok("vm", "create", first, "--image", image, "--project", project).Stdout);
+            var refused = Hostvm("vm", "create", second, "--image", image, "--project", project);
+            AssertFails(4, refused, $"VM '{second}' does not fit in project '{project}'");
+            Assert.Contains("max_vms: ", refused.Stderr);
+            Assert.Contains(Ok("vm", "list").Stdout.Split('\n'), l => l.Contains(first) && l.Contains(project));
+            Assert.Contains(Ok("project", "list").Stdout.Split('\n'), l => l.Contains(project) && l.Contains("1/1") && l.Contains("1/4"));
+
+            // Raising one quota keeps the other (the daemon replaces quotas whole; the CLI sends both).
+            var quotas = JsonDocument.Parse(Ok("project", "set", project, "--max-vms", "2", "-o", "json").Stdout).RootElement.GetProperty("quotas");
+            Assert.Equal(2, quotas.GetProperty("max_vms").GetInt32());
+            Assert.Equal(4, quotas.GetProperty("max_vcpus").GetInt32());
+            Assert.Contains($"Created VM {second}", Ok("vm", "create", second, "--image", image, "--project", project).Stdout);
+            Assert.Equal(2, Json("project", "show", project).GetProperty("usage").GetProperty("vms").GetInt32());
+            AssertFails(4, Hostvm("project", "delete", project), "delete or revoke them first");
+
+            string admin = fixture.Daemon.Token!.Split('_')[1]; // the commands send the first-start admin token (HOSTVM_TOKEN)
+            var created = Json("audit", "--vm", first).EnumerateArray().ToList();
+            Assert.Contains(created, e => e.GetProperty("action").GetString() == "vm.create" && e.GetProperty("status").GetInt32() == 201
+                && e.GetProperty("who").GetString() == admin && e.GetProperty("project").GetString() == project);
+            var tries = Json("audit", "--vm", second, "--since", "1h").EnumerateArray().Select(e => e.GetProperty("status").GetInt32()).ToList();
+            Assert.Equal([201, 409], tries); // newest first: the create after the quota was raised, then the refusal
+            Assert.Contains(Ok("audit", "--object", $"vm/{first}", "--who", admin).Stdout.Split('\n'), l => l.Contains("vm.create") && l.Contains(admin) && l.Contains("127.0.0.1") && l.Contains("201"));
+            Assert.Empty(Json("audit", "--vm", first, "--who", "local").EnumerateArray());
+            Assert.Empty(Json("audit", "--vm", first, "--until", "2000-01-01T00:00:00Z").EnumerateArray());
+        }
+        finally
+        {
+            Hostvm("vm", "delete", first, "--purge");
+            Hostvm("vm", "delete", second, "--purge");
+            Hostvm("image", "delete", image);
+            Hostvm("project", "delete", project);
+        }
+
+        AssertFails(3, Hostvm("project", "show", project), project);
+    }
+
+    [Fact]
+    public async Task ATokenLetsACallerInOverTcpUntilItIsRevoked()
+    {
+        string description = $"cli test {Guid.NewGuid():N}"[..20];
+        var (stdout, _) = Ok("token", "create", "--role", "viewer", "--expires", "1h", "--description", description);
+        Assert.Contains("will not be shown again", stdout);
+        string token = Assert.Single(stdout.Split('\n'), l => l.Trim().StartsWith("hvt_", StringComparison.Ordinal)).Trim();
+        string id = token.Split('_')[1];
+        Assert.Contains($"Created token {id}: viewer of every project", stdout);
+
+        using var client = fixture.Daemon.ClientWith(token);
+        Assert.Equal(HttpStatusCode.OK, (await client.GetAsync("/v1/vms")).StatusCode);
+        Assert.Equal(HttpStatusCode.Forbidden, (await client.PostAsync("/v1/networks", new StringContent("{\"name\": \"nope\"}", Encoding.UTF8, "application/json"))).StatusCode);
+        Assert.Contains(Ok("token", "list").Stdout.Split('\n'), l => l.Contains(id) && l.Contains("viewer") && l.Contains("active") && l.Contains(description));
+
+        Assert.Contains($"Revoked token {id}.", Ok("token", "revoke", id).Stdout);
+        Assert.Equal(HttpStatusCode.Unauthorized, (await client.GetAsync("/v1/vms")).StatusCode);
+        var listed = Json("token", "list").EnumerateArray().Single(t => t.GetProperty("id").GetString() == id);
+        Assert.NotEqual(JsonValueKind.Null, listed.GetProperty("revoked_at").ValueKind);
+        Assert.Contains(Ok("token", "list").Stdout.Split('\n'), l => l.Contains(id) && l.Contains("revoked"));
+        Assert.Contains(Json("audit", "--object", $"token/{id}").EnumerateArray(), e => e.GetProperty("action").GetString() == "token.revoke");
+    }
+
+    [Fact]
+    public void WithoutATokenTheTcpPortIsExitCode1AndSaysHowToPassOne()
+    {
+        var environment = Environment();
+        environment.Remove("HOSTVM_TOKEN");
+        var run = HostvmWith(environment, "vm", "list");
+        AssertFails(1, run, "needs a token");
+        Assert.Contains("HOSTVM_TOKEN", run.Stderr);
+    }
+
+    [Fact]
     public void ADeadDaemonAddressIsExitCode5()
     {
         // A port that was free a moment ago: nothing listens there now.

@@ -22,6 +22,15 @@ namespace HostVM.Cli.Api;
 [JsonSerializable(typeof(CreateNetworkRequest))]
 [JsonSerializable(typeof(ImageMetadata))]
 [JsonSerializable(typeof(CliConfig))]
+[JsonSerializable(typeof(Token))]
+[JsonSerializable(typeof(List<Token>))]
+[JsonSerializable(typeof(CreatedToken))]
+[JsonSerializable(typeof(CreateTokenRequest))]
+[JsonSerializable(typeof(Project))]
+[JsonSerializable(typeof(List<Project>))]
+[JsonSerializable(typeof(CreateProjectRequest))]
+[JsonSerializable(typeof(UpdateProjectRequest))]
+[JsonSerializable(typeof(List<AuditEntry>))]
 [JsonSerializable(typeof(JsonElement))]
 public sealed partial class ApiJsonContext : JsonSerializerContext
 {

@@ -7,6 +7,9 @@ public sealed record CreateVmRequest
 
     public required string Image { get; init; }
 
+    /// <summary>The project it goes into (null: the token's, else "default").</summary>
+    public string? Project { get; init; }
+
     public int? Vcpus { get; init; }
 
     public long? MemoryMib { get; init; }

@@ -381,4 +381,44 @@ public sealed class DaemonClient : IDisposable
 
         return null;
     }
+
+    // Access control: tokens, projects and the audit log (kept together here, after the helpers they use).
+
+    /// <summary>Makes a token; the answer holds the token itself, which the daemon never shows again.</summary>
+    public Task<DaemonResponse<CreatedToken>> CreateTokenAsync(CreateTokenRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, "v1/tokens", JsonContent(request, Json.CreateTokenRequest), Json.CreatedToken, cancellationToken);
+
+    public Task<DaemonResponse<List<Token>>> ListTokensAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/tokens", null, Json.ListToken, cancellationToken);
+
+    public Task<DaemonResponse<Token>> GetTokenAsync(string id, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, $"v1/tokens/{Escape(id)}", null, Json.Token, cancellationToken);
+
+    public Task RevokeTokenAsync(string id, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, $"v1/tokens/{Escape(id)}", null, cancellationToken);
+
+    public Task<DaemonResponse<Project>> CreateProjectAsync(CreateProjectRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, "v1/projects", JsonContent(request, Json.CreateProjectRequest), Json.Project, cancellationToken);
+
+    public Task<DaemonResponse<List<Project>>> ListProjectsAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/projects", null, Json.ListProject, cancellationToken);
+
+    public Task<DaemonResponse<Project>> GetProjectAsync(string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, $"v1/projects/{Escape(name)}", null, Json.Project, cancellationToken);
+
+    public Task<DaemonResponse<Project>> UpdateProjectAsync(string name, UpdateProjectRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Patch, $"v1/projects/{Escape(name)}", JsonContent(request, Json.UpdateProjectRequest), Json.Project, cancellationToken);
+
+    public Task DeleteProjectAsync(string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, $"v1/projects/{Escape(name)}", null, cancellationToken);
+
+    /// <summary>Audit entries, newest first; a null filter is left out of the query.</summary>
+    public Task<DaemonResponse<List<AuditEntry>>> ListAuditAsync(
+        DateTimeOffset? since, DateTimeOffset? until, string? project, string? obj, string? who, int? limit, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, WithQuery("v1/audit", ("since", QueryTime(since)), ("until", QueryTime(until)), ("project", project), ("object", obj), ("who", who),
+            ("limit", limit?.ToString(System.Globalization.CultureInfo.InvariantCulture))), null, Json.ListAuditEntry, cancellationToken);
+
+    /// <summary>A time for a query: ISO 8601 in UTC, which the daemon parses whatever its culture.</summary>
+    private static string? QueryTime(DateTimeOffset? at) =>
+        at?.ToUniversalTime().ToString("yyyy-MM-ddTHH:mm:ss.fffZ", System.Globalization.CultureInfo.InvariantCulture);
 }

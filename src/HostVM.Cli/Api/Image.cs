@@ -5,6 +5,9 @@ public sealed record Image
 {
     public string Name { get; init; } = string.Empty;
 
+    /// <summary>The project it belongs to.</summary>
+    public string Project { get; init; } = string.Empty;
+
     public string BootArgs { get; init; } = string.Empty;
 
     public string Description { get; init; } = string.Empty;

@@ -5,6 +5,9 @@ public sealed record ImageMetadata
 {
     public required string Name { get; init; }
 
+    /// <summary>The project it goes into (null: the token's, else "default").</summary>
+    public string? Project { get; init; }
+
     public string? BootArgs { get; init; }
 
     public string? Description { get; init; }

@@ -5,6 +5,9 @@ public sealed record Network
 {
     public string Name { get; init; } = string.Empty;
 
+    /// <summary>The project it belongs to.</summary>
+    public string Project { get; init; } = string.Empty;
+
     public bool Nat { get; init; }
 
     public IReadOnlyList<string> Vms { get; init; } = [];

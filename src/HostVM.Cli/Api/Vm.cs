@@ -7,6 +7,9 @@ public sealed record Vm
 
     public string Name { get; init; } = string.Empty;
 
+    /// <summary>The project it belongs to.</summary>
+    public string Project { get; init; } = string.Empty;
+
     public string Image { get; init; } = string.Empty;
 
     /// <summary>stopped, starting, running, paused, stopping or failed.</summary>

@@ -8,10 +8,20 @@ public static class Durations
     public static TimeSpan Parse(string text, string field)
     {
         ArgumentNullException.ThrowIfNull(text);
+        return TryParse(text, out var span)
+            ? span
+            : throw ApiProblem.BadRequest($"{field} '{text}': write a whole number and a unit (s, m, h, d, w), e.g. 30d; at most 10 years.", field);
+    }
+
+    /// <summary>The duration, if <paramref name="text"/> is one of at most 10 years (the CLI checks its options with this too).</summary>
+    public static bool TryParse(string text, out TimeSpan span)
+    {
+        ArgumentNullException.ThrowIfNull(text);
+        span = default;
         string t = text.Trim();
         if (t.Length >= 2 && long.TryParse(t.AsSpan(0, t.Length - 1), NumberStyles.None, CultureInfo.InvariantCulture, out long n) && n > 0 && n <= 100_000)
         {
-            TimeSpan? span = char.ToLowerInvariant(t[^1]) switch
+            TimeSpan? parsed = char.ToLowerInvariant(t[^1]) switch
             {
                 's' => TimeSpan.FromSeconds(n),
                 'm' => TimeSpan.FromMinutes(n),
@@ -20,12 +30,13 @@ public static class Durations
                 'w' => TimeSpan.FromDays(7 * n),
                 _ => null,
             };
-            if (span is { } s && s <= TimeSpan.FromDays(3660))
+            if (parsed is { } s && s <= TimeSpan.FromDays(3660))
             {
-                return s;
+                span = s;
+                return true;
             }
         }
 
-        throw ApiProblem.BadRequest($"{field} '{text}': write a whole number and a unit (s, m, h, d, w), e.g. 30d; at most 10 years.", field);
+        return false;
     }
 }
