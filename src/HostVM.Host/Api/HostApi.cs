@@ -142,40 +142,24 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
     private static Caller Caller(HttpContext context) => AccessControl.CallerOf(context);
 
     /// <summary>The VM by name or id if the caller's project holds it; else 404, as if it did not exist.</summary>
-    private VmRecord Vm(HttpContext context, string nameOrId)
+    private VmRecord Vm(HttpContext context, string nameOrId) => Visible(context, inventory.Vm(nameOrId), "VM", "vm", nameOrId, v => (v.Name, v.Project));
+
+    private ImageRecord Image(HttpContext context, string name) => Visible(context, inventory.Image(name), "image", "image", name, i => (i.Name, i.Project));
+
+    private NetworkRecord Network(HttpContext context, string name) => Visible(context, inventory.Network(name), "network", "network", name, n => (n.Name, n.Project));
+
+    /// <summary>An object the caller's project holds, named for the audit log; anything else is 404.</summary>
+    private static T Visible<T>(HttpContext context, T? found, string what, string kind, string asked, Func<T, (string Name, string Project)> identity)
+        where T : class
     {
-        var vm = inventory.Vm(nameOrId);
-        if (vm is null || !Caller(context).Sees(vm.Project))
+        if (found is null || !Caller(context).Sees(identity(found).Project))
         {
-            throw ApiProblem.NotFound("VM", nameOrId);
+            throw ApiProblem.NotFound(what, asked);
         }
 
-        AccessControl.Touch(context, "vm", vm.Name, vm.Project);
-        return vm;
-    }
-
-    private ImageRecord Image(HttpContext context, string name)
-    {
-        var image = inventory.Image(name);
-        if (image is null || !Caller(context).Sees(image.Project))
-        {
-            throw ApiProblem.NotFound("image", name);
-        }
-
-        AccessControl.Touch(context, "image", image.Name, image.Project);
-        return image;
-    }
-
-    private NetworkRecord Network(HttpContext context, string name)
-    {
-        var network = inventory.Network(name);
-        if (network is null || !Caller(context).Sees(network.Project))
-        {
-            throw ApiProblem.NotFound("network", name);
-        }
-
-        AccessControl.Touch(context, "network", network.Name, network.Project);
-        return network;
+        var (name, project) = identity(found);
+        AccessControl.Touch(context, kind, name, project);
+        return found;
     }
 
     /// <summary>The project a new object goes into: the one asked for, else the token's, else "default"; one the caller cannot see is 404.</summary>
