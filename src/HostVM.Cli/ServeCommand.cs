@@ -15,9 +15,10 @@ public static class ServeCommand
         var socket = new Option<string?>("--socket") { Description = "The local Unix socket (default RUNTIME_DIR/hostvm.sock; empty for none)." };
         var memoryOvercommit = new Option<string?>("--memory-overcommit") { Description = "Memory VMs may hold, as a multiple of host RAM minus the reserve (default 1.0)." };
         var cpuOvercommit = new Option<string?>("--cpu-overcommit") { Description = "vCPUs per host core VMs may hold (default 4)." };
+        var statsInterval = new Option<string?>("--stats-interval") { Description = "Seconds between the stats sampler's readings of each VM (default 10; one hour of samples is kept)." };
         var command = new Command("serve", "Run the host daemon: the REST API (docs/host-api.md) over many VMs, one VMM process each.")
         {
-            config, dataDir, runtimeDir, listen, socket, memoryOvercommit, cpuOvercommit,
+            config, dataDir, runtimeDir, listen, socket, memoryOvercommit, cpuOvercommit, statsInterval,
         };
         command.SetAction(async (parse, token) =>
         {
@@ -29,6 +30,7 @@ public static class ServeCommand
                 ["unix_socket"] = parse.GetValue(socket),
                 ["memory_overcommit"] = parse.GetValue(memoryOvercommit),
                 ["cpu_overcommit"] = parse.GetValue(cpuOvercommit),
+                ["stats_interval_s"] = parse.GetValue(statsInterval),
             };
             HostSettings settings;
             HostDaemon daemon;

@@ -45,6 +45,9 @@ public sealed record HostSettings
     /// <summary>The largest file an image upload may carry.</summary>
     public long MaxUploadBytes { get; init; } = 16L << 30;
 
+    /// <summary>How often the stats sampler reads every running VM (its history keeps one hour of these samples).</summary>
+    public int StatsIntervalS { get; init; } = 10;
+
     /// <summary>The command that runs a VMM (default: this hostvm executable).</summary>
     public IReadOnlyList<string>? VmmCommand { get; init; }
 
@@ -122,6 +125,7 @@ public sealed record HostSettings
             StopTimeoutS = (int)Number("stop_timeout_s", 30, 1, 3600),
             MaxRestarts = (int)Number("max_restarts", 5, 0, 1000),
             RestartWindowS = (int)Number("restart_window_s", 60, 1, 86400),
+            StatsIntervalS = (int)Number("stats_interval_s", 10, 1, 3600),
             VmmCommand = List("vmm_command"),
         };
     }

@@ -4,6 +4,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using HostVM.Host.Images;
 using HostVM.Host.Inventory;
+using HostVM.Host.Metrics;
 using HostVM.Host.Networks;
 using HostVM.Host.Supervision;
 using Microsoft.AspNetCore.Builder;
@@ -15,7 +16,7 @@ using Microsoft.Net.Http.Headers;
 namespace HostVM.Host.Api;
 
 /// <summary>The REST resources under /v1/ (docs/host-api.md). Handlers are thin: the supervisor, image store and network manager do the work.</summary>
-public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager networks, InventoryStore inventory, HostSettings settings)
+public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager networks, InventoryStore inventory, HostSettings settings, StatsSampler stats, EventBroadcaster events)
 {
     /// <summary>The largest JSON body accepted.</summary>
     public const int MaxJsonBytes = 64 * 1024;
@@ -45,6 +46,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         });
 
         app.MapGet("/v1/host", () => Ok(vms.Info(), Json.HostInfo));
+        app.MapGet("/v1/host/stats", async (HttpContext c) => Ok(await stats.HostStatsAsync(c.RequestAborted).ConfigureAwait(false), Json.HostStats));
 
         var exporter = new Metrics.PrometheusExporter(inventory, vms);
         app.MapGet("/metrics", async () => Results.Text(await exporter.ScrapeAsync().ConfigureAwait(false), Metrics.PrometheusExporter.ContentType));
@@ -76,7 +78,8 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         app.MapPost("/v1/vms/{vm}/restart", async (string vm, HttpContext c) => Ok(vms.Restart(vm, await ReadOptionalAsync(c, Json.StopVmRequest).ConfigureAwait(false)), Json.VmRecord));
         app.MapPost("/v1/vms/{vm}/pause", (string vm) => Ok(vms.Pause(vm), Json.VmRecord));
         app.MapPost("/v1/vms/{vm}/resume", (string vm) => Ok(vms.Resume(vm), Json.VmRecord));
-        app.MapGet("/v1/vms/{vm}/stats", async (string vm) => Results.Text(await vms.StatisticsAsync(vm).ConfigureAwait(false), "application/json"));
+        app.MapGet("/v1/vms/{vm}/stats", async (string vm, HttpContext c) => Ok(await stats.VmStatsAsync(vm, c.RequestAborted).ConfigureAwait(false), Json.VmStats));
+        app.MapGet("/v1/vms/{vm}/stats/history", (string vm, string? since) => Ok(stats.History(vm, StatsSampler.ParseSince(since)), Json.IReadOnlyListStatsSample));
         app.MapGet("/v1/vms/{vm}/console", ConsoleAsync);
 
         app.MapGet("/v1/networks", () => Ok(networks.List().ToList(), Json.ListNetworkView));
@@ -101,6 +104,8 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
 
             return Ok(inventory.Events(vm, limit ?? 100).ToList(), Json.ListEventRecord);
         });
+
+        app.MapGet("/v1/events/stream", (Delegate)new EventStream(inventory, events, app.Lifetime.ApplicationStopping).StreamAsync);
 
         app.MapFallback((HttpContext c) => throw new ApiProblem(404, "not-found", "No such resource", $"{c.Request.Method} {c.Request.Path}: there is no such resource (see docs/host-api.md)."));
     }

@@ -16,6 +16,7 @@ public sealed class InventoryStore : IDisposable
 
     private readonly SqliteConnection _db;
     private readonly Lock _lock = new();
+    private readonly List<EventRecord> _written = [];
 
     public InventoryStore(string path)
     {
@@ -33,6 +34,12 @@ public sealed class InventoryStore : IDisposable
     }
 
     public string Path { get; }
+
+    /// <summary>
+    /// Each event once its transaction has committed, in id order (raised under the store's lock, so a
+    /// handler must not block or write to the store: hand the event on, as <see cref="EventBroadcaster"/> does).
+    /// </summary>
+    public event Action<EventRecord>? EventWritten;
 
     private static HostJsonContext Json => HostJsonContext.Default;
 
@@ -54,14 +61,14 @@ public sealed class InventoryStore : IDisposable
         Command(c, "INSERT OR REPLACE INTO networks (name, doc) VALUES ($n, $d)", ("$n", network.Name), ("$d", Serialize(network, Json.NetworkRecord)));
         if (eventMessage is not null)
         {
-            InsertEvent(c, null, "network", eventMessage);
+            InsertEvent(null, "network", eventMessage);
         }
     });
 
     public void DeleteNetwork(string name) => Write(c =>
     {
         Command(c, "DELETE FROM networks WHERE name = $n", ("$n", name));
-        InsertEvent(c, null, "network", $"network {name} deleted");
+        InsertEvent(null, "network", $"network {name} deleted");
     });
 
     public IReadOnlyList<VmRecord> Vms() => ReadAll("SELECT doc FROM vms ORDER BY name", Json.VmRecord);
@@ -75,16 +82,30 @@ public sealed class InventoryStore : IDisposable
     {
         // An upsert on the id alone: a second VM with a taken name fails (OR REPLACE would delete the first).
         Command(c, "INSERT INTO vms (id, name, doc) VALUES ($i, $n, $d) ON CONFLICT(id) DO UPDATE SET name = excluded.name, doc = excluded.doc", ("$i", vm.Id), ("$n", vm.Name), ("$d", Serialize(vm, Json.VmRecord)));
-        InsertEvent(c, vm.Name, eventType, eventMessage);
+        InsertEvent(vm.Name, eventType, eventMessage);
     });
 
     public void DeleteVm(VmRecord vm, string eventMessage) => Write(c =>
     {
         Command(c, "DELETE FROM vms WHERE id = $i", ("$i", vm.Id));
-        InsertEvent(c, vm.Name, "deleted", eventMessage);
+        InsertEvent(vm.Name, "deleted", eventMessage);
     });
 
-    public void AddEvent(string? vm, string type, string message) => Write(c => InsertEvent(c, vm, type, message));
+    public void AddEvent(string? vm, string type, string message) => Write(c => InsertEvent(vm, type, message));
+
+    /// <summary>The events after <paramref name="afterId"/>, oldest first, optionally of one VM.</summary>
+    public IReadOnlyList<EventRecord> EventsAfter(long afterId, string? vm, int limit)
+    {
+        lock (_lock)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = vm is null
+                ? "SELECT id, at, vm, type, message FROM events WHERE id > $a ORDER BY id LIMIT $l"
+                : "SELECT id, at, vm, type, message FROM events WHERE id > $a AND vm = $v ORDER BY id LIMIT $l";
+            cmd.Parameters.AddWithValue("$a", afterId);
+            return ReadEvents(cmd, vm, limit);
+        }
+    }
 
     /// <summary>The newest events first, optionally of one VM.</summary>
     public IReadOnlyList<EventRecord> Events(string? vm, int limit)
@@ -95,29 +116,42 @@ public sealed class InventoryStore : IDisposable
             cmd.CommandText = vm is null
                 ? "SELECT id, at, vm, type, message FROM events ORDER BY id DESC LIMIT $l"
                 : "SELECT id, at, vm, type, message FROM events WHERE vm = $v ORDER BY id DESC LIMIT $l";
-            cmd.Parameters.AddWithValue("$l", limit);
-            if (vm is not null)
-            {
-                cmd.Parameters.AddWithValue("$v", vm);
-            }
-
-            using var reader = cmd.ExecuteReader();
-            var list = new List<EventRecord>();
-            while (reader.Read())
-            {
-                list.Add(new EventRecord(reader.GetInt64(0), DateTimeOffset.Parse(reader.GetString(1), System.Globalization.CultureInfo.InvariantCulture),
-                    reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), reader.GetString(4)));
-            }
-
-            return list;
+            return ReadEvents(cmd, vm, limit);
         }
     }
 
-    private static void InsertEvent(SqliteConnection c, string? vm, string type, string message)
+    private static List<EventRecord> ReadEvents(SqliteCommand cmd, string? vm, int limit)
     {
-        Command(c, "INSERT INTO events (at, vm, type, message) VALUES ($a, $v, $t, $m)",
-            ("$a", DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture)), ("$v", vm), ("$t", type), ("$m", message));
-        Command(c, $"DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - {MaxEvents}");
+        cmd.Parameters.AddWithValue("$l", limit);
+        if (vm is not null)
+        {
+            cmd.Parameters.AddWithValue("$v", vm);
+        }
+
+        using var reader = cmd.ExecuteReader();
+        var list = new List<EventRecord>();
+        while (reader.Read())
+        {
+            list.Add(new EventRecord(reader.GetInt64(0), DateTimeOffset.Parse(reader.GetString(1), System.Globalization.CultureInfo.InvariantCulture),
+                reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), reader.GetString(4)));
+        }
+
+        return list;
+    }
+
+    /// <summary>Inserts an event in the open transaction; it is announced (<see cref="EventWritten"/>) once that commits.</summary>
+    private void InsertEvent(string? vm, string type, string message)
+    {
+        var at = DateTimeOffset.UtcNow;
+        Command(_db, "INSERT INTO events (at, vm, type, message) VALUES ($a, $v, $t, $m)",
+            ("$a", at.ToString("O", System.Globalization.CultureInfo.InvariantCulture)), ("$v", vm), ("$t", type), ("$m", message));
+        using (var id = _db.CreateCommand())
+        {
+            id.CommandText = "SELECT last_insert_rowid()";
+            _written.Add(new EventRecord((long)id.ExecuteScalar()!, at, vm, type, message));
+        }
+
+        Command(_db, $"DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - {MaxEvents}");
     }
 
     private void Execute(string sql)
@@ -143,9 +177,19 @@ public sealed class InventoryStore : IDisposable
     {
         lock (_lock)
         {
-            using var tx = _db.BeginTransaction();
-            change(_db);
-            tx.Commit();
+            _written.Clear();
+            using (var tx = _db.BeginTransaction())
+            {
+                change(_db);
+                tx.Commit();
+            }
+
+            foreach (var e in _written)
+            {
+                EventWritten?.Invoke(e);
+            }
+
+            _written.Clear();
         }
     }
 
