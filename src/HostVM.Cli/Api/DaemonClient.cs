@@ -127,9 +127,17 @@ public sealed class DaemonClient : IDisposable
     public Task DeleteVmAsync(string vm, bool force, bool purge, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Delete, WithQuery(VmPath(vm), ("force", force ? "true" : null), ("purge", purge ? "true" : null)), null, cancellationToken);
 
-    /// <summary>The VMM's counters; their shape is the VMM's, so they come as plain JSON.</summary>
-    public Task<DaemonResponse<JsonElement>> GetVmStatsAsync(string vm, CancellationToken cancellationToken = default) =>
-        SendAsync(HttpMethod.Get, VmPath(vm) + "/stats", null, Json.JsonElement, cancellationToken);
+    /// <summary>The VM's counters now and its rates (MIPS, CPU %, disk and NIC per second).</summary>
+    public Task<DaemonResponse<VmStats>> GetVmStatsAsync(string vm, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, VmPath(vm) + "/stats", null, Json.VmStats, cancellationToken);
+
+    /// <summary>The daemon's samples of the VM over the last hour (or since a time), oldest first.</summary>
+    public Task<DaemonResponse<List<StatsSample>>> GetVmStatsHistoryAsync(string vm, DateTimeOffset? since = null, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, WithQuery(VmPath(vm) + "/stats/history", ("since", since?.ToString("O", System.Globalization.CultureInfo.InvariantCulture))), null, Json.ListStatsSample, cancellationToken);
+
+    /// <summary>Every VM's stats line, their totals and the host's load and memory.</summary>
+    public Task<DaemonResponse<HostStats>> GetHostStatsAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/host/stats", null, Json.HostStats, cancellationToken);
 
     /// <summary>Attaches to the VM's serial console: binary frames carry its bytes both ways.</summary>
     public async Task<WebSocket> OpenConsoleAsync(string vm, CancellationToken cancellationToken = default)
@@ -181,6 +189,62 @@ public sealed class DaemonClient : IDisposable
     /// <summary>The newest events first, of one VM or all.</summary>
     public Task<DaemonResponse<List<VmEvent>>> ListEventsAsync(string? vm, int? limit, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, WithQuery("v1/events", ("vm", vm), ("limit", limit?.ToString(System.Globalization.CultureInfo.InvariantCulture))), null, Json.ListVmEvent, cancellationToken);
+
+    /// <summary>
+    /// The events as the daemon writes them (GET /v1/events/stream, server-sent events), after
+    /// <paramref name="sinceId"/> if given, else from now; it ends when the daemon closes the stream.
+    /// </summary>
+    public async IAsyncEnumerable<DaemonResponse<VmEvent>> FollowEventsAsync(
+        string? vm, long? sinceId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        string path = WithQuery("v1/events/stream", ("vm", vm), ("since_id", sinceId?.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        using var response = await OpenStreamAsync(path, cancellationToken).ConfigureAwait(false);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), Encoding.UTF8);
+        var data = new StringBuilder();
+        string? line;
+        while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+        {
+            if (line.StartsWith("data:", StringComparison.Ordinal))
+            {
+                data.Append(data.Length > 0 ? "\n" : string.Empty).Append(line.AsSpan(5).TrimStart(' '));
+            }
+            else if (line.Length == 0 && data.Length > 0)
+            {
+                string json = data.ToString();
+                data.Clear();
+                yield return new DaemonResponse<VmEvent>(JsonSerializer.Deserialize(json, Json.VmEvent)
+                    ?? throw new DaemonException(500, null, "the daemon's event stream sent a null event."), json);
+            }
+
+            // id:, event: and comment lines (heartbeats) need nothing: the JSON carries the id and type.
+        }
+    }
+
+    /// <summary>Starts a streamed GET: the answer's headers are in, its body is still coming.</summary>
+    private async Task<HttpResponseMessage> OpenStreamAsync(string path, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        HttpResponseMessage response;
+        try
+        {
+            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Unreachable(e) is { } reason)
+        {
+            throw new DaemonUnreachableException(Address, reason, e);
+        }
+
+        if (!response.IsSuccessStatusCode)
+        {
+            using (response)
+            {
+                throw Refusal((int)response.StatusCode, response.ReasonPhrase, await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+            }
+        }
+
+        return response;
+    }
 
     public void Dispose()
     {
