@@ -46,7 +46,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         });
 
         app.MapGet("/v1/host", () => Ok(vms.Info(), Json.HostInfo));
-        app.MapGet("/v1/host/stats", async (HttpContext c) => Ok(await stats.HostStatsAsync(c.RequestAborted).ConfigureAwait(false), Json.HostStats));
+        app.MapGet("/v1/host/stats", async (CancellationToken aborted) => Ok(await stats.HostStatsAsync(aborted).ConfigureAwait(false), Json.HostStats));
 
         var exporter = new Metrics.PrometheusExporter(inventory, vms);
         app.MapGet("/metrics", async () => Results.Text(await exporter.ScrapeAsync().ConfigureAwait(false), Metrics.PrometheusExporter.ContentType));
@@ -78,7 +78,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         app.MapPost("/v1/vms/{vm}/restart", async (string vm, HttpContext c) => Ok(vms.Restart(vm, await ReadOptionalAsync(c, Json.StopVmRequest).ConfigureAwait(false)), Json.VmRecord));
         app.MapPost("/v1/vms/{vm}/pause", (string vm) => Ok(vms.Pause(vm), Json.VmRecord));
         app.MapPost("/v1/vms/{vm}/resume", (string vm) => Ok(vms.Resume(vm), Json.VmRecord));
-        app.MapGet("/v1/vms/{vm}/stats", async (string vm, HttpContext c) => Ok(await stats.VmStatsAsync(vm, c.RequestAborted).ConfigureAwait(false), Json.VmStats));
+        app.MapGet("/v1/vms/{vm}/stats", async (string vm, CancellationToken aborted) => Ok(await stats.VmStatsAsync(vm, aborted).ConfigureAwait(false), Json.VmStats));
         app.MapGet("/v1/vms/{vm}/stats/history", (string vm, string? since) => Ok(stats.History(vm, StatsSampler.ParseSince(since)), Json.IReadOnlyListStatsSample));
         app.MapGet("/v1/vms/{vm}/console", ConsoleAsync);
 
