@@ -225,16 +225,7 @@ public sealed class DaemonClient : IDisposable
     {
         using var request = new HttpRequestMessage(HttpMethod.Get, path);
         request.Headers.Accept.ParseAdd("text/event-stream");
-        HttpResponseMessage response;
-        try
-        {
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Unreachable(e) is { } reason)
-        {
-            throw new DaemonUnreachableException(Address, reason, e);
-        }
-
+        var response = await TransmitAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
         if (!response.IsSuccessStatusCode)
         {
             using (response)
@@ -287,21 +278,7 @@ public sealed class DaemonClient : IDisposable
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
         request.Headers.Accept.ParseAdd("application/json");
-        HttpResponseMessage response;
-        try
-        {
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
-        }
-        catch (Exception e) when (Unreachable(e) is { } reason)
-        {
-            throw new DaemonUnreachableException(Address, reason, e);
-        }
-        catch (HttpRequestException e)
-        {
-            throw new DaemonException(500, null, $"{method} /{path}: the connection to the daemon at {Address.Text} broke ({e.Message}).");
-        }
-
-        using (response)
+        using (var response = await TransmitAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false))
         {
             string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
             if (response.IsSuccessStatusCode)
@@ -310,6 +287,23 @@ public sealed class DaemonClient : IDisposable
             }
 
             throw Refusal((int)response.StatusCode, response.ReasonPhrase, body);
+        }
+    }
+
+    /// <summary>Sends a request (every call goes through here); a failed connection becomes a <see cref="DaemonUnreachableException"/> or a broken one a <see cref="DaemonException"/>.</summary>
+    private async Task<HttpResponseMessage> TransmitAsync(HttpRequestMessage request, HttpCompletionOption completion, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await _http.SendAsync(request, completion, cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (Unreachable(e) is { } reason)
+        {
+            throw new DaemonUnreachableException(Address, reason, e);
+        }
+        catch (HttpRequestException e)
+        {
+            throw new DaemonException(500, null, $"{request.Method} /{request.RequestUri}: the connection to the daemon at {Address.Text} broke ({e.Message}).");
         }
     }
 
