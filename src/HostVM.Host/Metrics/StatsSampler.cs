@@ -42,6 +42,9 @@ public sealed class StatsSampler : IAsyncDisposable
     /// <summary>Samples kept per VM: one hour's worth (360 at the default 10 s).</summary>
     public int HistoryCapacity { get; }
 
+    /// <summary>How many VMs have a history in memory (the deleted ones' are forgotten at the next tick).</summary>
+    internal int TrackedVms => _histories.Count;
+
     /// <summary>Takes the first sample now and then one every <see cref="Interval"/>, until disposed.</summary>
     public void Start() => _loop = Task.Run(RunAsync);
 
