@@ -36,9 +36,9 @@ echo "== daemon"
 mkdir -p "$work/data/import"
 cp "$G/Image" "$G/initramfs.cpio.gz" "$work/data/import/"
 "$H" serve --data-dir "$work/data" --runtime-dir "$work/run" --listen 127.0.0.1:0 --cpu-overcommit 64 >"$work/serve.out" 2>&1 &
-until grep -q 'listening on http://127' "$work/serve.out" 2>/dev/null; do sleep 0.05; done
-U=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.out" | head -1)
-api() { curl -sf -X "$1" "$U$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+until grep -q 'data in' "$work/serve.out" 2>/dev/null; do sleep 0.05; done
+# The owner's Unix socket needs no token (the TCP API does).
+api() { curl -sf --unix-socket "$work/run/hostvm.sock" -X "$1" "http://localhost$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
 api POST /v1/images '{"name":"guest","kernel":"Image","initrd":"initramfs.cpio.gz","boot_args":"console=ttyS0 quiet hostvm.mode=shell"}' >/dev/null
 serial() { echo "$work/data/vms/$(api GET "/v1/vms/$1" | jq -r .id)/serial.log"; }
 

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   gcc-riscv64-linux-gnu gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   linux-source-6.1 opensbi qemu-system-misc device-tree-compiler
-  build-essential flex bison bc libssl-dev libelf-dev cpio xz-utils dpkg-dev file e2fsprogs curl socat
+  build-essential flex bison bc libssl-dev libelf-dev cpio xz-utils dpkg-dev file e2fsprogs curl socat jq wrk
 )
 
 missing=()

@@ -58,6 +58,11 @@ public static class ServeCommand
                 }
 
                 Console.WriteLine($"hostvm serve: data in {settings.DataDir}, sockets in {settings.RuntimeDir}");
+                if (daemon.InitialToken is { } initial)
+                {
+                    Console.WriteLine($"hostvm serve: first start: admin token (shown once, keep it safe): {initial}");
+                }
+
                 await daemon.WaitForShutdownAsync(token);
             }
 

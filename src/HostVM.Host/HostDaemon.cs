@@ -4,6 +4,7 @@ using HostVM.Host.Images;
 using HostVM.Host.Inventory;
 using HostVM.Host.Metrics;
 using HostVM.Host.Networks;
+using HostVM.Host.Security;
 using HostVM.Host.Supervision;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
@@ -43,6 +44,9 @@ public sealed class HostDaemon : IAsyncDisposable
 
     public HostSettings Settings { get; }
 
+    /// <summary>The admin token made at the first start (null on later starts): shown once, never stored in clear.</summary>
+    public string? InitialToken { get; private init; }
+
     /// <summary>The addresses the API is served on (TCP with the port actually bound, and the Unix socket).</summary>
     public IReadOnlyList<string> Addresses { get; private set; } = [];
 
@@ -76,6 +80,15 @@ public sealed class HostDaemon : IAsyncDisposable
         var supervisor = new VmSupervisor(settings, inventory, images);
         var sampler = new StatsSampler(settings, inventory, supervisor);
         var events = new EventBroadcaster(inventory);
+        var tokens = new TokenService(inventory);
+        string? initialToken = null;
+        if (tokens.IsEmpty)
+        {
+            // The first start makes the first admin token; it is printed once (hostvm token create over the local socket makes more).
+            initialToken = tokens.Create(Roles.Admin, null, null, "made at the daemon's first start", "first-start").Token;
+        }
+
+        var access = new AccessControl(tokens, new AuthFailureThrottle(settings.AuthFailureLimit, TimeSpan.FromMinutes(1)), inventory);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -102,11 +115,19 @@ public sealed class HostDaemon : IAsyncDisposable
             }
         });
         builder.Services.AddProblemDetails();
+        builder.Services.ConfigureHttpJsonOptions(o =>
+        {
+            // The OpenAPI document describes the JSON as the daemon writes it: snake_case, from the same contract.
+            o.SerializerOptions.PropertyNamingPolicy = System.Text.Json.JsonNamingPolicy.SnakeCaseLower;
+            o.SerializerOptions.NumberHandling = System.Text.Json.Serialization.JsonNumberHandling.Strict;
+            o.SerializerOptions.TypeInfoResolverChain.Insert(0, HostJsonContext.Default);
+        });
+        builder.Services.AddOpenApi(OpenApiDescription.DocumentName, OpenApiDescription.Configure);
         var app = builder.Build();
         app.UseWebSockets();
-        new HostApi(supervisor, images, networks, inventory, settings, sampler, events).Map(app);
+        new HostApi(supervisor, images, networks, inventory, settings, sampler, events).Map(app, access);
 
-        var daemon = new HostDaemon(app, inventory, supervisor, networks, sampler, events, settings, dataLock);
+        var daemon = new HostDaemon(app, inventory, supervisor, networks, sampler, events, settings, dataLock) { InitialToken = initialToken };
         supervisor.Start();
         sampler.Start();
         inventory.AddEvent(null, "daemon", $"daemon started (pid {Environment.ProcessId})");

@@ -48,6 +48,12 @@ public sealed record HostSettings
     /// <summary>How often the stats sampler reads every running VM (its history keeps one hour of these samples).</summary>
     public int StatsIntervalS { get; init; } = 10;
 
+    /// <summary>Serve /metrics without a token (for a Prometheus that cannot send one); off by default.</summary>
+    public bool MetricsPublic { get; init; }
+
+    /// <summary>Failed authentications allowed from one address per minute before each further one gets 429.</summary>
+    public int AuthFailureLimit { get; init; } = 10;
+
     /// <summary>The command that runs a VMM (default: this hostvm executable).</summary>
     public IReadOnlyList<string>? VmmCommand { get; init; }
 
@@ -106,6 +112,13 @@ public sealed record HostSettings
             return v;
         }
 
+        bool Flag(string key) => config[key] switch
+        {
+            null or "" => false,
+            { } v when bool.TryParse(v, out bool b) => b,
+            { } v => throw new HostSettingsException($"{key} {v}: must be true or false."),
+        };
+
         IReadOnlyList<string>? List(string key) =>
             config[key] is { } one ? one.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             : config.GetSection(key).GetChildren().Select(c => c.Value!).Where(v => v is not null).ToArray() is { Length: > 0 } many ? many : null;
@@ -127,6 +140,8 @@ public sealed record HostSettings
             RestartWindowS = (int)Number("restart_window_s", 60, 1, 86400),
             StatsIntervalS = (int)Number("stats_interval_s", 10, 1, 3600),
             VmmCommand = List("vmm_command"),
+            MetricsPublic = Flag("metrics_public"),
+            AuthFailureLimit = (int)Number("auth_failure_limit", 10, 1, 1_000_000),
         };
     }
 }

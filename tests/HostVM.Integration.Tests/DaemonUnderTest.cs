@@ -35,6 +35,21 @@ public sealed partial class DaemonUnderTest : IDisposable
 
     public HostvmProcess Process => _process;
 
+    /// <summary>The admin token the daemon printed at its first start (Client sends it).</summary>
+    public string? Token { get; private set; }
+
+    /// <summary>A client of the same daemon that sends <paramref name="token"/> (null: none).</summary>
+    public HttpClient ClientWith(string? token)
+    {
+        var client = new HttpClient { BaseAddress = Client.BaseAddress };
+        if (token is not null)
+        {
+            client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
+        }
+
+        return client;
+    }
+
     public static async Task<DaemonUnderTest> StartAsync(params string[] extraArgs)
     {
         var daemon = new DaemonUnderTest(Directory.CreateTempSubdirectory("hostvm-daemon-").FullName, extraArgs);
@@ -48,8 +63,12 @@ public sealed partial class DaemonUnderTest : IDisposable
     private async Task WaitForAddressAsync()
     {
         await _process.WaitForOutputAsync("listening on http://127.0.0.1:", TimeSpan.FromSeconds(60));
+        await _process.WaitForOutputAsync("data in ", TimeSpan.FromSeconds(10));
         Client.Dispose();
+        // The first start prints the admin token; a restarted daemon keeps the tokens it had.
+        Token ??= AdminTokenLine().Match(_process.Output).Groups[1].Value;
         Client = new HttpClient { BaseAddress = new Uri(ListenLine().Match(_process.Output).Groups[1].Value) };
+        Client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Token);
     }
 
     /// <summary>Kills the daemon with SIGKILL (its VMMs live on) and starts a new one on the same directories.</summary>
@@ -146,6 +165,9 @@ public sealed partial class DaemonUnderTest : IDisposable
     }
 
     public static bool Alive(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].StartsWith('Z');
+
+    [GeneratedRegex(@"admin token \(shown once, keep it safe\): (hvt_\S+)")]
+    private static partial Regex AdminTokenLine();
 
     [GeneratedRegex(@"listening on (http://127\.0\.0\.1:\d+)")]
     private static partial Regex ListenLine();

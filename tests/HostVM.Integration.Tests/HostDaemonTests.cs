@@ -47,6 +47,7 @@ public sealed class HostDaemonTests
         // The console over the daemon's WebSocket: a command typed there runs in the guest.
         using (var ws = new ClientWebSocket())
         {
+            ws.Options.SetRequestHeader("Authorization", $"Bearer {daemon.Token}");
             var uri = new Uri(daemon.Client.BaseAddress!.ToString().Replace("http://", "ws://", StringComparison.Ordinal) + "v1/vms/life/console");
             await ws.ConnectAsync(uri, CancellationToken.None);
             await ws.SendAsync(Encoding.ASCII.GetBytes("echo THE-ANSWER-$((6*7))\n"), WebSocketMessageType.Binary, true, CancellationToken.None);
@@ -67,6 +68,7 @@ public sealed class HostDaemonTests
 
         // A console attached while the VM stops is closed by the daemon, not left hanging.
         using var watcher = new ClientWebSocket();
+        watcher.Options.SetRequestHeader("Authorization", $"Bearer {daemon.Token}");
         await watcher.ConnectAsync(new Uri(daemon.Client.BaseAddress!.ToString().Replace("http://", "ws://", StringComparison.Ordinal) + "v1/vms/life/console"), CancellationToken.None);
         (status, var stopped) = await daemon.SendAsync(HttpMethod.Post, "/v1/vms/life/stop", new { timeout_s = 20 });
         using (var closeWait = new CancellationTokenSource(TimeSpan.FromSeconds(10)))

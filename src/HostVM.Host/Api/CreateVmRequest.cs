@@ -7,6 +7,9 @@ public sealed record CreateVmRequest
 {
     public string? Name { get; init; }
 
+    /// <summary>The project it goes into (default: the token's, or "default").</summary>
+    public string? Project { get; init; }
+
     public string? Image { get; init; }
 
     public int? Vcpus { get; init; }

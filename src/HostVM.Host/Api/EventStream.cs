@@ -10,7 +10,7 @@ namespace HostVM.Host.Api;
 /// GET /v1/events/stream: the events as server-sent events (id = event id, event = type, data = the
 /// event's JSON) as the inventory writes them. With <c>Last-Event-ID</c> or <c>?since_id=</c> the events
 /// after that id come first (from the inventory), then the live ones, with none twice or missing;
-/// <c>?vm=NAME</c> keeps one VM's. A comment every <see cref="Heartbeat"/> keeps proxies from closing an
+/// <c>?vm=NAME</c> keeps one VM's; a project's token gets its project's only. A comment every <see cref="Heartbeat"/> keeps proxies from closing an
 /// idle stream. It ends when the client goes, the daemon stops, or the client falls too far behind.
 /// </summary>
 public sealed class EventStream(InventoryStore inventory, EventBroadcaster broadcaster, CancellationToken daemonStopping)
@@ -23,6 +23,7 @@ public sealed class EventStream(InventoryStore inventory, EventBroadcaster broad
     {
         ArgumentNullException.ThrowIfNull(context);
         string? vm = context.Request.Query["vm"].FirstOrDefault() is { Length: > 0 } name ? name : null;
+        string? project = Security.AccessControl.CallerOf(context).Project; // a project's token sees its project's events only
         long? after = ResumeId(context.Request);
 
         // Subscribed before the backlog is read: an event written in between is in both, and skipped by id.
@@ -42,7 +43,7 @@ public sealed class EventStream(InventoryStore inventory, EventBroadcaster broad
                 IReadOnlyList<EventRecord> page;
                 do
                 {
-                    page = inventory.EventsAfter(last, vm, BacklogPage);
+                    page = inventory.EventsAfter(last, vm, BacklogPage, project);
                     foreach (var e in page)
                     {
                         await WriteAsync(response, e, token).ConfigureAwait(false);
@@ -71,7 +72,7 @@ public sealed class EventStream(InventoryStore inventory, EventBroadcaster broad
                 waiting = null;
                 while (reader.TryRead(out var e))
                 {
-                    if (e.Id > last && (vm is null || e.Vm == vm))
+                    if (e.Id > last && (vm is null || e.Vm == vm) && (project is null || e.Project == project))
                     {
                         await WriteAsync(response, e, token).ConfigureAwait(false);
                         last = e.Id;

@@ -6,6 +6,7 @@ using HostVM.Host.Images;
 using HostVM.Host.Inventory;
 using HostVM.Host.Metrics;
 using HostVM.Host.Networks;
+using HostVM.Host.Security;
 using HostVM.Host.Supervision;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
@@ -18,6 +19,8 @@ namespace HostVM.Host.Api;
 /// <summary>The REST resources under /v1/ (docs/host-api.md). Handlers are thin: the supervisor, image store and network manager do the work.</summary>
 public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager networks, InventoryStore inventory, HostSettings settings, StatsSampler stats, EventBroadcaster events)
 {
+    private ApiRoutes? _routes;
+
     /// <summary>The largest JSON body accepted.</summary>
     public const int MaxJsonBytes = 64 * 1024;
 
@@ -26,9 +29,13 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
 
     private static HostJsonContext Json => HostJsonContext.Default;
 
-    public void Map(WebApplication app)
+    /// <summary>The routes mapped so far, with what each asks of its caller (access control, audit and OpenAPI read them).</summary>
+    public IReadOnlyList<ApiEndpoint> Endpoints => _routes?.Endpoints ?? [];
+
+    public void Map(WebApplication app, AccessControl access)
     {
         ArgumentNullException.ThrowIfNull(app);
+        ArgumentNullException.ThrowIfNull(access);
         app.Use(async (context, next) =>
         {
             try
@@ -43,71 +50,146 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             {
                 await WriteProblemAsync(context, new ApiProblem(e.StatusCode, "bad-request", "The request is not valid", e.Message)).ConfigureAwait(false);
             }
+            finally
+            {
+                access.Finish(context);
+            }
         });
+        app.Use((context, next) => access.InvokeAsync(context, () => next(context)));
 
-        app.MapGet("/v1/host", () => Ok(vms.Info(), Json.HostInfo));
-        app.MapGet("/v1/host/stats", async (CancellationToken aborted) => Ok(await stats.HostStatsAsync(aborted).ConfigureAwait(false), Json.HostStats));
+        var routes = _routes = new ApiRoutes(app);
+        routes.Get("/v1/host", Access.Read, "host.get", "The host: capacity, allocation, VMs per state", () => Ok(vms.Info(), Json.HostInfo)).Produces<HostInfo>();
+        routes.Get("/v1/host/stats", Access.Read, "host.stats", "Every VM's stats line and their totals, the host's load and memory (a project's token: its VMs)", async (HttpContext c, CancellationToken aborted) =>
+            Ok(await stats.HostStatsAsync(Caller(c).Project, aborted).ConfigureAwait(false), Json.HostStats)).Produces<HostStats>();
 
         var exporter = new Metrics.PrometheusExporter(inventory, vms);
-        app.MapGet("/metrics", async () => Results.Text(await exporter.ScrapeAsync().ConfigureAwait(false), Metrics.PrometheusExporter.ContentType));
+        routes.Get("/metrics", settings.MetricsPublic ? Access.Anyone : Access.Read, "metrics", "Prometheus text: the host and every VM (a project's token: its VMs)",
+            async (HttpContext c) => Results.Text(await exporter.ScrapeAsync(Caller(c).Project).ConfigureAwait(false), Metrics.PrometheusExporter.ContentType)).Produces<string>(200, "text/plain");
 
-        app.MapGet("/v1/images", () => Ok(inventory.Images().ToList(), Json.ListImageRecord));
-        app.MapGet("/v1/images/{name}", (string name) => Ok(inventory.Image(name) ?? throw ApiProblem.NotFound("image", name), Json.ImageRecord));
-        app.MapPost("/v1/images", (Delegate)ImportImageAsync);
-        app.MapDelete("/v1/images/{name}", (string name) =>
+        routes.Get("/v1/images", Access.Read, "image.list", "Images", (HttpContext c) => Ok(inventory.Images().Where(i => Caller(c).Sees(i.Project)).ToList(), Json.ListImageRecord)).Produces<List<ImageRecord>>();
+        routes.Get("/v1/images/{name}", Access.Read, "image.get", "One image", (string name, HttpContext c) => Ok(Image(c, name), Json.ImageRecord)).Produces<ImageRecord>();
+        routes.Post("/v1/images", Access.Operate, "image.import", "Import an image (JSON paths in an import directory, or a multipart upload)", (Delegate)ImportImageAsync).Accepts<ImportImageRequest>("application/json", "multipart/form-data").Produces<ImageRecord>(201);
+        routes.Delete("/v1/images/{name}", Access.Operate, "image.delete", "Delete an image", (string name, HttpContext c) =>
         {
-            images.Delete(name);
+            images.Delete(Image(c, name).Name);
             return Results.NoContent();
-        });
+        }).Produces(204);
 
-        app.MapGet("/v1/vms", () => Ok(inventory.Vms().ToList(), Json.ListVmRecord));
-        app.MapGet("/v1/vms/{vm}", (string vm) => Ok(vms.Get(vm), Json.VmRecord));
-        app.MapPost("/v1/vms", async (HttpContext c) =>
+        routes.Get("/v1/vms", Access.Read, "vm.list", "VMs", (HttpContext c) => Ok(inventory.Vms().Where(v => Caller(c).Sees(v.Project)).ToList(), Json.ListVmRecord)).Produces<List<VmRecord>>();
+        routes.Get("/v1/vms/{vm}", Access.Read, "vm.get", "One VM", (string vm, HttpContext c) => Ok(Vm(c, vm), Json.VmRecord)).Produces<VmRecord>();
+        routes.Post("/v1/vms", Access.Operate, "vm.create", "Create a VM (and start it with start: true)", async (HttpContext c) =>
         {
-            var created = vms.Create(await ReadAsync(c, Json.CreateVmRequest).ConfigureAwait(false));
+            var request = await ReadAsync(c, Json.CreateVmRequest).ConfigureAwait(false);
+            string project = TargetProject(c, request.Project);
+            AccessControl.Touch(c, "vm", request.Name ?? string.Empty, project);
+            var created = vms.Create(request with { Project = project });
             return Created(c, created, Json.VmRecord, $"/v1/vms/{created.Name}");
-        });
-        app.MapPatch("/v1/vms/{vm}", async (string vm, HttpContext c) => Ok(vms.Update(vm, await ReadAsync(c, Json.UpdateVmRequest).ConfigureAwait(false)), Json.VmRecord));
-        app.MapDelete("/v1/vms/{vm}", (string vm, bool? force, bool? purge) =>
+        }).Accepts<CreateVmRequest>("application/json").Produces<VmRecord>(201);
+        routes.Patch("/v1/vms/{vm}", Access.Operate, "vm.update", "Change a VM's cap, limits, balloon or restart policy", async (string vm, HttpContext c) =>
+            Ok(vms.Update(Vm(c, vm).Id, await ReadAsync(c, Json.UpdateVmRequest).ConfigureAwait(false)), Json.VmRecord)).Accepts<UpdateVmRequest>("application/json").Produces<VmRecord>();
+        routes.Delete("/v1/vms/{vm}", Access.Operate, "vm.delete", "Delete a VM (force: even running; purge: its disk too)", (string vm, bool? force, bool? purge, HttpContext c) =>
         {
-            vms.Delete(vm, force ?? false, purge ?? false);
+            vms.Delete(Vm(c, vm).Id, force ?? false, purge ?? false);
             return Results.NoContent();
-        });
-        app.MapPost("/v1/vms/{vm}/start", (string vm) => Ok(vms.StartVm(vm), Json.VmRecord));
-        app.MapPost("/v1/vms/{vm}/stop", async (string vm, HttpContext c) => Ok(vms.Stop(vm, await ReadOptionalAsync(c, Json.StopVmRequest).ConfigureAwait(false)), Json.VmRecord));
-        app.MapPost("/v1/vms/{vm}/restart", async (string vm, HttpContext c) => Ok(vms.Restart(vm, await ReadOptionalAsync(c, Json.StopVmRequest).ConfigureAwait(false)), Json.VmRecord));
-        app.MapPost("/v1/vms/{vm}/pause", (string vm) => Ok(vms.Pause(vm), Json.VmRecord));
-        app.MapPost("/v1/vms/{vm}/resume", (string vm) => Ok(vms.Resume(vm), Json.VmRecord));
-        app.MapGet("/v1/vms/{vm}/stats", async (string vm, CancellationToken aborted) => Ok(await stats.VmStatsAsync(vm, aborted).ConfigureAwait(false), Json.VmStats));
-        app.MapGet("/v1/vms/{vm}/stats/history", (string vm, string? since) => Ok(stats.History(vm, StatsSampler.ParseSince(since)), Json.IReadOnlyListStatsSample));
-        app.MapGet("/v1/vms/{vm}/console", ConsoleAsync);
+        }).Produces(204);
+        routes.Post("/v1/vms/{vm}/start", Access.Operate, "vm.start", "Start a VM", (string vm, HttpContext c) => Ok(vms.StartVm(Vm(c, vm).Id), Json.VmRecord)).Produces<VmRecord>();
+        routes.Post("/v1/vms/{vm}/stop", Access.Operate, "vm.stop", "Stop a VM (gracefully, or force)", async (string vm, HttpContext c) =>
+            Ok(vms.Stop(Vm(c, vm).Id, await ReadOptionalAsync(c, Json.StopVmRequest).ConfigureAwait(false)), Json.VmRecord)).Accepts<StopVmRequest>("application/json").Produces<VmRecord>();
+        routes.Post("/v1/vms/{vm}/restart", Access.Operate, "vm.restart", "Stop and start a VM", async (string vm, HttpContext c) =>
+            Ok(vms.Restart(Vm(c, vm).Id, await ReadOptionalAsync(c, Json.StopVmRequest).ConfigureAwait(false)), Json.VmRecord)).Accepts<StopVmRequest>("application/json").Produces<VmRecord>();
+        routes.Post("/v1/vms/{vm}/pause", Access.Operate, "vm.pause", "Pause a running VM", (string vm, HttpContext c) => Ok(vms.Pause(Vm(c, vm).Id), Json.VmRecord)).Produces<VmRecord>();
+        routes.Post("/v1/vms/{vm}/resume", Access.Operate, "vm.resume", "Resume a paused VM", (string vm, HttpContext c) => Ok(vms.Resume(Vm(c, vm).Id), Json.VmRecord)).Produces<VmRecord>();
+        routes.Get("/v1/vms/{vm}/stats", Access.Read, "vm.stats", "A VM's counters now and its rates (MIPS, CPU %, disk and NIC per second)", async (string vm, HttpContext c) =>
+            Ok(await stats.VmStatsAsync(Vm(c, vm).Id, c.RequestAborted).ConfigureAwait(false), Json.VmStats)).Produces<VmStats>();
+        routes.Get("/v1/vms/{vm}/stats/history", Access.Read, "vm.stats.history", "The sampler's samples of the VM over the last hour, oldest first", (string vm, string? since, HttpContext c) =>
+            Ok(stats.History(Vm(c, vm).Id, StatsSampler.ParseSince(since)), Json.IReadOnlyListStatsSample)).Produces<IReadOnlyList<StatsSample>>();
+        routes.Get("/v1/vms/{vm}/console", Access.Read, "vm.console", "The serial console as a WebSocket", (Delegate)ConsoleAsync);
 
-        app.MapGet("/v1/networks", () => Ok(networks.List().ToList(), Json.ListNetworkView));
-        app.MapGet("/v1/networks/{name}", (string name) => Ok(networks.Get(name), Json.NetworkView));
-        app.MapPost("/v1/networks", async (HttpContext c) =>
+        routes.Get("/v1/networks", Access.Read, "network.list", "Networks", (HttpContext c) => Ok(networks.List().Where(n => Caller(c).Sees(n.Project)).ToList(), Json.ListNetworkView)).Produces<List<NetworkView>>();
+        routes.Get("/v1/networks/{name}", Access.Read, "network.get", "One network", (string name, HttpContext c) => Ok(networks.Get(Network(c, name).Name), Json.NetworkView)).Produces<NetworkView>();
+        routes.Post("/v1/networks", Access.Operate, "network.create", "Create a network (a switch, optionally with a NAT uplink)", async (HttpContext c) =>
         {
-            var created = networks.Create(await ReadAsync(c, Json.CreateNetworkRequest).ConfigureAwait(false));
+            var request = await ReadAsync(c, Json.CreateNetworkRequest).ConfigureAwait(false);
+            string project = TargetProject(c, request.Project);
+            AccessControl.Touch(c, "network", request.Name ?? string.Empty, project);
+            var created = networks.Create(request with { Project = project });
             return Created(c, created, Json.NetworkView, $"/v1/networks/{created.Name}");
-        });
-        app.MapDelete("/v1/networks/{name}", (string name) =>
+        }).Accepts<CreateNetworkRequest>("application/json").Produces<NetworkView>(201);
+        routes.Delete("/v1/networks/{name}", Access.Operate, "network.delete", "Delete a network no VM uses", (string name, HttpContext c) =>
         {
-            networks.Delete(name);
+            networks.Delete(Network(c, name).Name);
             return Results.NoContent();
-        });
+        }).Produces(204);
 
-        app.MapGet("/v1/events", (string? vm, int? limit) =>
+        routes.Get("/v1/events", Access.Read, "event.list", "Events, newest first", (string? vm, int? limit, HttpContext c) =>
         {
             if (limit is < 1 or > 10000)
             {
                 throw ApiProblem.BadRequest($"limit {limit}: must be 1 to 10000.", "limit");
             }
 
-            return Ok(inventory.Events(vm, limit ?? 100).ToList(), Json.ListEventRecord);
-        });
+            // A VM's events outlive it (no lookup); a project's token reads its project's events only.
+            return Ok(inventory.Events(vm, limit ?? 100, Caller(c).Project).ToList(), Json.ListEventRecord);
+        }).Produces<List<EventRecord>>();
+        routes.Get("/v1/events/stream", Access.Read, "event.stream", "Events as server-sent events as they are written (Last-Event-ID or since_id resumes)",
+            (Delegate)new EventStream(inventory, events, app.Lifetime.ApplicationStopping).StreamAsync).Produces<EventRecord>(200, "text/event-stream");
 
-        app.MapGet("/v1/events/stream", (Delegate)new EventStream(inventory, events, app.Lifetime.ApplicationStopping).StreamAsync);
+        new AccessApi(access.Tokens, inventory).Map(routes);
+        routes.Add(app.MapOpenApi(OpenApiDescription.Route), "GET", "/openapi/v1.json", Access.Anyone, "openapi", "This API's OpenAPI document");
 
         app.MapFallback((HttpContext c) => throw new ApiProblem(404, "not-found", "No such resource", $"{c.Request.Method} {c.Request.Path}: there is no such resource (see docs/host-api.md)."));
+    }
+
+    private static Caller Caller(HttpContext context) => AccessControl.CallerOf(context);
+
+    /// <summary>The VM by name or id if the caller's project holds it; else 404, as if it did not exist.</summary>
+    private VmRecord Vm(HttpContext context, string nameOrId)
+    {
+        var vm = inventory.Vm(nameOrId);
+        if (vm is null || !Caller(context).Sees(vm.Project))
+        {
+            throw ApiProblem.NotFound("VM", nameOrId);
+        }
+
+        AccessControl.Touch(context, "vm", vm.Name, vm.Project);
+        return vm;
+    }
+
+    private ImageRecord Image(HttpContext context, string name)
+    {
+        var image = inventory.Image(name);
+        if (image is null || !Caller(context).Sees(image.Project))
+        {
+            throw ApiProblem.NotFound("image", name);
+        }
+
+        AccessControl.Touch(context, "image", image.Name, image.Project);
+        return image;
+    }
+
+    private NetworkRecord Network(HttpContext context, string name)
+    {
+        var network = inventory.Network(name);
+        if (network is null || !Caller(context).Sees(network.Project))
+        {
+            throw ApiProblem.NotFound("network", name);
+        }
+
+        AccessControl.Touch(context, "network", network.Name, network.Project);
+        return network;
+    }
+
+    /// <summary>The project a new object goes into: the one asked for, else the token's, else "default"; one the caller cannot see is 404.</summary>
+    private string TargetProject(HttpContext context, string? requested)
+    {
+        var caller = Caller(context);
+        string project = requested ?? caller.Project ?? ProjectRecord.Default;
+        if (!caller.Sees(project) || inventory.Project(project) is null)
+        {
+            throw ApiProblem.NotFound("project", project);
+        }
+
+        return project;
     }
 
     private static IResult Ok<T>(T value, JsonTypeInfo<T> type) => Results.Json(value, type);
@@ -127,6 +209,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             return;
         }
 
+        AccessControl.Explain(context, problem.Message);
         var details = new Microsoft.AspNetCore.Mvc.ProblemDetails
         {
             Type = $"https://hostvm.dev/problems/{problem.Type}",
@@ -146,7 +229,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
     }
 
     /// <summary>Reads a JSON body (at most <see cref="MaxJsonBytes"/>); every way it can be wrong is a 400 naming the field.</summary>
-    private static async Task<T> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> type)
+    public static async Task<T> ReadAsync<T>(HttpContext context, JsonTypeInfo<T> type)
         where T : class => await ReadBodyAsync(context, type, required: true).ConfigureAwait(false) ?? throw ApiProblem.BadRequest("The request body is null.");
 
     private static async Task<T> ReadOptionalAsync<T>(HttpContext context, JsonTypeInfo<T> type)
@@ -195,7 +278,10 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             return Created(context, image, Json.ImageRecord, $"/v1/images/{image.Name}");
         }
 
-        var imported = images.ImportFromPaths(await ReadAsync(context, Json.ImportImageRequest).ConfigureAwait(false));
+        var request = await ReadAsync(context, Json.ImportImageRequest).ConfigureAwait(false);
+        string project = TargetProject(context, request.Project);
+        AccessControl.Touch(context, "image", request.Name ?? string.Empty, project);
+        var imported = images.ImportFromPaths(request with { Project = project });
         return Created(context, imported, Json.ImageRecord, $"/v1/images/{imported.Name}");
     }
 
@@ -252,6 +338,8 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
                     }
 
                     images.RequireFree(Names.Check(metadata?.Name, "name"));
+                    metadata = metadata! with { Project = TargetProject(context, metadata.Project) };
+                    AccessControl.Touch(context, "image", metadata.Name!, metadata.Project);
                     continue;
                 }
 
@@ -264,7 +352,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
                 throw ApiProblem.BadRequest("The upload needs a 'metadata' part with the image's name.", "metadata");
             }
 
-            return images.Commit(staging, metadata.Name!, metadata.BootArgs, metadata.Description);
+            return images.Commit(staging, metadata.Name!, metadata.BootArgs, metadata.Description, metadata.Project!);
         }
         catch
         {
@@ -293,10 +381,16 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
     /// <summary>GET /v1/vms/{vm}/console: a WebSocket joined to the VMM's console socket (binary frames both ways).</summary>
     private async Task ConsoleAsync(string vm, HttpContext context)
     {
-        var record = vms.Get(vm);
+        var record = Vm(context, vm);
         if (!context.WebSockets.IsWebSocketRequest)
         {
             throw ApiProblem.BadRequest("The console is a WebSocket: connect with a WebSocket client (hostvm vm console NAME).");
+        }
+
+        if (!Caller(context).May(Access.Operate))
+        {
+            // Until the console has read-only watchers, typing into a guest is an operator's.
+            throw new ApiProblem(403, "forbidden", "The token's role may not do this", "Attaching to a VM's console needs the operator or admin role.");
         }
 
         if (record.State is not (VmStates.Running or VmStates.Paused))

@@ -5,6 +5,9 @@ public sealed record ImportImageRequest
 {
     public string? Name { get; init; }
 
+    /// <summary>The project it goes into (default: the token's, or "default").</summary>
+    public string? Project { get; init; }
+
     public string? Kernel { get; init; }
 
     public string? Initrd { get; init; }

@@ -60,7 +60,7 @@ public sealed class ImageStore
                 File.Copy(disk, Path.Combine(staging, DiskFile));
             }
 
-            return Commit(staging, name, request.BootArgs, request.Description);
+            return Commit(staging, name, request.BootArgs, request.Description, request.Project ?? ProjectRecord.Default);
         }
         catch
         {
@@ -78,7 +78,7 @@ public sealed class ImageStore
     }
 
     /// <summary>Moves a complete staging directory into place and records the image.</summary>
-    public ImageRecord Commit(string staging, string name, string? bootArgs, string? description)
+    public ImageRecord Commit(string staging, string name, string? bootArgs, string? description, string project)
     {
         if (!File.Exists(Path.Combine(staging, KernelFile)))
         {
@@ -89,6 +89,7 @@ public sealed class ImageStore
         var image = new ImageRecord
         {
             Name = name,
+            Project = project,
             BootArgs = bootArgs ?? "console=ttyS0",
             Description = description ?? string.Empty,
             KernelBytes = Size(KernelFile)!.Value,
@@ -122,7 +123,7 @@ public sealed class ImageStore
             }
         }
 
-        _inventory.AddEvent(null, "image", $"image {name} imported ({image.KernelBytes + (image.InitrdBytes ?? 0) + (image.DiskBytes ?? 0)} bytes)");
+        _inventory.AddEvent(null, "image", $"image {name} imported ({image.KernelBytes + (image.InitrdBytes ?? 0) + (image.DiskBytes ?? 0)} bytes)", project);
         return image;
     }
 
@@ -136,9 +137,10 @@ public sealed class ImageStore
 
     public void Delete(string name)
     {
+        ImageRecord image;
         lock (_lock)
         {
-            _ = _inventory.Image(name) ?? throw ApiProblem.NotFound("image", name);
+            image = _inventory.Image(name) ?? throw ApiProblem.NotFound("image", name);
             _inventory.DeleteImage(name);
             string dir = Path.Combine(Root, name);
             if (Directory.Exists(dir))
@@ -147,6 +149,6 @@ public sealed class ImageStore
             }
         }
 
-        _inventory.AddEvent(null, "image", $"image {name} deleted");
+        _inventory.AddEvent(null, "image", $"image {name} deleted", image.Project);
     }
 }

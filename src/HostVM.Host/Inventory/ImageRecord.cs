@@ -5,6 +5,8 @@ public sealed record ImageRecord
 {
     public required string Name { get; init; }
 
+    public string Project { get; init; } = ProjectRecord.Default;
+
     public string BootArgs { get; init; } = string.Empty;
 
     public string Description { get; init; } = string.Empty;

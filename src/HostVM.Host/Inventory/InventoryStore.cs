@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
 using HostVM.Host.Api;
+using HostVM.Host.Security;
 using Microsoft.Data.Sqlite;
 
 namespace HostVM.Host.Inventory;
@@ -30,7 +31,23 @@ public sealed class InventoryStore : IDisposable
             CREATE TABLE IF NOT EXISTS vms (id TEXT PRIMARY KEY, name TEXT NOT NULL UNIQUE, doc TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, vm TEXT, type TEXT NOT NULL, message TEXT NOT NULL);
             CREATE INDEX IF NOT EXISTS events_vm ON events (vm, id);
+            CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, hash BLOB NOT NULL, doc TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, who TEXT NOT NULL, role TEXT, project TEXT,
+                remote TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, action TEXT NOT NULL, object TEXT, status INTEGER NOT NULL, detail TEXT);
+            CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+            CREATE INDEX IF NOT EXISTS audit_object ON audit (object, id);
+            CREATE INDEX IF NOT EXISTS audit_project ON audit (project, id);
             """);
+        if (!HasColumn("events", "project"))
+        {
+            Execute("ALTER TABLE events ADD COLUMN project TEXT"); // an inventory from before projects: its objects are in "default"
+        }
+
+        if (Project(ProjectRecord.Default) is null)
+        {
+            PutProject(new ProjectRecord { Name = ProjectRecord.Default, Description = "where objects go unless a project is named", CreatedAt = DateTimeOffset.UtcNow });
+        }
     }
 
     public string Path { get; }
@@ -61,14 +78,14 @@ public sealed class InventoryStore : IDisposable
         Command(c, "INSERT OR REPLACE INTO networks (name, doc) VALUES ($n, $d)", ("$n", network.Name), ("$d", Serialize(network, Json.NetworkRecord)));
         if (eventMessage is not null)
         {
-            InsertEvent(null, "network", eventMessage);
+            InsertEvent(null, "network", eventMessage, network.Project);
         }
     });
 
-    public void DeleteNetwork(string name) => Write(c =>
+    public void DeleteNetwork(NetworkRecord network) => Write(c =>
     {
-        Command(c, "DELETE FROM networks WHERE name = $n", ("$n", name));
-        InsertEvent(null, "network", $"network {name} deleted");
+        Command(c, "DELETE FROM networks WHERE name = $n", ("$n", network.Name));
+        InsertEvent(null, "network", $"network {network.Name} deleted", network.Project);
     });
 
     public IReadOnlyList<VmRecord> Vms() => ReadAll("SELECT doc FROM vms ORDER BY name", Json.VmRecord);
@@ -82,73 +99,159 @@ public sealed class InventoryStore : IDisposable
     {
         // An upsert on the id alone: a second VM with a taken name fails (OR REPLACE would delete the first).
         Command(c, "INSERT INTO vms (id, name, doc) VALUES ($i, $n, $d) ON CONFLICT(id) DO UPDATE SET name = excluded.name, doc = excluded.doc", ("$i", vm.Id), ("$n", vm.Name), ("$d", Serialize(vm, Json.VmRecord)));
-        InsertEvent(vm.Name, eventType, eventMessage);
+        InsertEvent(vm.Name, eventType, eventMessage, vm.Project);
     });
 
     public void DeleteVm(VmRecord vm, string eventMessage) => Write(c =>
     {
         Command(c, "DELETE FROM vms WHERE id = $i", ("$i", vm.Id));
-        InsertEvent(vm.Name, "deleted", eventMessage);
+        InsertEvent(vm.Name, "deleted", eventMessage, vm.Project);
     });
 
-    public void AddEvent(string? vm, string type, string message) => Write(c => InsertEvent(vm, type, message));
+    /// <summary>An event; with a VM and no project, the project is the VM's.</summary>
+    public void AddEvent(string? vm, string type, string message, string? project = null) => Write(c => InsertEvent(vm, type, message, project));
 
-    /// <summary>The events after <paramref name="afterId"/>, oldest first, optionally of one VM.</summary>
-    public IReadOnlyList<EventRecord> EventsAfter(long afterId, string? vm, int limit)
+    /// <summary>The newest events first, optionally of one VM, optionally only those of one project.</summary>
+    public IReadOnlyList<EventRecord> Events(string? vm, int limit, string? project = null) =>
+        ReadEvents("ORDER BY id DESC", 0, vm, limit, project);
+
+    /// <summary>The events after <paramref name="afterId"/>, oldest first, optionally of one VM and of one project.</summary>
+    public IReadOnlyList<EventRecord> EventsAfter(long afterId, string? vm, int limit, string? project = null) =>
+        ReadEvents("ORDER BY id", afterId, vm, limit, project);
+
+    private List<EventRecord> ReadEvents(string order, long afterId, string? vm, int limit, string? project)
     {
         lock (_lock)
         {
             using var cmd = _db.CreateCommand();
-            cmd.CommandText = vm is null
-                ? "SELECT id, at, vm, type, message FROM events WHERE id > $a ORDER BY id LIMIT $l"
-                : "SELECT id, at, vm, type, message FROM events WHERE id > $a AND vm = $v ORDER BY id LIMIT $l";
+            cmd.CommandText = $"SELECT id, at, vm, type, message, project FROM events WHERE id > $a AND ($v IS NULL OR vm = $v) AND ($p IS NULL OR project = $p) {order} LIMIT $l";
             cmd.Parameters.AddWithValue("$a", afterId);
-            return ReadEvents(cmd, vm, limit);
+            cmd.Parameters.AddWithValue("$l", limit);
+            cmd.Parameters.AddWithValue("$v", (object?)vm ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$p", (object?)project ?? DBNull.Value);
+            using var reader = cmd.ExecuteReader();
+            var list = new List<EventRecord>();
+            while (reader.Read())
+            {
+                list.Add(ReadEvent(reader));
+            }
+
+            return list;
         }
     }
 
-    /// <summary>The newest events first, optionally of one VM.</summary>
-    public IReadOnlyList<EventRecord> Events(string? vm, int limit)
+    private static EventRecord ReadEvent(SqliteDataReader reader) =>
+        new(reader.GetInt64(0), DateTimeOffset.Parse(reader.GetString(1), System.Globalization.CultureInfo.InvariantCulture),
+            reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5));
+
+    // Projects
+
+    public IReadOnlyList<ProjectRecord> Projects() => ReadAll("SELECT doc FROM projects ORDER BY name", Json.ProjectRecord);
+
+    public ProjectRecord? Project(string name) => ReadOne("SELECT doc FROM projects WHERE name = $k", name, Json.ProjectRecord);
+
+    public void PutProject(ProjectRecord project) =>
+        Write(c => Command(c, "INSERT OR REPLACE INTO projects (name, doc) VALUES ($n, $d)", ("$n", project.Name), ("$d", Serialize(project, Json.ProjectRecord))));
+
+    public void DeleteProject(string name) => Write(c => Command(c, "DELETE FROM projects WHERE name = $n", ("$n", name)));
+
+    // Tokens: the record as JSON beside the hash of its secret.
+
+    public IReadOnlyList<(TokenRecord Token, byte[] Hash)> Tokens()
     {
         lock (_lock)
         {
             using var cmd = _db.CreateCommand();
-            cmd.CommandText = vm is null
-                ? "SELECT id, at, vm, type, message FROM events ORDER BY id DESC LIMIT $l"
-                : "SELECT id, at, vm, type, message FROM events WHERE vm = $v ORDER BY id DESC LIMIT $l";
-            return ReadEvents(cmd, vm, limit);
+            cmd.CommandText = "SELECT doc, hash FROM tokens ORDER BY rowid";
+            using var reader = cmd.ExecuteReader();
+            var list = new List<(TokenRecord, byte[])>();
+            while (reader.Read())
+            {
+                list.Add((JsonSerializer.Deserialize(reader.GetString(0), Json.TokenRecord)!, (byte[])reader.GetValue(1)));
+            }
+
+            return list;
         }
     }
 
-    private static List<EventRecord> ReadEvents(SqliteCommand cmd, string? vm, int limit)
+    /// <summary>Adds a token with the hash of its secret, or (hash null) updates an existing one's record.</summary>
+    public void PutToken(TokenRecord token, byte[]? hash) => Write(c =>
     {
-        cmd.Parameters.AddWithValue("$l", limit);
-        if (vm is not null)
+        if (hash is null)
         {
-            cmd.Parameters.AddWithValue("$v", vm);
+            Command(c, "UPDATE tokens SET doc = $d WHERE id = $i", ("$i", token.Id), ("$d", Serialize(token, Json.TokenRecord)));
         }
-
-        using var reader = cmd.ExecuteReader();
-        var list = new List<EventRecord>();
-        while (reader.Read())
+        else
         {
-            list.Add(new EventRecord(reader.GetInt64(0), DateTimeOffset.Parse(reader.GetString(1), System.Globalization.CultureInfo.InvariantCulture),
-                reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), reader.GetString(4)));
+            Command(c, "INSERT INTO tokens (id, hash, doc) VALUES ($i, $h, $d)", ("$i", token.Id), ("$h", hash), ("$d", Serialize(token, Json.TokenRecord)));
         }
+    });
 
-        return list;
+    // Audit
+
+    public void AddAudit(AuditRecord entry)
+    {
+        ArgumentNullException.ThrowIfNull(entry);
+        Write(c => Command(c,
+            "INSERT INTO audit (at, who, role, project, remote, method, path, action, object, status, detail) VALUES ($a, $w, $r, $p, $x, $m, $u, $c, $o, $s, $d)",
+            ("$a", Timestamp(entry.At)), ("$w", entry.Who), ("$r", entry.Role), ("$p", entry.Project), ("$x", entry.Remote), ("$m", entry.Method),
+            ("$u", entry.Path), ("$c", entry.Action), ("$o", entry.Object), ("$s", entry.Status), ("$d", entry.Detail)));
+    }
+
+    /// <summary>Audit entries, newest first, filtered by time (inclusive), project, object ("vm/NAME") and caller.</summary>
+    public IReadOnlyList<AuditRecord> Audit(DateTimeOffset? since, DateTimeOffset? until, string? project, string? obj, string? who, int limit)
+    {
+        lock (_lock)
+        {
+            using var cmd = _db.CreateCommand();
+            cmd.CommandText = """
+                SELECT id, at, who, role, project, remote, method, path, action, object, status, detail FROM audit
+                WHERE ($since IS NULL OR at >= $since) AND ($until IS NULL OR at <= $until) AND ($p IS NULL OR project = $p)
+                  AND ($o IS NULL OR object = $o) AND ($w IS NULL OR who = $w)
+                ORDER BY id DESC LIMIT $l
+                """;
+            cmd.Parameters.AddWithValue("$since", since is { } s ? Timestamp(s) : DBNull.Value);
+            cmd.Parameters.AddWithValue("$until", until is { } u ? Timestamp(u) : DBNull.Value);
+            cmd.Parameters.AddWithValue("$p", (object?)project ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$o", (object?)obj ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$w", (object?)who ?? DBNull.Value);
+            cmd.Parameters.AddWithValue("$l", limit);
+            using var r = cmd.ExecuteReader();
+            var list = new List<AuditRecord>();
+            string? Text(int i) => r.IsDBNull(i) ? null : r.GetString(i);
+            while (r.Read())
+            {
+                list.Add(new AuditRecord(r.GetInt64(0), DateTimeOffset.Parse(r.GetString(1), System.Globalization.CultureInfo.InvariantCulture), r.GetString(2), Text(3), Text(4),
+                    r.GetString(5), r.GetString(6), r.GetString(7), r.GetString(8), Text(9), r.GetInt32(10), Text(11)));
+            }
+
+            return list;
+        }
+    }
+
+    /// <summary>UTC, fixed width: compares as text in the same order as in time.</summary>
+    private static string Timestamp(DateTimeOffset t) => t.UtcDateTime.ToString("yyyy-MM-dd'T'HH:mm:ss.fffffff'Z'", System.Globalization.CultureInfo.InvariantCulture);
+
+    private bool HasColumn(string table, string column)
+    {
+        using var cmd = _db.CreateCommand();
+        cmd.CommandText = $"SELECT COUNT(*) FROM pragma_table_info('{table}') WHERE name = $c";
+        cmd.Parameters.AddWithValue("$c", column);
+        return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0;
     }
 
     /// <summary>Inserts an event in the open transaction; it is announced (<see cref="EventWritten"/>) once that commits.</summary>
-    private void InsertEvent(string? vm, string type, string message)
+    private void InsertEvent(string? vm, string type, string message, string? project = null)
     {
-        var at = DateTimeOffset.UtcNow;
-        Command(_db, "INSERT INTO events (at, vm, type, message) VALUES ($a, $v, $t, $m)",
-            ("$a", at.ToString("O", System.Globalization.CultureInfo.InvariantCulture)), ("$v", vm), ("$t", type), ("$m", message));
-        using (var id = _db.CreateCommand())
+        // A VM's event without a project takes the VM's (the supervisor's events name only the VM).
+        Command(_db, "INSERT INTO events (at, vm, type, message, project) VALUES ($a, $v, $t, $m, COALESCE($p, (SELECT json_extract(doc, '$.project') FROM vms WHERE name = $v)))",
+            ("$a", DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture)), ("$v", vm), ("$t", type), ("$m", message), ("$p", project));
+        using (var written = _db.CreateCommand())
         {
-            id.CommandText = "SELECT last_insert_rowid()";
-            _written.Add(new EventRecord((long)id.ExecuteScalar()!, at, vm, type, message));
+            written.CommandText = "SELECT id, at, vm, type, message, project FROM events WHERE id = last_insert_rowid()";
+            using var reader = written.ExecuteReader();
+            reader.Read();
+            _written.Add(ReadEvent(reader));
         }
 
         Command(_db, $"DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - {MaxEvents}");

@@ -5,6 +5,8 @@ public sealed record NetworkRecord
 {
     public required string Name { get; init; }
 
+    public string Project { get; init; } = ProjectRecord.Default;
+
     public bool Nat { get; init; }
 
     public DateTimeOffset CreatedAt { get; init; }

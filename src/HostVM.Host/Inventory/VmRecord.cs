@@ -9,6 +9,8 @@ public sealed record VmRecord
 
     public required string Image { get; init; }
 
+    public string Project { get; init; } = ProjectRecord.Default;
+
     public required string State { get; init; }
 
     public int Vcpus { get; init; } = 1;

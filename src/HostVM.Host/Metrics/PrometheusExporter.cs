@@ -19,9 +19,10 @@ public sealed class PrometheusExporter(InventoryStore inventory, VmSupervisor su
 
     private static readonly string[] States = [VmStates.Stopped, VmStates.Starting, VmStates.Running, VmStates.Paused, VmStates.Stopping, VmStates.Failed];
 
-    public async Task<string> ScrapeAsync()
+    /// <summary>The host and its VMs (with <paramref name="project"/>, only that project's VMs).</summary>
+    public async Task<string> ScrapeAsync(string? project = null)
     {
-        var vms = inventory.Vms();
+        var vms = inventory.Vms().Where(v => project is null || v.Project == project).ToList();
         var stats = await Task.WhenAll(vms.Select(ReadAsync)).ConfigureAwait(false);
         var info = supervisor.Info();
         var text = new StringBuilder();

@@ -110,10 +110,10 @@ public sealed class StatsSampler : IAsyncDisposable
         : DateTimeOffset.TryParse(since, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var at) ? at
         : throw ApiProblem.BadRequest($"since {since}: write an ISO 8601 time, e.g. 2026-11-24T10:00:00Z.", "since");
 
-    /// <summary>GET /v1/host/stats: every VM read afresh in parallel (one that does not answer is marked, not waited for).</summary>
-    public async Task<HostStats> HostStatsAsync(CancellationToken cancellationToken = default)
+    /// <summary>GET /v1/host/stats: every VM (of <paramref name="project"/> if given) read afresh in parallel; one that does not answer is marked.</summary>
+    public async Task<HostStats> HostStatsAsync(string? project = null, CancellationToken cancellationToken = default)
     {
-        var vms = _inventory.Vms();
+        var vms = _inventory.Vms().Where(v => project is null || v.Project == project).ToList();
         var lines = await Task.WhenAll(vms.Select(async vm =>
         {
             if (!Readable(vm))

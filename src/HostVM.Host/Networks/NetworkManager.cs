@@ -42,13 +42,13 @@ public sealed class NetworkManager : IDisposable
     }
 
     private static NetworkView View(NetworkRecord n, IReadOnlyList<VmRecord> vms) =>
-        new(n.Name, n.Nat, [.. vms.Where(v => v.Networks.Any(x => x.Network == n.Name)).Select(v => v.Name)], n.CreatedAt);
+        new(n.Name, n.Project, n.Nat, [.. vms.Where(v => v.Networks.Any(x => x.Network == n.Name)).Select(v => v.Name)], n.CreatedAt);
 
     public NetworkView Create(CreateNetworkRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
         string name = Names.Check(request.Name, "name");
-        var network = new NetworkRecord { Name = name, Nat = request.Nat ?? false, CreatedAt = DateTimeOffset.UtcNow };
+        var network = new NetworkRecord { Name = name, Project = request.Project ?? ProjectRecord.Default, Nat = request.Nat ?? false, CreatedAt = DateTimeOffset.UtcNow };
         lock (_lock)
         {
             if (_inventory.Network(name) is not null)
@@ -75,14 +75,14 @@ public sealed class NetworkManager : IDisposable
     {
         lock (_lock)
         {
-            _ = _inventory.Network(name) ?? throw ApiProblem.NotFound("network", name);
+            var network = _inventory.Network(name) ?? throw ApiProblem.NotFound("network", name);
             var users = _inventory.Vms().Where(v => v.Networks.Any(n => n.Network == name)).Select(v => v.Name).ToList();
             if (users.Count > 0)
             {
                 throw ApiProblem.Conflict($"Network '{name}' is used by {string.Join(", ", users)}; delete those VMs first.");
             }
 
-            _inventory.DeleteNetwork(name);
+            _inventory.DeleteNetwork(network);
             CloseUplink(name);
             string dir = SwitchLocation.SwitchDirectory(name, _settings.RuntimeDir);
             if (Directory.Exists(dir))

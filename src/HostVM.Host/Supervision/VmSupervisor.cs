@@ -93,7 +93,8 @@ public sealed class VmSupervisor : IDisposable
         ArgumentNullException.ThrowIfNull(request);
         string name = Names.Check(request.Name, "name");
         string imageName = Names.Check(request.Image, "image");
-        var image = _inventory.Image(imageName) ?? throw ApiProblem.BadRequest($"image '{imageName}': no such image (hostvm image list).", "image");
+        string project = request.Project ?? ProjectRecord.Default;
+        var image = _inventory.Image(imageName) is { } found && found.Project == project ? found : throw ApiProblem.BadRequest($"image '{imageName}': no such image (hostvm image list).", "image");
         int vcpus = request.Vcpus ?? 1;
         long memory = request.MemoryMib ?? 128;
         if (vcpus is < 1 or > Machine.MachineConfiguration.MaxHarts)
@@ -125,7 +126,7 @@ public sealed class VmSupervisor : IDisposable
         foreach (var n in request.Networks ?? [])
         {
             string network = Names.Check(n.Network, "networks.network");
-            _ = _inventory.Network(network) ?? throw ApiProblem.BadRequest($"network '{network}': no such network (hostvm network list).", "networks");
+            _ = _inventory.Network(network) is { } net && net.Project == project ? net : throw ApiProblem.BadRequest($"network '{network}': no such network (hostvm network list).", "networks");
             MacAddress mac;
             try
             {
@@ -163,6 +164,7 @@ public sealed class VmSupervisor : IDisposable
             Id = Guid.NewGuid().ToString("N"),
             Name = name,
             Image = imageName,
+            Project = project,
             State = VmStates.Stopped,
             Vcpus = vcpus,
             MemoryMib = memory,
@@ -187,6 +189,10 @@ public sealed class VmSupervisor : IDisposable
             {
                 throw ApiProblem.Conflict($"A VM named '{name}' exists.");
             }
+
+            // Under the admission lock, so two creates at once cannot both fit the last of a quota.
+            var quotas = (_inventory.Project(project) ?? throw ApiProblem.NotFound("project", project)).Quotas;
+            QuotaCheck.Admit(project, quotas, _inventory.Vms().Where(v => v.Project == project).ToList(), vm);
 
             try
             {
