@@ -26,6 +26,9 @@ public sealed record CliEnvironment
 
     public bool IsRoot { get; init; }
 
+    /// <summary>Reads a line a person types (a confirmation); null at the end of input.</summary>
+    public Func<string?> ReadLine { get; init; } = Console.ReadLine;
+
     /// <summary>The HTTP transport to the daemon; null: a real connection.</summary>
     public Func<DaemonAddress, HttpMessageHandler>? Transport { get; init; }
 
@@ -51,5 +54,9 @@ public sealed record CliEnvironment
         OpenOutput = Console.OpenStandardOutput,
     };
 
-    public DaemonClient Connect(DaemonAddress address) => new(address, Transport?.Invoke(address));
+    public DaemonClient Connect(DaemonConnection connection)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        return new(connection, Transport?.Invoke(connection.Address));
+    }
 }

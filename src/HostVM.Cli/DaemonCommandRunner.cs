@@ -47,8 +47,8 @@ public sealed class DaemonCommandRunner(CliEnvironment environment, GlobalOption
     {
         try
         {
-            var address = DaemonLocator.Locate(parse.GetValue(global.Host), Environment);
-            using var client = Environment.Connect(address);
+            var connection = DaemonLocator.Resolve(parse.GetValue(global.Host), parse.GetValue(global.Token), parse.GetValue(global.Fingerprint), Environment);
+            using var client = Environment.Connect(connection);
             return await action(new DaemonCall(parse, client, Environment, global.IsJson(parse), cancellationToken)).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)

@@ -23,9 +23,13 @@ public static class ExitCodes
     /// <summary>The daemon failed (5xx) or answered something this client cannot read.</summary>
     public const int DaemonError = 6;
 
+    /// <summary>The daemon's TLS certificate is not trusted: not the pinned fingerprint, or (with no pin) not verifiable by the system.</summary>
+    public const int Untrusted = 7;
+
     public const string Help =
         "Exit codes of the daemon commands: 0 ok, 1 the daemon refused the request, 2 bad command line, 3 not found, " +
-        "4 conflict (wrong state, name taken, does not fit), 5 cannot reach the daemon, 6 daemon error.";
+        "4 conflict (wrong state, name taken, does not fit), 5 cannot reach the daemon, 6 daemon error, " +
+        "7 the daemon's certificate is not trusted (not the pinned fingerprint, or unverifiable without one).";
 
     /// <summary>The exit code for an HTTP error status from the daemon.</summary>
     public static int ForStatus(int status) => status switch

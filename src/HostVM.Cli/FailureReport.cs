@@ -10,6 +10,7 @@ public sealed record FailureReport(int ExitCode, IReadOnlyList<string> Lines)
     {
         UsageException or DeviceOptionException => new(ExitCodes.BadCommandLine, [exception.Message]),
         DaemonUnreachableException e => Unreachable(e),
+        DaemonCertificateException e => new(ExitCodes.Untrusted, [e.Message, e.Advice]),
         DaemonException e => Refused(e),
         _ => null,
     };

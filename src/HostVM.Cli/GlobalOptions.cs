@@ -2,7 +2,7 @@ using System.CommandLine;
 
 namespace HostVM.Cli;
 
-/// <summary>The options every daemon command takes, before or after the command's name: --host and --output.</summary>
+/// <summary>The options every daemon command takes, before or after the command's name: --host, --token, --fingerprint and --output.</summary>
 public sealed class GlobalOptions
 {
     public GlobalOptions()
@@ -12,7 +12,19 @@ public sealed class GlobalOptions
 
     public Option<string?> Host { get; } = new("--host")
     {
-        Description = $"The daemon: http://HOST:PORT or unix:PATH (default: ${DaemonLocator.Variable}, then \"host\" in ~/.config/hostvm/cli.json, then the daemon's Unix socket if it exists, then {DaemonLocator.DefaultHttp}).",
+        Description = $"The daemon: https://HOST:PORT or unix:PATH (default: ${DaemonLocator.Variable}, then \"host\" in ~/.config/hostvm/cli.json, then the daemon's Unix socket if it exists, then {DaemonLocator.DefaultHttp}).",
+        Recursive = true,
+    };
+
+    public Option<string?> Token { get; } = new("--token")
+    {
+        Description = $"The API token (hvt_...) to send (default: ${DaemonLocator.TokenVariable}, then \"token\" in ~/.config/hostvm/cli.json for its host). The Unix socket needs none.",
+        Recursive = true,
+    };
+
+    public Option<string?> Fingerprint { get; } = new("--fingerprint")
+    {
+        Description = $"Trust only the daemon certificate with this SHA-256 fingerprint, as `hostvm serve` prints it (default: ${DaemonLocator.FingerprintVariable}, then \"fingerprint\" in ~/.config/hostvm/cli.json for its host; without one the system's CAs decide).",
         Recursive = true,
     };
 
@@ -27,6 +39,8 @@ public sealed class GlobalOptions
     {
         ArgumentNullException.ThrowIfNull(root);
         root.Options.Add(Host);
+        root.Options.Add(Token);
+        root.Options.Add(Fingerprint);
         root.Options.Add(Output);
     }
 

@@ -22,6 +22,7 @@ public static class HostCommands
                 ("Memory", $"{HumanOutput.Mib(h.Allocated.MemoryMib)} of {HumanOutput.Mib(h.Capacity.MemoryMib)} allocated (overcommit {h.Capacity.MemoryOvercommit.ToString(CultureInfo.InvariantCulture)})"),
                 ("Disk", $"{HumanOutput.Mib(h.Allocated.DiskMib)} used by VMs, {HumanOutput.Mib(h.Capacity.DiskMib)} free"),
                 ("VMs", $"{h.Vms.Total}, {h.Vms.Running} running"),
+                ("TLS", h.TlsFingerprint is { } fingerprint ? $"certificate SHA-256 {fingerprint}" : "no TCP listener"),
             ])));
         });
         return new Command("host", "The host the daemon runs on.") { info };

@@ -15,10 +15,12 @@ public static class ServeCommand
         var socket = new Option<string?>("--socket") { Description = "The local Unix socket (default RUNTIME_DIR/hostvm.sock; empty for none)." };
         var memoryOvercommit = new Option<string?>("--memory-overcommit") { Description = "Memory VMs may hold, as a multiple of host RAM minus the reserve (default 1.0)." };
         var cpuOvercommit = new Option<string?>("--cpu-overcommit") { Description = "vCPUs per host core VMs may hold (default 4)." };
+        var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate to serve HTTPS with, with --tls-key (default: a self-signed one made on the first start in DATA_DIR/tls/)." };
+        var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert." };
         var statsInterval = new Option<string?>("--stats-interval") { Description = "Seconds between the stats sampler's readings of each VM (default 10; one hour of samples is kept)." };
         var command = new Command("serve", "Run the host daemon: the REST API (docs/host-api.md) over many VMs, one VMM process each.")
         {
-            config, dataDir, runtimeDir, listen, socket, memoryOvercommit, cpuOvercommit, statsInterval,
+            config, dataDir, runtimeDir, listen, socket, memoryOvercommit, cpuOvercommit, tlsCert, tlsKey, statsInterval,
         };
         command.SetAction(async (parse, token) =>
         {
@@ -31,6 +33,8 @@ public static class ServeCommand
                 ["memory_overcommit"] = parse.GetValue(memoryOvercommit),
                 ["cpu_overcommit"] = parse.GetValue(cpuOvercommit),
                 ["stats_interval_s"] = parse.GetValue(statsInterval),
+                ["tls_cert"] = parse.GetValue(tlsCert),
+                ["tls_key"] = parse.GetValue(tlsKey),
             };
             HostSettings settings;
             HostDaemon daemon;
@@ -52,6 +56,13 @@ public static class ServeCommand
 
             await using (daemon)
             {
+                if (daemon.Tls is { } tls)
+                {
+                    // Clients pin this (hostvm login, --fingerprint); print it where the operator sees it on every start.
+                    Console.WriteLine($"hostvm serve: TLS certificate SHA-256 fingerprint: {tls.Fingerprint}");
+                    Console.WriteLine($"hostvm serve: TLS certificate in {tls.CertificatePath}{(tls.Generated ? " (made now, self-signed)" : string.Empty)}");
+                }
+
                 foreach (var address in daemon.Addresses)
                 {
                     Console.WriteLine($"hostvm serve: listening on {address}");

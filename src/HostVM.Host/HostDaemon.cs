@@ -17,7 +17,7 @@ namespace HostVM.Host;
 
 /// <summary>
 /// <c>hostvm serve</c>: the inventory, the image store, the networks and the supervisor behind the REST API,
-/// on TCP and on a local Unix socket (owner-only). Stopping the daemon leaves the VMs running; the next
+/// on TCP (HTTPS only, see <see cref="TlsIdentity"/>) and on a local Unix socket (owner-only, plain HTTP). Stopping the daemon leaves the VMs running; the next
 /// daemon adopts them.
 /// </summary>
 public sealed class HostDaemon : IAsyncDisposable
@@ -30,8 +30,9 @@ public sealed class HostDaemon : IAsyncDisposable
     private readonly EventBroadcaster _events;
     private readonly FileStream _lock;
 
-    private HostDaemon(WebApplication app, InventoryStore inventory, VmSupervisor supervisor, NetworkManager networks, StatsSampler sampler, EventBroadcaster events, HostSettings settings, FileStream dataLock)
+    private HostDaemon(WebApplication app, InventoryStore inventory, VmSupervisor supervisor, NetworkManager networks, StatsSampler sampler, EventBroadcaster events, HostSettings settings, FileStream dataLock, TlsIdentity? tls)
     {
+        Tls = tls;
         _sampler = sampler;
         _events = events;
         _lock = dataLock;
@@ -46,6 +47,8 @@ public sealed class HostDaemon : IAsyncDisposable
 
     /// <summary>The admin token made at the first start (null on later starts): shown once, never stored in clear.</summary>
     public string? InitialToken { get; private init; }
+    /// <summary>The certificate the TCP listeners serve; null when there are none (the Unix socket alone).</summary>
+    public TlsIdentity? Tls { get; }
 
     /// <summary>The addresses the API is served on (TCP with the port actually bound, and the Unix socket).</summary>
     public IReadOnlyList<string> Addresses { get; private set; } = [];
@@ -72,6 +75,18 @@ public sealed class HostDaemon : IAsyncDisposable
             {
                 Directory.CreateDirectory(dir);
             }
+        }
+
+        // Before anything else is opened: a certificate that cannot be used is a setting to fix, not a half-started daemon.
+        TlsIdentity? tls;
+        try
+        {
+            tls = settings.Listen.Count > 0 ? TlsIdentity.Load(settings) : null;
+        }
+        catch
+        {
+            await dataLock.DisposeAsync().ConfigureAwait(false);
+            throw;
         }
 
         var inventory = new InventoryStore(Path.Combine(settings.DataDir, "hostvm.db"));
@@ -104,7 +119,7 @@ public sealed class HostDaemon : IAsyncDisposable
                     throw new HostSettingsException($"listen {listen}: write HOST:PORT, e.g. 127.0.0.1:{HostSettings.DefaultPort}.");
                 }
 
-                k.Listen(endpoint);
+                k.Listen(endpoint, l => l.UseHttps(tls!.Certificate));
             }
 
             if (settings.UnixSocket is { Length: > 0 } socket)
@@ -123,11 +138,16 @@ public sealed class HostDaemon : IAsyncDisposable
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, HostJsonContext.Default);
         });
         builder.Services.AddOpenApi(OpenApiDescription.DocumentName, OpenApiDescription.Configure);
+        if (tls is not null)
+        {
+            builder.Services.AddSingleton(tls); // GET /v1/host shows its fingerprint
+        }
+
         var app = builder.Build();
         app.UseWebSockets();
         new HostApi(supervisor, images, networks, inventory, settings, sampler, events).Map(app, access);
 
-        var daemon = new HostDaemon(app, inventory, supervisor, networks, sampler, events, settings, dataLock) { InitialToken = initialToken };
+        var daemon = new HostDaemon(app, inventory, supervisor, networks, sampler, events, settings, dataLock, tls) { InitialToken = initialToken };
         supervisor.Start();
         sampler.Start();
         inventory.AddEvent(null, "daemon", $"daemon started (pid {Environment.ProcessId})");
@@ -166,6 +186,7 @@ public sealed class HostDaemon : IAsyncDisposable
         _inventory.AddEvent(null, "daemon", "daemon stopped; VMs keep running");
         _inventory.Dispose();
         await _lock.DisposeAsync().ConfigureAwait(false);
+        Tls?.Dispose();
         if (Settings.UnixSocket is { Length: > 0 } socket)
         {
             File.Delete(socket);

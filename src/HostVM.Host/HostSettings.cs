@@ -6,7 +6,7 @@ namespace HostVM.Host;
 /// <summary>
 /// The daemon's settings: flags over environment (<c>HOSTVM_DATA_DIR</c>, <c>HOSTVM_LISTEN</c>, …) over the
 /// config file (<c>/etc/hostvm/hostvm.json</c> as root, else <c>~/.config/hostvm/hostvm.json</c>, or <c>--config</c>).
-/// Keys are the snake_case property names (<c>data_dir</c>, <c>listen</c>, <c>memory_overcommit</c>, …).
+/// Keys are the snake_case property names (<c>data_dir</c>, <c>listen</c>, <c>tls_cert</c>, <c>memory_overcommit</c>, …).
 /// </summary>
 public sealed record HostSettings
 {
@@ -20,6 +20,15 @@ public sealed record HostSettings
 
     /// <summary>TCP addresses to serve the API on (host:port; port 0 picks one, printed at start).</summary>
     public IReadOnlyList<string> Listen { get; init; } = [$"127.0.0.1:{DefaultPort}"];
+
+    /// <summary>
+    /// The PEM certificate (with its chain, if any) the TCP listeners serve HTTPS with; with <see cref="TlsKey"/>.
+    /// Null: a self-signed certificate made on the first start and kept in DataDir/tls/.
+    /// </summary>
+    public string? TlsCert { get; init; }
+
+    /// <summary>The PEM private key of <see cref="TlsCert"/>.</summary>
+    public string? TlsKey { get; init; }
 
     /// <summary>The local Unix socket (default: RuntimeDir/hostvm.sock); empty to serve none.</summary>
     public string? UnixSocket { get; init; }
@@ -123,6 +132,13 @@ public sealed record HostSettings
             config[key] is { } one ? one.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries)
             : config.GetSection(key).GetChildren().Select(c => c.Value!).Where(v => v is not null).ToArray() is { Length: > 0 } many ? many : null;
 
+        string? tlsCert = config["tls_cert"] is { Length: > 0 } c ? System.IO.Path.GetFullPath(c) : null;
+        string? tlsKey = config["tls_key"] is { Length: > 0 } k ? System.IO.Path.GetFullPath(k) : null;
+        if ((tlsCert is null) != (tlsKey is null))
+        {
+            throw new HostSettingsException($"{(tlsCert is null ? "tls_key" : "tls_cert")} is set without {(tlsCert is null ? "tls_cert" : "tls_key")}: give both (a PEM certificate and its private key), or neither for a self-signed certificate.");
+        }
+
         string dataDir = System.IO.Path.GetFullPath(Get("data_dir", DefaultDataDir()));
         string runtimeDir = System.IO.Path.GetFullPath(Get("runtime_dir", DefaultRuntimeDir()));
         return new HostSettings
@@ -130,6 +146,8 @@ public sealed record HostSettings
             DataDir = dataDir,
             RuntimeDir = runtimeDir,
             Listen = List("listen") ?? [$"127.0.0.1:{DefaultPort}"],
+            TlsCert = tlsCert,
+            TlsKey = tlsKey,
             UnixSocket = config["unix_socket"] is { } socket ? socket : System.IO.Path.Combine(runtimeDir, "hostvm.sock"),
             CpuOvercommit = Number("cpu_overcommit", 4.0, 0.1, 64),
             MemoryOvercommit = Number("memory_overcommit", 1.0, 0.1, 16),

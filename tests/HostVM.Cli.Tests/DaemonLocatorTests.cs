@@ -33,8 +33,8 @@ public sealed class DaemonLocatorTests : IDisposable
     public void TheDefaultIsTheTcpPort()
     {
         var address = DaemonLocator.Locate(null, Environment([]));
-        Assert.Equal("http://127.0.0.1:8006", address.Text);
-        Assert.Equal(new Uri("http://127.0.0.1:8006/"), address.BaseUri);
+        Assert.Equal("https://127.0.0.1:8006", address.Text);
+        Assert.Equal(new Uri("https://127.0.0.1:8006/"), address.BaseUri);
         Assert.Null(address.SocketPath);
     }
 
@@ -71,7 +71,7 @@ public sealed class DaemonLocatorTests : IDisposable
     {
         WriteConfig("""{"host": "http://10.0.0.5:8006"}""");
         var address = DaemonLocator.Locate("box:9000", Environment(new() { ["HOSTVM_HOST"] = "unix:/tmp/d.sock" }));
-        Assert.Equal(new Uri("http://box:9000/"), address.BaseUri);
+        Assert.Equal(new Uri("https://box:9000/"), address.BaseUri);
         Assert.Equal("--host", address.Source);
     }
 
@@ -79,7 +79,7 @@ public sealed class DaemonLocatorTests : IDisposable
     public void AConfigFileWithoutHostIsIgnored()
     {
         WriteConfig("{}");
-        Assert.Equal("http://127.0.0.1:8006", DaemonLocator.Locate(null, Environment([])).Text);
+        Assert.Equal("https://127.0.0.1:8006", DaemonLocator.Locate(null, Environment([])).Text);
     }
 
     [Fact]
@@ -97,5 +97,55 @@ public sealed class DaemonLocatorTests : IDisposable
         Assert.Equal(["/tmp/hostvm-alice/hostvm.sock"], DaemonLocator.DefaultSockets(user));
         Assert.Equal(["/run/hostvm/hostvm.sock"], DaemonLocator.DefaultSockets(user with { IsRoot = true }));
         Assert.Equal(Path.Combine("/nonexistent-home", ".config", "hostvm", "cli.json"), DaemonLocator.ConfigFile(user));
+    }
+
+    private const string Pin = "AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89";
+
+    [Fact]
+    public void TokenAndFingerprintComeFromTheOptionThenTheEnvironmentThenTheFile()
+    {
+        WriteConfig($$"""{"host": "https://box:8006", "token": "hvt_file", "fingerprint": "{{Pin.Replace(":", "", StringComparison.Ordinal).ToLowerInvariant()}}"}""");
+        var fromFile = DaemonLocator.Resolve(null, null, null, Environment([]));
+        Assert.Equal(new Uri("https://box:8006/"), fromFile.Address.BaseUri);
+        Assert.Equal("hvt_file", fromFile.Token);
+        Assert.Equal(Pin, fromFile.Fingerprint); // written back in the canonical form
+
+        string other = Pin.Replace("AB", "00", StringComparison.Ordinal);
+        var variables = new Dictionary<string, string> { ["HOSTVM_TOKEN"] = "hvt_env", ["HOSTVM_FINGERPRINT"] = other };
+        var fromEnvironment = DaemonLocator.Resolve(null, null, null, Environment(variables));
+        Assert.Equal(("hvt_env", other), (fromEnvironment.Token, fromEnvironment.Fingerprint));
+
+        var fromOptions = DaemonLocator.Resolve(null, "hvt_opt", Pin.ToLowerInvariant(), Environment(variables));
+        Assert.Equal(("hvt_opt", Pin), (fromOptions.Token, fromOptions.Fingerprint));
+    }
+
+    [Fact]
+    public void TheFilesTokenAndPinAreNotSentToAnotherHost()
+    {
+        WriteConfig($$"""{"host": "https://box:8006", "token": "hvt_file", "fingerprint": "{{Pin}}"}""");
+        var elsewhere = DaemonLocator.Resolve("https://elsewhere:8006", null, null, Environment([]));
+        Assert.Null(elsewhere.Token);
+        Assert.Null(elsewhere.Fingerprint);
+
+        // The same daemon written another way (no scheme: https) is the file's host.
+        var same = DaemonLocator.Resolve("box:8006", null, null, Environment([]));
+        Assert.Equal("hvt_file", same.Token);
+    }
+
+    [Theory]
+    [InlineData("zz")]
+    [InlineData("AB:CD")]
+    [InlineData("AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:8G")]
+    public void AMalformedFingerprintIsABadCommandLine(string fingerprint)
+    {
+        var e = Assert.Throws<UsageException>(() => DaemonLocator.Resolve(null, null, fingerprint, Environment([])));
+        Assert.Contains($"--fingerprint {fingerprint}: not a SHA-256 fingerprint", e.Message);
+    }
+
+    [Fact]
+    public void ATokenWithALineBreakIsRefused()
+    {
+        var e = Assert.Throws<UsageException>(() => DaemonLocator.Resolve(null, null, null, Environment(new() { ["HOSTVM_TOKEN"] = "hvt_a\r\nX-Evil: 1" })));
+        Assert.Contains("HOSTVM_TOKEN", e.Message);
     }
 }

@@ -119,5 +119,6 @@ public sealed class ExitCodeTests
         Assert.Equal(0, run.ExitCode);
         Assert.Contains("3 not found", run.Output);
         Assert.Contains("5 cannot reach the daemon", run.Output);
+        Assert.Contains("7 the daemon's certificate is not trusted", run.Output);
     }
 }

@@ -28,7 +28,7 @@ public sealed class FakeDaemon : HttpMessageHandler
     {
         byte[] body = request.Content is null ? [] : await request.Content.ReadAsByteArrayAsync(cancellationToken);
         string path = request.RequestUri!.PathAndQuery;
-        Requests.Add(new RecordedRequest(request.Method.Method, path, body, request.Content?.Headers.ContentType?.ToString()));
+        Requests.Add(new RecordedRequest(request.Method.Method, path, body, request.Content?.Headers.ContentType?.ToString(), request.Headers.Authorization?.ToString()));
         var (status, answer, contentType) = _answers.TryGetValue($"{request.Method.Method} {path}", out var a)
             ? a
             : (HttpStatusCode.NotFound, $$"""{"status": 404, "title": "Not found", "detail": "the fake daemon has no answer for {{request.Method.Method}} {{path}}"}""", "application/problem+json");

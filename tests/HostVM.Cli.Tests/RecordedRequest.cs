@@ -3,8 +3,8 @@ using System.Text.Json.Nodes;
 
 namespace HostVM.Cli.Tests;
 
-/// <summary>A request the CLI sent to <see cref="FakeDaemon"/>.</summary>
-public sealed record RecordedRequest(string Method, string PathAndQuery, byte[] Body, string? ContentType)
+/// <summary>A request the CLI sent to <see cref="FakeDaemon"/> (<paramref name="Authorization"/>: its Authorization header, if any).</summary>
+public sealed record RecordedRequest(string Method, string PathAndQuery, byte[] Body, string? ContentType, string? Authorization = null)
 {
     public string Text => Encoding.UTF8.GetString(Body);
 

@@ -15,10 +15,12 @@ public sealed class DaemonCliTests(DaemonFixture fixture) : IClassFixture<Daemon
 {
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(2);
 
-    /// <summary>The environment of a user whose HOSTVM_HOST points at the test daemon (and who has no cli.json).</summary>
+    /// <summary>The environment of a user whose HOSTVM_HOST points at the test daemon, pinning its certificate (and who has no cli.json).</summary>
     private Dictionary<string, string> Environment(string? host = null) => new()
     {
         ["HOSTVM_HOST"] = host ?? fixture.Url,
+        ["HOSTVM_FINGERPRINT"] = fixture.Daemon.Fingerprint,
+        ["HOSTVM_TOKEN"] = fixture.Daemon.Token!,
         ["XDG_CONFIG_HOME"] = fixture.ConfigRoot,
     };
 

@@ -7,7 +7,7 @@ public sealed class DaemonFixture : IAsyncLifetime
 
     public DaemonUnderTest Daemon => _daemon ?? throw new InvalidOperationException("the daemon has not started");
 
-    /// <summary>The daemon's TCP address, e.g. http://127.0.0.1:41355/.</summary>
+    /// <summary>The daemon's TCP address, e.g. https://127.0.0.1:41355/ (its certificate: <see cref="DaemonUnderTest.Fingerprint"/>).</summary>
     public string Url => Daemon.Client.BaseAddress!.ToString();
 
     public string Socket => Path.Combine(Daemon.RuntimeDir, "hostvm.sock");

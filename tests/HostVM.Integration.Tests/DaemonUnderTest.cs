@@ -1,5 +1,7 @@
 using System.Diagnostics;
 using System.Net.Http.Json;
+using System.Net.Security;
+using System.Security.Cryptography.X509Certificates;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -7,8 +9,9 @@ using System.Text.RegularExpressions;
 namespace HostVM.Integration.Tests;
 
 /// <summary>
-/// A real `hostvm serve` process on loopback with its own data and runtime directories, and an HTTP
-/// client for it. Dispose kills it and every VMM it started (they run in their own sessions).
+/// A real `hostvm serve` process on loopback with its own data and runtime directories, and an HTTPS
+/// client for it that pins the certificate fingerprint the daemon printed. Dispose kills it and every VMM it
+/// started (they run in their own sessions).
 /// </summary>
 public sealed partial class DaemonUnderTest : IDisposable
 {
@@ -33,6 +36,12 @@ public sealed partial class DaemonUnderTest : IDisposable
 
     public HttpClient Client { get; private set; } = new();
 
+    /// <summary>The SHA-256 fingerprint `hostvm serve` printed for its certificate (AB:CD:…).</summary>
+    public string Fingerprint { get; private set; } = string.Empty;
+
+    /// <summary>The certificate the daemon made in its data directory (PEM; curl --cacert takes it).</summary>
+    public string CertificatePath => Path.Combine(DataDir, "tls", "server.crt");
+
     public HostvmProcess Process => _process;
 
     /// <summary>The admin token the daemon printed at its first start (Client sends it).</summary>
@@ -41,7 +50,10 @@ public sealed partial class DaemonUnderTest : IDisposable
     /// <summary>A client of the same daemon that sends <paramref name="token"/> (null: none).</summary>
     public HttpClient ClientWith(string? token)
     {
-        var client = new HttpClient { BaseAddress = Client.BaseAddress };
+        var client = new HttpClient(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = ValidateCertificate } })
+        {
+            BaseAddress = new Uri(ListenLine().Matches(_process.Output)[^1].Groups[1].Value),
+        };
         if (token is not null)
         {
             client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", token);
@@ -62,14 +74,31 @@ public sealed partial class DaemonUnderTest : IDisposable
 
     private async Task WaitForAddressAsync()
     {
-        await _process.WaitForOutputAsync("listening on http://127.0.0.1:", TimeSpan.FromSeconds(60));
+        await _process.WaitForOutputAsync("listening on https://127.0.0.1:", TimeSpan.FromSeconds(60));
         await _process.WaitForOutputAsync("data in ", TimeSpan.FromSeconds(10));
-        Client.Dispose();
+        // The last start's lines: after a restart the output holds both.
+        Fingerprint = FingerprintLine().Matches(_process.Output)[^1].Groups[1].Value;
         // The first start prints the admin token; a restarted daemon keeps the tokens it had.
         Token ??= AdminTokenLine().Match(_process.Output).Groups[1].Value;
-        Client = new HttpClient { BaseAddress = new Uri(ListenLine().Match(_process.Output).Groups[1].Value) };
-        Client.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", Token);
+        Client.Dispose();
+        Client = ClientWith(Token);
     }
+
+    /// <summary>Trusts exactly the certificate whose fingerprint the daemon printed (for HttpClient and ClientWebSocket).</summary>
+    public bool ValidateCertificate(object sender, X509Certificate? certificate, X509Chain? chain, SslPolicyErrors errors) =>
+        certificate is not null && Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(certificate.GetRawCertData())) == Fingerprint.Replace(":", string.Empty, StringComparison.Ordinal);
+
+    /// <summary>A WebSocket client that pins the daemon's certificate.</summary>
+    public System.Net.WebSockets.ClientWebSocket NewWebSocket()
+    {
+        var socket = new System.Net.WebSockets.ClientWebSocket();
+        socket.Options.RemoteCertificateValidationCallback = ValidateCertificate;
+        socket.Options.SetRequestHeader("Authorization", $"Bearer {Token}");
+        return socket;
+    }
+
+    /// <summary>wss://127.0.0.1:PORT/<paramref name="path"/> (a path like "v1/vms/x/console").</summary>
+    public Uri WebSocketUri(string path) => new(Client.BaseAddress!.ToString().Replace("https://", "wss://", StringComparison.Ordinal) + path);
 
     /// <summary>Kills the daemon with SIGKILL (its VMMs live on) and starts a new one on the same directories.</summary>
     public async Task KillAndRestartAsync()
@@ -169,8 +198,11 @@ public sealed partial class DaemonUnderTest : IDisposable
     [GeneratedRegex(@"admin token \(shown once, keep it safe\): (hvt_\S+)")]
     private static partial Regex AdminTokenLine();
 
-    [GeneratedRegex(@"listening on (http://127\.0\.0\.1:\d+)")]
+    [GeneratedRegex(@"listening on (https://127\.0\.0\.1:\d+)")]
     private static partial Regex ListenLine();
+
+    [GeneratedRegex(@"TLS certificate SHA-256 fingerprint: ((?:[0-9A-F]{2}:){31}[0-9A-F]{2})")]
+    private static partial Regex FingerprintLine();
 
     public void Dispose()
     {

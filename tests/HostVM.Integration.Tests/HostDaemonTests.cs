@@ -45,11 +45,9 @@ public sealed class HostDaemonTests
         Assert.True(await daemon.InstructionsAsync("life") > before, "the guest runs again after resume");
 
         // The console over the daemon's WebSocket: a command typed there runs in the guest.
-        using (var ws = new ClientWebSocket())
+        using (var ws = daemon.NewWebSocket())
         {
-            ws.Options.SetRequestHeader("Authorization", $"Bearer {daemon.Token}");
-            var uri = new Uri(daemon.Client.BaseAddress!.ToString().Replace("http://", "ws://", StringComparison.Ordinal) + "v1/vms/life/console");
-            await ws.ConnectAsync(uri, CancellationToken.None);
+            await ws.ConnectAsync(daemon.WebSocketUri("v1/vms/life/console"), CancellationToken.None);
             await ws.SendAsync(Encoding.ASCII.GetBytes("echo THE-ANSWER-$((6*7))\n"), WebSocketMessageType.Binary, true, CancellationToken.None);
             var seen = new StringBuilder();
             var buffer = new byte[4096];
@@ -67,9 +65,8 @@ public sealed class HostDaemonTests
         Assert.Equal(409, (await daemon.SendAsync(HttpMethod.Delete, "/v1/vms/life")).Status);
 
         // A console attached while the VM stops is closed by the daemon, not left hanging.
-        using var watcher = new ClientWebSocket();
-        watcher.Options.SetRequestHeader("Authorization", $"Bearer {daemon.Token}");
-        await watcher.ConnectAsync(new Uri(daemon.Client.BaseAddress!.ToString().Replace("http://", "ws://", StringComparison.Ordinal) + "v1/vms/life/console"), CancellationToken.None);
+        using var watcher = daemon.NewWebSocket();
+        await watcher.ConnectAsync(daemon.WebSocketUri("v1/vms/life/console"), CancellationToken.None);
         (status, var stopped) = await daemon.SendAsync(HttpMethod.Post, "/v1/vms/life/stop", new { timeout_s = 20 });
         using (var closeWait = new CancellationTokenSource(TimeSpan.FromSeconds(10)))
         {

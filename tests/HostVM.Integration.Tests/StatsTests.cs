@@ -86,7 +86,13 @@ public sealed class StatsTests
         Assert.True(host.GetProperty("memory_total_bytes").GetInt64() > 0);
 
         // The command line shows the same: `top --once` has a row per VM, `vm stats` the VM's numbers.
-        var env = new Dictionary<string, string> { ["HOSTVM_HOST"] = daemon.Client.BaseAddress!.ToString(), ["XDG_CONFIG_HOME"] = Path.Combine(daemon.Root, "config") };
+        var env = new Dictionary<string, string>
+        {
+            ["HOSTVM_HOST"] = daemon.Client.BaseAddress!.ToString(),
+            ["HOSTVM_FINGERPRINT"] = daemon.Fingerprint,
+            ["HOSTVM_TOKEN"] = daemon.Token!,
+            ["XDG_CONFIG_HOME"] = Path.Combine(daemon.Root, "config"),
+        };
         var (code, top, err) = await RunAsync(env, "top", "--once");
         Assert.True(code == 0, err);
         Assert.Contains("MIPS", top);

@@ -16,7 +16,7 @@ public sealed record DaemonAddress
         Source = source;
     }
 
-    /// <summary>As the user wrote it (or the default): <c>http://127.0.0.1:8006</c>, <c>unix:/run/hostvm/hostvm.sock</c>.</summary>
+    /// <summary>As the user wrote it (or the default): <c>https://127.0.0.1:8006</c>, <c>unix:/run/hostvm/hostvm.sock</c>.</summary>
     public string Text { get; }
 
     /// <summary>The base of every request URI; for a Unix socket, <c>http://localhost/</c>.</summary>
@@ -28,7 +28,7 @@ public sealed record DaemonAddress
     /// <summary>Where the address came from: "--host", "HOSTVM_HOST", a config file's path, "default".</summary>
     public string Source { get; }
 
-    /// <summary>Reads <c>unix:PATH</c>, <c>http(s)://HOST[:PORT]</c> or <c>HOST:PORT</c> (taken as http).</summary>
+    /// <summary>Reads <c>unix:PATH</c>, <c>http(s)://HOST[:PORT]</c> or <c>HOST:PORT</c> (taken as https: the daemon serves TCP over TLS).</summary>
     /// <exception cref="FormatException">The text is none of those; the message says what to write.</exception>
     public static DaemonAddress Parse(string text, string source)
     {
@@ -45,10 +45,10 @@ public sealed record DaemonAddress
             return new DaemonAddress(trimmed, new Uri("http://localhost/"), Path.GetFullPath(path), source);
         }
 
-        string withScheme = trimmed.Contains("://", StringComparison.Ordinal) ? trimmed : "http://" + trimmed;
+        string withScheme = trimmed.Contains("://", StringComparison.Ordinal) ? trimmed : "https://" + trimmed;
         if (!Uri.TryCreate(withScheme, UriKind.Absolute, out var uri) || uri.Scheme is not ("http" or "https") || uri.Host.Length == 0)
         {
-            throw new FormatException($"{source} {text}: not a daemon address; write http://HOST:PORT (e.g. http://127.0.0.1:8006) or unix:PATH.");
+            throw new FormatException($"{source} {text}: not a daemon address; write https://HOST:PORT (e.g. https://127.0.0.1:8006) or unix:PATH.");
         }
 
         var builder = new UriBuilder(uri);

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Http.Headers;
+using System.Security.Authentication;
 using System.Net.Sockets;
 using System.Net.WebSockets;
 using System.Text;
@@ -11,7 +12,8 @@ namespace HostVM.Cli.Api;
 /// <summary>
 /// The daemon's REST API (docs/host-api.md), one method per endpoint. Answers come back as typed records
 /// together with the JSON the daemon sent; an error status becomes a <see cref="DaemonException"/> carrying
-/// the problem+json, a failed connection a <see cref="DaemonUnreachableException"/>.
+/// the problem+json, a failed connection a <see cref="DaemonUnreachableException"/>, an untrusted certificate a
+/// <see cref="DaemonCertificateException"/>. Over https the certificate is pinned when the connection has a fingerprint.
 /// </summary>
 public sealed class DaemonClient : IDisposable
 {
@@ -21,24 +23,49 @@ public sealed class DaemonClient : IDisposable
 
     private readonly HttpMessageHandler _handler;
     private readonly HttpClient _http;
+    private readonly ServerCertificateCheck _certificate;
+    private readonly string? _token;
 
     /// <param name="address">Where the daemon is.</param>
     /// <param name="handler">The transport; tests pass a fake. Null: a real connection (TCP, or the Unix socket).</param>
     public DaemonClient(DaemonAddress address, HttpMessageHandler? handler = null)
+        : this(new DaemonConnection(address), handler)
     {
-        ArgumentNullException.ThrowIfNull(address);
-        Address = address;
-        _handler = handler ?? CreateHandler(address);
+    }
+
+    /// <param name="connection">Where the daemon is, the token to send and the fingerprint to pin.</param>
+    /// <param name="handler">The transport; tests pass a fake. Null: a real connection (TCP, or the Unix socket).</param>
+    public DaemonClient(DaemonConnection connection, HttpMessageHandler? handler = null)
+    {
+        ArgumentNullException.ThrowIfNull(connection);
+        Address = connection.Address;
+        _token = connection.Token;
+        _certificate = new ServerCertificateCheck(connection.Fingerprint);
+        _handler = handler ?? CreateHandler(connection.Address, _certificate);
         // No overall timeout: uploads and graceful stops take as long as they take; connecting is bounded.
-        _http = new HttpClient(_handler, disposeHandler: false) { BaseAddress = address.BaseUri, Timeout = Timeout.InfiniteTimeSpan };
+        _http = new HttpClient(_handler, disposeHandler: false) { BaseAddress = Address.BaseUri, Timeout = Timeout.InfiniteTimeSpan };
+        if (_token is not null)
+        {
+            _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", _token);
+        }
     }
 
     public DaemonAddress Address { get; }
 
-    public static SocketsHttpHandler CreateHandler(DaemonAddress address)
+    /// <summary>The SHA-256 fingerprint of the certificate the daemon presented (null before a request, or without TLS).</summary>
+    public string? ServerFingerprint => _certificate.Seen;
+
+    /// <param name="address">Where the daemon is.</param>
+    /// <param name="certificate">Decides whether an https daemon's certificate is trusted; null: the system's CAs.</param>
+    public static SocketsHttpHandler CreateHandler(DaemonAddress address, ServerCertificateCheck? certificate = null)
     {
         ArgumentNullException.ThrowIfNull(address);
         var handler = new SocketsHttpHandler { ConnectTimeout = ConnectTimeout, UseProxy = false };
+        if (certificate is not null)
+        {
+            handler.SslOptions.RemoteCertificateValidationCallback = certificate.Validate;
+        }
+
         if (address.SocketPath is { } path)
         {
             handler.ConnectCallback = async (_, cancellationToken) =>
@@ -146,6 +173,13 @@ public sealed class DaemonClient : IDisposable
         var ws = new UriBuilder(http) { Scheme = http.Scheme == "https" ? "wss" : "ws" }.Uri;
         var socket = new ClientWebSocket();
         socket.Options.CollectHttpResponseDetails = true;
+        if (_token is not null)
+        {
+            // The handshake goes through the same handler (so the same certificate pin), but not through
+            // HttpClient's default headers.
+            socket.Options.SetRequestHeader("Authorization", $"Bearer {_token}");
+        }
+
         try
         {
             using var invoker = new HttpMessageInvoker(_handler, disposeHandler: false);
@@ -157,6 +191,11 @@ public sealed class DaemonClient : IDisposable
             socket.Dispose();
             int status = (int)socket.HttpStatusCode;
             throw new DaemonException(status, null, $"the daemon refused the console of '{vm}' ({status} {socket.HttpStatusCode}).");
+        }
+        catch (Exception e) when (e is WebSocketException or HttpRequestException && CertificateRefusal(e) is { } refusal)
+        {
+            socket.Dispose();
+            throw refusal;
         }
         catch (Exception e) when (e is WebSocketException or HttpRequestException && Unreachable(e) is { } reason)
         {
@@ -297,13 +336,19 @@ public sealed class DaemonClient : IDisposable
         {
             return await _http.SendAsync(request, completion, cancellationToken).ConfigureAwait(false);
         }
+        catch (HttpRequestException e) when (CertificateRefusal(e) is { } refusal)
+        {
+            throw refusal;
+        }
         catch (Exception e) when (Unreachable(e) is { } reason)
         {
             throw new DaemonUnreachableException(Address, reason, e);
         }
         catch (HttpRequestException e)
         {
-            throw new DaemonException(500, null, $"{request.Method} /{request.RequestUri}: the connection to the daemon at {Address.Text} broke ({e.Message}).");
+            // Plain HTTP to the daemon's TCP port, which speaks only TLS, ends like this.
+            string hint = Address.SocketPath is null && Address.BaseUri.Scheme == "http" ? "; the daemon serves HTTPS on TCP: write https://" : string.Empty;
+            throw new DaemonException(500, null, $"{request.Method} /{request.RequestUri}: the connection to the daemon at {Address.Text} broke ({e.Message.TrimEnd('.')}{hint}).");
         }
     }
 
@@ -332,6 +377,25 @@ public sealed class DaemonClient : IDisposable
 
         string message = $"the daemon answered {status} {reason}".TrimEnd() + (first.Length > 0 ? $": {first}" : ".");
         return new DaemonException(status, null, message);
+    }
+
+    /// <summary>The refusal of the daemon's certificate, if that is what failed the TLS handshake behind <paramref name="e"/>.</summary>
+    private DaemonCertificateException? CertificateRefusal(Exception e)
+    {
+        if (!_certificate.Refused || _certificate.Seen is not { } seen)
+        {
+            return null;
+        }
+
+        for (var inner = e; inner is not null; inner = inner.InnerException)
+        {
+            if (inner is AuthenticationException)
+            {
+                return new DaemonCertificateException(Address, seen, _certificate.Pin, _certificate.Errors, e);
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Why no connection was made (refused, no socket, timed out), or null if one was and it broke later.</summary>

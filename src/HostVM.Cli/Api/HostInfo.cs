@@ -14,4 +14,7 @@ public sealed record HostInfo
     public HostAllocation Allocated { get; init; } = new();
 
     public VmCounts Vms { get; init; } = new();
+
+    /// <summary>SHA-256 of the certificate the daemon serves on TCP; null when it has no TCP listener.</summary>
+    public string? TlsFingerprint { get; init; }
 }

@@ -58,7 +58,8 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         app.Use((context, next) => access.InvokeAsync(context, () => next(context)));
 
         var routes = _routes = new ApiRoutes(app);
-        routes.Get("/v1/host", Access.Read, "host.get", "The host: capacity, allocation, VMs per state", () => Ok(vms.Info(), Json.HostInfo)).Produces<HostInfo>();
+        routes.Get("/v1/host", Access.Read, "host.get", "The host: capacity, allocation, VMs per state, the TLS fingerprint",
+            ([Microsoft.AspNetCore.Mvc.FromServices] TlsIdentity? tls) => Ok(vms.Info() with { TlsFingerprint = tls?.Fingerprint }, Json.HostInfo)).Produces<HostInfo>();
         routes.Get("/v1/host/stats", Access.Read, "host.stats", "Every VM's stats line and their totals, the host's load and memory (a project's token: its VMs)", async (HttpContext c, CancellationToken aborted) =>
             Ok(await stats.HostStatsAsync(Caller(c).Project, aborted).ConfigureAwait(false), Json.HostStats)).Produces<HostStats>();
 

@@ -6,9 +6,9 @@ public sealed class DaemonAddressTests
 {
     [Theory]
     [InlineData("http://127.0.0.1:8006", "http://127.0.0.1:8006/")]
-    [InlineData("127.0.0.1:8006", "http://127.0.0.1:8006/")]
+    [InlineData("127.0.0.1:8006", "https://127.0.0.1:8006/")]
     [InlineData("https://box.example/hostvm", "https://box.example/hostvm/")]
-    [InlineData("localhost:1", "http://localhost:1/")]
+    [InlineData("localhost:1", "https://localhost:1/")]
     public void HttpAddresses(string text, string baseUri)
     {
         var address = DaemonAddress.Parse(text, "--host");
