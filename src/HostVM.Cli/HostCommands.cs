@@ -32,12 +32,24 @@ public static class HostCommands
     {
         var vm = new Option<string?>("--vm") { Description = "Only this VM's events." };
         var limit = new Option<int?>("--limit", "-n") { Description = "At most this many (the daemon's default: 100)." };
-        var command = new Command("events", "Show what happened to VMs (created, started, crashed, restarted, ...), the newest first.") { vm, limit };
+        var follow = new Option<bool>("--follow", "-f") { Description = "Print events as they happen (from now, or after --since-id) until Ctrl-C or the daemon stops." };
+        var sinceId = new Option<long?>("--since-id") { Description = "With --follow: first the events after this id (each event's id is in its JSON)." };
+        var command = new Command("events", "Show what happened to VMs (created, started, crashed, restarted, ...), the newest first; --follow to watch.") { vm, limit, follow, sinceId };
         runner.SetAction(command, async call =>
         {
             if (call.Get(limit) is <= 0)
             {
                 throw new UsageException($"--limit {call.Get(limit)}: must be a positive number.");
+            }
+
+            if (call.Get(follow))
+            {
+                return await FollowAsync(call, call.Get(vm), call.Get(sinceId)).ConfigureAwait(false);
+            }
+
+            if (call.Get(sinceId) is not null)
+            {
+                throw new UsageException("--since-id goes with --follow.");
             }
 
             var events = await call.Client.ListEventsAsync(call.Get(vm), call.Get(limit), call.CancellationToken).ConfigureAwait(false);
@@ -48,6 +60,28 @@ public static class HostCommands
                 e => [HumanOutput.Time(e.At), HumanOutput.Escape(e.Vm), EventType(e.Type), Markup.Escape(e.Message)]);
         });
         return command;
+    }
+
+    /// <summary>`events --follow`: a line per event (a JSON line with -o json) as the daemon streams them.</summary>
+    private static async Task<int> FollowAsync(DaemonCall call, string? vm, long? sinceId)
+    {
+        await foreach (var e in call.Client.FollowEventsAsync(vm, sinceId, call.CancellationToken).ConfigureAwait(false))
+        {
+            if (call.Json)
+            {
+                call.Environment.Out.WriteLine(e.Json);
+            }
+            else
+            {
+                var v = e.Value;
+                call.Screen.MarkupLine($"{HumanOutput.Time(v.At)}  {HumanOutput.Escape(v.Vm)}  {EventType(v.Type)}  {Markup.Escape(v.Message)}");
+            }
+
+            call.Environment.Out.Flush();
+        }
+
+        call.Environment.Error.WriteLine("hostvm: the daemon ended the event stream (it stopped, or this client fell too far behind); run it again to go on.");
+        return ExitCodes.Unreachable;
     }
 
     private static string EventType(string type) => type switch

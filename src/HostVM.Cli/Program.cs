@@ -7,8 +7,8 @@ public static class Program
 {
     public const string Description =
         "HostVM: a RISC-V (RV64GC) virtual machine host, in managed code.\n\n" +
-        "`hostvm run` boots one VM in this process; `hostvm serve` runs the host daemon, and the vm, image, network, host " +
-        "and events commands manage its VMs, and token, project and audit its access control (the daemon: --host, else $HOSTVM_HOST, else \"host\" in ~/.config/hostvm/cli.json, " +
+        "`hostvm run` boots one VM in this process; `hostvm serve` runs the host daemon, and the vm, image, network, host, " +
+        "events and top commands manage its VMs, and token, project and audit its access control (the daemon: --host, else $HOSTVM_HOST, else \"host\" in ~/.config/hostvm/cli.json, " +
         "else its Unix socket, else https://127.0.0.1:8006; --token and --fingerprint, or `hostvm login`, for a daemon over TCP).\n\n" + ExitCodes.Help;
 
     public static int Main(string[] args) => Run(args, CliEnvironment.FromProcess());
@@ -45,6 +45,7 @@ public static class Program
         root.Subcommands.Add(NetworkCommands.Create(runner));
         root.Subcommands.Add(HostCommands.Create(runner));
         root.Subcommands.Add(HostCommands.CreateEvents(runner));
+        root.Subcommands.Add(TopCommand.Create(runner));
         root.Subcommands.Add(LoginCommand.Create(environment, global));
         root.Subcommands.Add(TokenCommands.Create(runner));
         root.Subcommands.Add(ProjectCommands.Create(runner));

@@ -17,9 +17,10 @@ public static class ServeCommand
         var cpuOvercommit = new Option<string?>("--cpu-overcommit") { Description = "vCPUs per host core VMs may hold (default 4)." };
         var tlsCert = new Option<string?>("--tls-cert") { Description = "PEM certificate to serve HTTPS with, with --tls-key (default: a self-signed one made on the first start in DATA_DIR/tls/)." };
         var tlsKey = new Option<string?>("--tls-key") { Description = "PEM private key of --tls-cert." };
+        var statsInterval = new Option<string?>("--stats-interval") { Description = "Seconds between the stats sampler's readings of each VM (default 10; one hour of samples is kept)." };
         var command = new Command("serve", "Run the host daemon: the REST API (docs/host-api.md) over many VMs, one VMM process each.")
         {
-            config, dataDir, runtimeDir, listen, socket, memoryOvercommit, cpuOvercommit, tlsCert, tlsKey,
+            config, dataDir, runtimeDir, listen, socket, memoryOvercommit, cpuOvercommit, tlsCert, tlsKey, statsInterval,
         };
         command.SetAction(async (parse, token) =>
         {
@@ -31,6 +32,7 @@ public static class ServeCommand
                 ["unix_socket"] = parse.GetValue(socket),
                 ["memory_overcommit"] = parse.GetValue(memoryOvercommit),
                 ["cpu_overcommit"] = parse.GetValue(cpuOvercommit),
+                ["stats_interval_s"] = parse.GetValue(statsInterval),
                 ["tls_cert"] = parse.GetValue(tlsCert),
                 ["tls_key"] = parse.GetValue(tlsKey),
             };

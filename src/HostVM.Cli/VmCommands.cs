@@ -1,6 +1,5 @@
 using System.CommandLine;
 using System.Globalization;
-using System.Text.Json;
 using HostVM.Cli.Api;
 using Spectre.Console;
 
@@ -186,20 +185,17 @@ public static class VmCommands
     private static Command StatsCommand(DaemonCommandRunner runner)
     {
         var name = NameArgument();
-        var command = new Command("stats", "Show a running VM's counters: instructions, CPU time, memory, disk and NIC traffic.") { name };
+        var history = new Option<bool>("--history") { Description = "Show the daemon's samples of the last hour (one every stats_interval_s), oldest first." };
+        var command = new Command("stats", "Show what a VM uses now: MIPS, CPU, memory, disk and NIC traffic (and with --history, over the last hour).") { name, history };
         runner.SetAction(command, async call =>
         {
-            var stats = await call.Client.GetVmStatsAsync(call.Get(name), call.CancellationToken).ConfigureAwait(false);
-            return call.Print(stats, (screen, json) =>
+            if (call.Get(history))
             {
-                var table = HumanOutput.Table("COUNTER", "VALUE");
-                foreach (var (key, value) in Flatten(json, prefix: null))
-                {
-                    table.AddRow(Markup.Escape(key), Markup.Escape(value));
-                }
+                var samples = await call.Client.GetVmStatsHistoryAsync(call.Get(name), cancellationToken: call.CancellationToken).ConfigureAwait(false);
+                return call.PrintTable(samples, "No samples yet: the daemon samples running VMs every stats_interval_s.", StatsView.HistoryColumns, StatsView.HistoryRow);
+            }
 
-                screen.Write(table);
-            });
+            return call.Print(await call.Client.GetVmStatsAsync(call.Get(name), call.CancellationToken).ConfigureAwait(false), StatsView.Show);
         });
         return command;
     }
@@ -280,37 +276,5 @@ public static class VmCommands
             ("Last exit", exit),
         };
         screen.Write(HumanOutput.Fields(fields));
-    }
-
-    /// <summary>A JSON object's leaves as dotted names and values: {"disk": {"reads": 3}} is disk.reads = 3.</summary>
-    public static IEnumerable<(string Key, string Value)> Flatten(JsonElement json, string? prefix)
-    {
-        switch (json.ValueKind)
-        {
-            case JsonValueKind.Object:
-                foreach (var property in json.EnumerateObject())
-                {
-                    foreach (var leaf in Flatten(property.Value, prefix is null ? property.Name : $"{prefix}.{property.Name}"))
-                    {
-                        yield return leaf;
-                    }
-                }
-
-                break;
-            case JsonValueKind.Array:
-                int i = 0;
-                foreach (var item in json.EnumerateArray())
-                {
-                    foreach (var leaf in Flatten(item, $"{prefix}[{i++}]"))
-                    {
-                        yield return leaf;
-                    }
-                }
-
-                break;
-            default:
-                yield return (prefix ?? "value", json.ValueKind == JsonValueKind.String ? json.GetString()! : json.GetRawText());
-                break;
-        }
     }
 }

@@ -2,6 +2,7 @@ using System.Net;
 using HostVM.Host.Api;
 using HostVM.Host.Images;
 using HostVM.Host.Inventory;
+using HostVM.Host.Metrics;
 using HostVM.Host.Networks;
 using HostVM.Host.Security;
 using HostVM.Host.Supervision;
@@ -25,11 +26,15 @@ public sealed class HostDaemon : IAsyncDisposable
     private readonly InventoryStore _inventory;
     private readonly VmSupervisor _supervisor;
     private readonly NetworkManager _networks;
+    private readonly StatsSampler _sampler;
+    private readonly EventBroadcaster _events;
     private readonly FileStream _lock;
 
-    private HostDaemon(WebApplication app, InventoryStore inventory, VmSupervisor supervisor, NetworkManager networks, HostSettings settings, FileStream dataLock, TlsIdentity? tls)
+    private HostDaemon(WebApplication app, InventoryStore inventory, VmSupervisor supervisor, NetworkManager networks, StatsSampler sampler, EventBroadcaster events, HostSettings settings, FileStream dataLock, TlsIdentity? tls)
     {
         Tls = tls;
+        _sampler = sampler;
+        _events = events;
         _lock = dataLock;
         _app = app;
         _inventory = inventory;
@@ -88,6 +93,8 @@ public sealed class HostDaemon : IAsyncDisposable
         var images = new ImageStore(settings, inventory);
         var networks = new NetworkManager(settings, inventory);
         var supervisor = new VmSupervisor(settings, inventory, images);
+        var sampler = new StatsSampler(settings, inventory, supervisor);
+        var events = new EventBroadcaster(inventory);
         var tokens = new TokenService(inventory);
         string? initialToken = null;
         if (tokens.IsEmpty)
@@ -138,10 +145,11 @@ public sealed class HostDaemon : IAsyncDisposable
 
         var app = builder.Build();
         app.UseWebSockets();
-        new HostApi(supervisor, images, networks, inventory, settings).Map(app, access);
+        new HostApi(supervisor, images, networks, inventory, settings, sampler, events).Map(app, access);
 
-        var daemon = new HostDaemon(app, inventory, supervisor, networks, settings, dataLock, tls) { InitialToken = initialToken };
+        var daemon = new HostDaemon(app, inventory, supervisor, networks, sampler, events, settings, dataLock, tls) { InitialToken = initialToken };
         supervisor.Start();
+        sampler.Start();
         inventory.AddEvent(null, "daemon", $"daemon started (pid {Environment.ProcessId})");
         await app.StartAsync().ConfigureAwait(false);
         if (settings.UnixSocket is { Length: > 0 } path && !OperatingSystem.IsWindows())
@@ -169,8 +177,10 @@ public sealed class HostDaemon : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _events.Dispose(); // the event streams end, so Kestrel's stop does not wait for them
         await _app.StopAsync().ConfigureAwait(false);
         await _app.DisposeAsync().ConfigureAwait(false);
+        await _sampler.DisposeAsync().ConfigureAwait(false);
         _supervisor.Dispose();
         _networks.Dispose();
         _inventory.AddEvent(null, "daemon", "daemon stopped; VMs keep running");

@@ -54,6 +54,9 @@ public sealed record HostSettings
     /// <summary>The largest file an image upload may carry.</summary>
     public long MaxUploadBytes { get; init; } = 16L << 30;
 
+    /// <summary>How often the stats sampler reads every running VM (its history keeps one hour of these samples).</summary>
+    public int StatsIntervalS { get; init; } = 10;
+
     /// <summary>Serve /metrics without a token (for a Prometheus that cannot send one); off by default.</summary>
     public bool MetricsPublic { get; init; }
 
@@ -160,6 +163,7 @@ public sealed record HostSettings
             MaxRestarts = (int)Number("max_restarts", 5, 0, 1000),
             RestartWindowS = (int)Number("restart_window_s", 60, 1, 86400),
             SerialLogMaxBytes = (long)Number("serial_log_max_bytes", Vmm.VmmOptions.DefaultSerialLogMaxBytes, 64 << 10, 1L << 30),
+            StatsIntervalS = (int)Number("stats_interval_s", 10, 1, 3600),
             VmmCommand = List("vmm_command"),
             MetricsPublic = Flag("metrics_public"),
             AuthFailureLimit = (int)Number("auth_failure_limit", 10, 1, 1_000_000),

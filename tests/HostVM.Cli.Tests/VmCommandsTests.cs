@@ -208,18 +208,6 @@ public sealed class VmCommandsTests
     }
 
     [Fact]
-    public void StatsFlattensTheCounters()
-    {
-        var daemon = new FakeDaemon().Answer("GET", "/v1/vms/web1/stats", HttpStatusCode.OK,
-            """{"instructions_retired": 123456, "disk": {"reads": 7, "bytes_read": 4096}, "nics": [{"rx_frames": 3}]}""");
-        var run = CliRun.Start(daemon, "vm", "stats", "web1");
-        Assert.Equal(0, run.ExitCode);
-        Assert.Matches(@"instructions_retired\s+123456", run.Output);
-        Assert.Matches(@"disk\.reads\s+7", run.Output);
-        Assert.Matches(@"nics\[0\]\.rx_frames\s+3", run.Output);
-    }
-
-    [Fact]
     public void ANameIsEscapedInThePath()
     {
         var daemon = new FakeDaemon();

@@ -17,6 +17,7 @@ public sealed class AccessMatrixTests
     private static readonly Dictionary<string, string> ExpectedAccess = new()
     {
         ["GET /v1/host"] = "read",
+        ["GET /v1/host/stats"] = "read",
         ["GET /metrics"] = "read",
         ["GET /v1/images"] = "read",
         ["GET /v1/images/{name}"] = "read",
@@ -33,6 +34,7 @@ public sealed class AccessMatrixTests
         ["POST /v1/vms/{vm}/pause"] = "operate",
         ["POST /v1/vms/{vm}/resume"] = "operate",
         ["GET /v1/vms/{vm}/stats"] = "read",
+        ["GET /v1/vms/{vm}/stats/history"] = "read",
         ["GET /v1/vms/{vm}/console"] = "read",
         ["GET /v1/vms/{vm}/console/log"] = "read",
         ["GET /v1/networks"] = "read",
@@ -40,6 +42,7 @@ public sealed class AccessMatrixTests
         ["POST /v1/networks"] = "operate",
         ["DELETE /v1/networks/{name}"] = "operate",
         ["GET /v1/events"] = "read",
+        ["GET /v1/events/stream"] = "read",
         ["GET /v1/tokens"] = "admin",
         ["GET /v1/tokens/{id}"] = "admin",
         ["POST /v1/tokens"] = "admin",
@@ -172,6 +175,28 @@ public sealed class AccessMatrixTests
             string metrics = await p.Client.GetStringAsync("/metrics");
             Assert.Contains("vm=\"vm-alpha\"", metrics, StringComparison.Ordinal);
             Assert.DoesNotContain("vm=\"vm-beta\"", metrics, StringComparison.Ordinal);
+
+            using var hostStats = JsonDocument.Parse(await p.Client.GetStringAsync("/v1/host/stats"));
+            var statsNames = hostStats.RootElement.GetProperty("vms").EnumerateArray().Select(v => v.GetProperty("name").GetString()).ToList();
+            Assert.Contains("vm-alpha", statsNames);
+            Assert.DoesNotContain("vm-beta", statsNames);
+
+            // The event stream replays (since_id=0) exactly the events GET /v1/events shows this token: its project's.
+            using var listed = JsonDocument.Parse(await p.Client.GetStringAsync("/v1/events?limit=10000"));
+            int expected = listed.RootElement.GetArrayLength();
+            using var stream = await p.Client.SendAsync(new HttpRequestMessage(HttpMethod.Get, "/v1/events/stream?since_id=0"), HttpCompletionOption.ResponseHeadersRead);
+            using var reader = new StreamReader(await stream.Content.ReadAsStreamAsync());
+            using var enough = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+            for (int seen = 0; seen < expected;)
+            {
+                string line = await reader.ReadLineAsync(enough.Token) ?? throw new InvalidOperationException("the event stream ended early");
+                if (line.StartsWith("data: ", StringComparison.Ordinal))
+                {
+                    using var e = JsonDocument.Parse(line[6..]);
+                    Assert.Equal("alpha", e.RootElement.GetProperty("project").GetString());
+                    seen++;
+                }
+            }
         }
 
         // Every mutating call made above is in the audit log, with who made it and how it ended.
@@ -220,7 +245,8 @@ public sealed class AccessMatrixTests
             request.Content = new StringContent(JsonSerializer.Serialize(body), Encoding.UTF8, "application/json");
         }
 
-        using var response = await client.SendAsync(request);
+        // Headers only: the status is all that is judged, and the event stream's body never ends.
+        using var response = await client.SendAsync(request, HttpCompletionOption.ResponseHeadersRead);
         calls.Add(new Call(method, path, who, (int)response.StatusCode));
         return (int)response.StatusCode;
     }

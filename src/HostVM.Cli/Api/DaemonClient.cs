@@ -154,9 +154,17 @@ public sealed class DaemonClient : IDisposable
     public Task DeleteVmAsync(string vm, bool force, bool purge, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Delete, WithQuery(VmPath(vm), ("force", force ? "true" : null), ("purge", purge ? "true" : null)), null, cancellationToken);
 
-    /// <summary>The VMM's counters; their shape is the VMM's, so they come as plain JSON.</summary>
-    public Task<DaemonResponse<JsonElement>> GetVmStatsAsync(string vm, CancellationToken cancellationToken = default) =>
-        SendAsync(HttpMethod.Get, VmPath(vm) + "/stats", null, Json.JsonElement, cancellationToken);
+    /// <summary>The VM's counters now and its rates (MIPS, CPU %, disk and NIC per second).</summary>
+    public Task<DaemonResponse<VmStats>> GetVmStatsAsync(string vm, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, VmPath(vm) + "/stats", null, Json.VmStats, cancellationToken);
+
+    /// <summary>The daemon's samples of the VM over the last hour (or since a time), oldest first.</summary>
+    public Task<DaemonResponse<List<StatsSample>>> GetVmStatsHistoryAsync(string vm, DateTimeOffset? since = null, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, WithQuery(VmPath(vm) + "/stats/history", ("since", since?.ToString("O", System.Globalization.CultureInfo.InvariantCulture))), null, Json.ListStatsSample, cancellationToken);
+
+    /// <summary>Every VM's stats line, their totals and the host's load and memory.</summary>
+    public Task<DaemonResponse<HostStats>> GetHostStatsAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/host/stats", null, Json.HostStats, cancellationToken);
 
     /// <summary>Attaches to the VM's serial console: binary frames carry its bytes both ways (a watcher only reads).</summary>
     public async Task<WebSocket> OpenConsoleAsync(string vm, bool watch = false, int? replayBytes = null, CancellationToken cancellationToken = default)
@@ -222,6 +230,53 @@ public sealed class DaemonClient : IDisposable
     public Task<DaemonResponse<List<VmEvent>>> ListEventsAsync(string? vm, int? limit, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, WithQuery("v1/events", ("vm", vm), ("limit", limit?.ToString(System.Globalization.CultureInfo.InvariantCulture))), null, Json.ListVmEvent, cancellationToken);
 
+    /// <summary>
+    /// The events as the daemon writes them (GET /v1/events/stream, server-sent events), after
+    /// <paramref name="sinceId"/> if given, else from now; it ends when the daemon closes the stream.
+    /// </summary>
+    public async IAsyncEnumerable<DaemonResponse<VmEvent>> FollowEventsAsync(
+        string? vm, long? sinceId, [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken cancellationToken = default)
+    {
+        string path = WithQuery("v1/events/stream", ("vm", vm), ("since_id", sinceId?.ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        using var response = await OpenStreamAsync(path, cancellationToken).ConfigureAwait(false);
+        using var reader = new StreamReader(await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false), Encoding.UTF8);
+        var data = new StringBuilder();
+        string? line;
+        while ((line = await reader.ReadLineAsync(cancellationToken).ConfigureAwait(false)) is not null)
+        {
+            if (line.StartsWith("data:", StringComparison.Ordinal))
+            {
+                data.Append(data.Length > 0 ? "\n" : string.Empty).Append(line.AsSpan(5).TrimStart(' '));
+            }
+            else if (line.Length == 0 && data.Length > 0)
+            {
+                string json = data.ToString();
+                data.Clear();
+                yield return new DaemonResponse<VmEvent>(JsonSerializer.Deserialize(json, Json.VmEvent)
+                    ?? throw new DaemonException(500, null, "the daemon's event stream sent a null event."), json);
+            }
+
+            // id:, event: and comment lines (heartbeats) need nothing: the JSON carries the id and type.
+        }
+    }
+
+    /// <summary>Starts a streamed GET: the answer's headers are in, its body is still coming.</summary>
+    private async Task<HttpResponseMessage> OpenStreamAsync(string path, CancellationToken cancellationToken)
+    {
+        using var request = new HttpRequestMessage(HttpMethod.Get, path);
+        request.Headers.Accept.ParseAdd("text/event-stream");
+        var response = await TransmitAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            using (response)
+            {
+                throw Refusal((int)response.StatusCode, response.ReasonPhrase, await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+            }
+        }
+
+        return response;
+    }
+
     public void Dispose()
     {
         _http.Dispose();
@@ -263,10 +318,24 @@ public sealed class DaemonClient : IDisposable
     {
         using var request = new HttpRequestMessage(method, path) { Content = content };
         request.Headers.Accept.ParseAdd("application/json");
-        HttpResponseMessage response;
+        using (var response = await TransmitAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false))
+        {
+            string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
+            if (response.IsSuccessStatusCode)
+            {
+                return body;
+            }
+
+            throw Refusal((int)response.StatusCode, response.ReasonPhrase, body);
+        }
+    }
+
+    /// <summary>Sends a request (every call goes through here); a failed connection becomes a <see cref="DaemonUnreachableException"/> or a broken one a <see cref="DaemonException"/>.</summary>
+    private async Task<HttpResponseMessage> TransmitAsync(HttpRequestMessage request, HttpCompletionOption completion, CancellationToken cancellationToken)
+    {
         try
         {
-            response = await _http.SendAsync(request, HttpCompletionOption.ResponseContentRead, cancellationToken).ConfigureAwait(false);
+            return await _http.SendAsync(request, completion, cancellationToken).ConfigureAwait(false);
         }
         catch (HttpRequestException e) when (CertificateRefusal(e) is { } refusal)
         {
@@ -280,18 +349,7 @@ public sealed class DaemonClient : IDisposable
         {
             // Plain HTTP to the daemon's TCP port, which speaks only TLS, ends like this.
             string hint = Address.SocketPath is null && Address.BaseUri.Scheme == "http" ? "; the daemon serves HTTPS on TCP: write https://" : string.Empty;
-            throw new DaemonException(500, null, $"{method} /{path}: the connection to the daemon at {Address.Text} broke ({e.Message.TrimEnd('.')}{hint}).");
-        }
-
-        using (response)
-        {
-            string body = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
-            if (response.IsSuccessStatusCode)
-            {
-                return body;
-            }
-
-            throw Refusal((int)response.StatusCode, response.ReasonPhrase, body);
+            throw new DaemonException(500, null, $"{request.Method} /{request.RequestUri}: the connection to the daemon at {Address.Text} broke ({e.Message.TrimEnd('.')}{hint}).");
         }
     }
 

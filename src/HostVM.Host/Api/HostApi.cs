@@ -3,6 +3,7 @@ using System.Text.Json.Serialization.Metadata;
 using HostVM.Host.Consoles;
 using HostVM.Host.Images;
 using HostVM.Host.Inventory;
+using HostVM.Host.Metrics;
 using HostVM.Host.Networks;
 using HostVM.Host.Security;
 using HostVM.Host.Supervision;
@@ -15,7 +16,7 @@ using Microsoft.Net.Http.Headers;
 namespace HostVM.Host.Api;
 
 /// <summary>The REST resources under /v1/ (docs/host-api.md). Handlers are thin: the supervisor, image store and network manager do the work.</summary>
-public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager networks, InventoryStore inventory, HostSettings settings)
+public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager networks, InventoryStore inventory, HostSettings settings, StatsSampler stats, EventBroadcaster events)
 {
     private ApiRoutes? _routes;
 
@@ -61,6 +62,8 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         var routes = _routes = new ApiRoutes(app);
         routes.Get("/v1/host", Access.Read, "host.get", "The host: capacity, allocation, VMs per state, the TLS fingerprint",
             ([Microsoft.AspNetCore.Mvc.FromServices] TlsIdentity? tls) => Ok(vms.Info() with { TlsFingerprint = tls?.Fingerprint }, Json.HostInfo)).Produces<HostInfo>();
+        routes.Get("/v1/host/stats", Access.Read, "host.stats", "Every VM's stats line and their totals, the host's load and memory (a project's token: its VMs)", async (HttpContext c, CancellationToken aborted) =>
+            Ok(await stats.HostStatsAsync(Caller(c).Project, aborted).ConfigureAwait(false), Json.HostStats)).Produces<HostStats>();
 
         var exporter = new Metrics.PrometheusExporter(inventory, vms);
         routes.Get("/metrics", settings.MetricsPublic ? Access.Anyone : Access.Read, "metrics", "Prometheus text: the host and every VM (a project's token: its VMs)",
@@ -99,8 +102,10 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             Ok(vms.Restart(Vm(c, vm).Id, await ReadOptionalAsync(c, Json.StopVmRequest).ConfigureAwait(false)), Json.VmRecord)).Accepts<StopVmRequest>("application/json").Produces<VmRecord>();
         routes.Post("/v1/vms/{vm}/pause", Access.Operate, "vm.pause", "Pause a running VM", (string vm, HttpContext c) => Ok(vms.Pause(Vm(c, vm).Id), Json.VmRecord)).Produces<VmRecord>();
         routes.Post("/v1/vms/{vm}/resume", Access.Operate, "vm.resume", "Resume a paused VM", (string vm, HttpContext c) => Ok(vms.Resume(Vm(c, vm).Id), Json.VmRecord)).Produces<VmRecord>();
-        routes.Get("/v1/vms/{vm}/stats", Access.Read, "vm.stats", "A VM's statistics", async (string vm, HttpContext c) =>
-            Results.Text(await vms.StatisticsAsync(Vm(c, vm).Id).ConfigureAwait(false), "application/json"));
+        routes.Get("/v1/vms/{vm}/stats", Access.Read, "vm.stats", "A VM's counters now and its rates (MIPS, CPU %, disk and NIC per second)", async (string vm, HttpContext c) =>
+            Ok(await stats.VmStatsAsync(Vm(c, vm).Id, c.RequestAborted).ConfigureAwait(false), Json.VmStats)).Produces<VmStats>();
+        routes.Get("/v1/vms/{vm}/stats/history", Access.Read, "vm.stats.history", "The sampler's samples of the VM over the last hour, oldest first", (string vm, string? since, HttpContext c) =>
+            Ok(stats.History(Vm(c, vm).Id, StatsSampler.ParseSince(since)), Json.IReadOnlyListStatsSample)).Produces<IReadOnlyList<StatsSample>>();
         routes.Map("GET", "/v1/vms/{vm}/console", Access.Read, "vm.console", "The serial console as a WebSocket (mode=watch: read-only; mode=write: operator or admin; one writer)",
             (string vm, HttpContext c) => _consoles.AttachAsync(Vm(c, vm), c, Caller(c).May(Access.Operate)), auditAlways: true);
         routes.Get("/v1/vms/{vm}/console/log", Access.Read, "vm.console-log", "The last bytes of the VM's serial log (text)",
@@ -132,6 +137,8 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             // A VM's events outlive it (no lookup); a project's token reads its project's events only.
             return Ok(inventory.Events(vm, limit ?? 100, Caller(c).Project).ToList(), Json.ListEventRecord);
         }).Produces<List<EventRecord>>();
+        routes.Get("/v1/events/stream", Access.Read, "event.stream", "Events as server-sent events as they are written (Last-Event-ID or since_id resumes)",
+            (Delegate)new EventStream(inventory, events, app.Lifetime.ApplicationStopping).StreamAsync).Produces<EventRecord>(200, "text/event-stream");
 
         new AccessApi(access.Tokens, inventory).Map(routes);
         routes.Add(app.MapOpenApi(OpenApiDescription.Route), "GET", "/openapi/v1.json", Access.Anyone, "openapi", "This API's OpenAPI document");

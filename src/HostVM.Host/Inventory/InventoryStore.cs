@@ -17,6 +17,7 @@ public sealed class InventoryStore : IDisposable
 
     private readonly SqliteConnection _db;
     private readonly Lock _lock = new();
+    private readonly List<EventRecord> _written = [];
 
     public InventoryStore(string path)
     {
@@ -51,6 +52,12 @@ public sealed class InventoryStore : IDisposable
 
     public string Path { get; }
 
+    /// <summary>
+    /// Each event once its transaction has committed, in id order (raised under the store's lock, so a
+    /// handler must not block or write to the store: hand the event on, as <see cref="EventBroadcaster"/> does).
+    /// </summary>
+    public event Action<EventRecord>? EventWritten;
+
     private static HostJsonContext Json => HostJsonContext.Default;
 
     public IReadOnlyList<ImageRecord> Images() => ReadAll("SELECT doc FROM images ORDER BY name", Json.ImageRecord);
@@ -71,14 +78,14 @@ public sealed class InventoryStore : IDisposable
         Command(c, "INSERT OR REPLACE INTO networks (name, doc) VALUES ($n, $d)", ("$n", network.Name), ("$d", Serialize(network, Json.NetworkRecord)));
         if (eventMessage is not null)
         {
-            InsertEvent(c, null, "network", eventMessage, network.Project);
+            InsertEvent(null, "network", eventMessage, network.Project);
         }
     });
 
     public void DeleteNetwork(NetworkRecord network) => Write(c =>
     {
         Command(c, "DELETE FROM networks WHERE name = $n", ("$n", network.Name));
-        InsertEvent(c, null, "network", $"network {network.Name} deleted", network.Project);
+        InsertEvent(null, "network", $"network {network.Name} deleted", network.Project);
     });
 
     public IReadOnlyList<VmRecord> Vms() => ReadAll("SELECT doc FROM vms ORDER BY name", Json.VmRecord);
@@ -92,25 +99,33 @@ public sealed class InventoryStore : IDisposable
     {
         // An upsert on the id alone: a second VM with a taken name fails (OR REPLACE would delete the first).
         Command(c, "INSERT INTO vms (id, name, doc) VALUES ($i, $n, $d) ON CONFLICT(id) DO UPDATE SET name = excluded.name, doc = excluded.doc", ("$i", vm.Id), ("$n", vm.Name), ("$d", Serialize(vm, Json.VmRecord)));
-        InsertEvent(c, vm.Name, eventType, eventMessage, vm.Project);
+        InsertEvent(vm.Name, eventType, eventMessage, vm.Project);
     });
 
     public void DeleteVm(VmRecord vm, string eventMessage) => Write(c =>
     {
         Command(c, "DELETE FROM vms WHERE id = $i", ("$i", vm.Id));
-        InsertEvent(c, vm.Name, "deleted", eventMessage, vm.Project);
+        InsertEvent(vm.Name, "deleted", eventMessage, vm.Project);
     });
 
     /// <summary>An event; with a VM and no project, the project is the VM's.</summary>
-    public void AddEvent(string? vm, string type, string message, string? project = null) => Write(c => InsertEvent(c, vm, type, message, project));
+    public void AddEvent(string? vm, string type, string message, string? project = null) => Write(c => InsertEvent(vm, type, message, project));
 
     /// <summary>The newest events first, optionally of one VM, optionally only those of one project.</summary>
-    public IReadOnlyList<EventRecord> Events(string? vm, int limit, string? project = null)
+    public IReadOnlyList<EventRecord> Events(string? vm, int limit, string? project = null) =>
+        ReadEvents("ORDER BY id DESC", 0, vm, limit, project);
+
+    /// <summary>The events after <paramref name="afterId"/>, oldest first, optionally of one VM and of one project.</summary>
+    public IReadOnlyList<EventRecord> EventsAfter(long afterId, string? vm, int limit, string? project = null) =>
+        ReadEvents("ORDER BY id", afterId, vm, limit, project);
+
+    private List<EventRecord> ReadEvents(string order, long afterId, string? vm, int limit, string? project)
     {
         lock (_lock)
         {
             using var cmd = _db.CreateCommand();
-            cmd.CommandText = "SELECT id, at, vm, type, message, project FROM events WHERE ($v IS NULL OR vm = $v) AND ($p IS NULL OR project = $p) ORDER BY id DESC LIMIT $l";
+            cmd.CommandText = $"SELECT id, at, vm, type, message, project FROM events WHERE id > $a AND ($v IS NULL OR vm = $v) AND ($p IS NULL OR project = $p) {order} LIMIT $l";
+            cmd.Parameters.AddWithValue("$a", afterId);
             cmd.Parameters.AddWithValue("$l", limit);
             cmd.Parameters.AddWithValue("$v", (object?)vm ?? DBNull.Value);
             cmd.Parameters.AddWithValue("$p", (object?)project ?? DBNull.Value);
@@ -118,13 +133,16 @@ public sealed class InventoryStore : IDisposable
             var list = new List<EventRecord>();
             while (reader.Read())
             {
-                list.Add(new EventRecord(reader.GetInt64(0), DateTimeOffset.Parse(reader.GetString(1), System.Globalization.CultureInfo.InvariantCulture),
-                    reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5)));
+                list.Add(ReadEvent(reader));
             }
 
             return list;
         }
     }
+
+    private static EventRecord ReadEvent(SqliteDataReader reader) =>
+        new(reader.GetInt64(0), DateTimeOffset.Parse(reader.GetString(1), System.Globalization.CultureInfo.InvariantCulture),
+            reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5));
 
     // Projects
 
@@ -222,12 +240,21 @@ public sealed class InventoryStore : IDisposable
         return Convert.ToInt64(cmd.ExecuteScalar(), System.Globalization.CultureInfo.InvariantCulture) > 0;
     }
 
-    private static void InsertEvent(SqliteConnection c, string? vm, string type, string message, string? project = null)
+    /// <summary>Inserts an event in the open transaction; it is announced (<see cref="EventWritten"/>) once that commits.</summary>
+    private void InsertEvent(string? vm, string type, string message, string? project = null)
     {
         // A VM's event without a project takes the VM's (the supervisor's events name only the VM).
-        Command(c, "INSERT INTO events (at, vm, type, message, project) VALUES ($a, $v, $t, $m, COALESCE($p, (SELECT json_extract(doc, '$.project') FROM vms WHERE name = $v)))",
+        Command(_db, "INSERT INTO events (at, vm, type, message, project) VALUES ($a, $v, $t, $m, COALESCE($p, (SELECT json_extract(doc, '$.project') FROM vms WHERE name = $v)))",
             ("$a", DateTimeOffset.UtcNow.ToString("O", System.Globalization.CultureInfo.InvariantCulture)), ("$v", vm), ("$t", type), ("$m", message), ("$p", project));
-        Command(c, $"DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - {MaxEvents}");
+        using (var written = _db.CreateCommand())
+        {
+            written.CommandText = "SELECT id, at, vm, type, message, project FROM events WHERE id = last_insert_rowid()";
+            using var reader = written.ExecuteReader();
+            reader.Read();
+            _written.Add(ReadEvent(reader));
+        }
+
+        Command(_db, $"DELETE FROM events WHERE id <= (SELECT MAX(id) FROM events) - {MaxEvents}");
     }
 
     private void Execute(string sql)
@@ -253,9 +280,19 @@ public sealed class InventoryStore : IDisposable
     {
         lock (_lock)
         {
-            using var tx = _db.BeginTransaction();
-            change(_db);
-            tx.Commit();
+            _written.Clear();
+            using (var tx = _db.BeginTransaction())
+            {
+                change(_db);
+                tx.Commit();
+            }
+
+            foreach (var e in _written)
+            {
+                EventWritten?.Invoke(e);
+            }
+
+            _written.Clear();
         }
     }
 

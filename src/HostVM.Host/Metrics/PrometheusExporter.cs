@@ -1,6 +1,5 @@
 using System.Globalization;
 using System.Text;
-using System.Text.Json;
 using HostVM.Host.Inventory;
 using HostVM.Host.Supervision;
 using HostVM.Vmm.Api;
@@ -118,12 +117,9 @@ public sealed class PrometheusExporter(InventoryStore inventory, VmSupervisor su
 
         try
         {
-            using var client = new VmmClient(supervisor.PathsOf(vm).ApiSocket);
-            using var timeout = new CancellationTokenSource(VmmTimeout);
-            string json = await client.StatisticsAsync().WaitAsync(timeout.Token).ConfigureAwait(false);
-            return JsonSerializer.Deserialize(json, VmmJsonContext.Default.VmmStatistics);
+            return await supervisor.ReadStatisticsAsync(vm, VmmTimeout).ConfigureAwait(false);
         }
-        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException or JsonException)
+        catch (Api.ApiProblem)
         {
             return null; // a VMM that does not answer now has no samples in this scrape
         }

@@ -586,22 +586,23 @@ public sealed class VmSupervisor : IDisposable
 
     public HostInfo Info() => _resources.Describe(_inventory.Vms());
 
-    public async Task<string> StatisticsAsync(string nameOrId)
+    /// <summary>Reads the VMM's counters within <paramref name="timeout"/>; one that does not answer is a 502 problem.</summary>
+    public async Task<Vmm.Api.VmmStatistics> ReadStatisticsAsync(VmRecord vm, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        var vm = Get(nameOrId);
-        if (vm.State is not (VmStates.Running or VmStates.Paused))
-        {
-            throw ApiProblem.Conflict($"VM '{vm.Name}' is {vm.State}; statistics come from a running VM.");
-        }
-
+        ArgumentNullException.ThrowIfNull(vm);
         using var client = new VmmClient(PathsOf(vm).ApiSocket);
+        using var limit = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        limit.CancelAfter(timeout);
         try
         {
-            return await client.StatisticsAsync().ConfigureAwait(false);
+            string json = await client.StatisticsAsync(limit.Token).ConfigureAwait(false);
+            return JsonSerializer.Deserialize(json, VmmJsonContext.Default.VmmStatistics)
+                ?? throw new JsonException("the answer is null");
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+        catch (Exception e) when (e is HttpRequestException or OperationCanceledException or IOException or JsonException && !cancellationToken.IsCancellationRequested)
         {
-            throw new ApiProblem(502, "vmm-unreachable", "The VM's VMM did not answer", $"VM '{vm.Name}': {e.Message}");
+            string why = e is OperationCanceledException ? $"no answer within {timeout.TotalSeconds:0.#} s" : e.Message;
+            throw new ApiProblem(502, "vmm-unreachable", "The VM's VMM did not answer", $"VM '{vm.Name}': {why}");
         }
     }
 

@@ -43,7 +43,7 @@ public sealed class VmmClient : IDisposable
     public async Task<InstanceInfo> DescribeAsync() =>
         (await _http.GetFromJsonAsync("/", Json.InstanceInfo).ConfigureAwait(false))!;
 
-    public Task<string> StatisticsAsync() => _http.GetStringAsync("/hostvm/stats");
+    public Task<string> StatisticsAsync(CancellationToken cancellationToken = default) => _http.GetStringAsync("/hostvm/stats", cancellationToken);
 
     public Task SetStateAsync(string state) => SendAsync(HttpMethod.Patch, "/vm", new VmState { State = state }, Json.VmState);
 
