@@ -91,6 +91,30 @@ public sealed class AccessControlTests
     }
 
     [Fact]
+    public async Task MetricsNeedATokenUnlessTheDaemonIsToldToServeThemToAnyone()
+    {
+        using (var daemon = await DaemonUnderTest.StartAsync())
+        {
+            using var nobody = daemon.ClientWith(null);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await nobody.GetAsync("/metrics")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await daemon.Client.GetAsync("/metrics")).StatusCode);
+            Assert.Equal(HttpStatusCode.OK, (await nobody.GetAsync("/openapi/v1.json")).StatusCode);
+        }
+
+        string config = Path.Combine(Path.GetTempPath(), $"hostvm-metrics-{Guid.NewGuid():N}.json");
+        await File.WriteAllTextAsync(config, """{"metrics_public": true}""");
+        using (var daemon = await DaemonUnderTest.StartAsync("--config", config))
+        {
+            File.Delete(config);
+            using var nobody = daemon.ClientWith(null);
+            using var metrics = await nobody.GetAsync("/metrics");
+            Assert.Equal(HttpStatusCode.OK, metrics.StatusCode);
+            Assert.Contains("hostvm_host_vcpus_capacity", await metrics.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+            Assert.Equal(HttpStatusCode.Unauthorized, (await nobody.GetAsync("/v1/vms")).StatusCode); // only the metrics are open
+        }
+    }
+
+    [Fact]
     public async Task ProjectQuotasRefuseWhatExceedsThemAndNothingIsHalfMade()
     {
         using var daemon = await DaemonUnderTest.StartAsync();
