@@ -2,7 +2,7 @@
 # The daemon's API under load (issue: access control and statistics):
 #   GET /v1/vms with N VMs in the inventory (default 100), authenticated with a viewer token,
 #   from wrk on loopback (2 threads, C connections, D seconds): requests/s and p50/p90/p99 latency.
-#   For scale, the same run measures GET /openapi/v1.json (no token, no inventory read).
+#   For scale, the same run measures GET /openapi/v1.json (no token, no inventory read: a cached document).
 # QEMU has no counterpart to this API, so there is no ratio here.
 # Usage: bench/api.sh [N] [C] [D]. Needs the guest kernel (./test.sh builds it), curl, jq and wrk (scripts/deps.sh).
 set -euo pipefail
@@ -40,7 +40,7 @@ run() { # label, then wrk's arguments
 }
 echo "== GET /v1/vms, $N VMs in the inventory, viewer token, $C connections, ${D}s"
 run "GET /v1/vms (authenticated)" -H "Authorization: Bearer $T" "$U/v1/vms"
-echo "== for scale: GET /openapi/v1.json (no token, no inventory)"
+echo "== for scale: GET /openapi/v1.json (no token, no inventory read, cached)"
 run "GET /openapi/v1.json" "$U/openapi/v1.json"
 echo "== the daemon after the run"
 pid=$(pgrep -f "serve --data-dir $work/data" | head -1)

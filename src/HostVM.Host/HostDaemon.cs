@@ -138,6 +138,7 @@ public sealed class HostDaemon : IAsyncDisposable
             o.SerializerOptions.TypeInfoResolverChain.Insert(0, HostJsonContext.Default);
         });
         builder.Services.AddOpenApi(OpenApiDescription.DocumentName, OpenApiDescription.Configure);
+        builder.Services.AddOutputCache(); // the OpenAPI document is made once, not per request: it is served to anyone
         if (tls is not null)
         {
             builder.Services.AddSingleton(tls); // GET /v1/host shows its fingerprint
@@ -145,6 +146,7 @@ public sealed class HostDaemon : IAsyncDisposable
 
         var app = builder.Build();
         app.UseWebSockets();
+        app.UseOutputCache();
         new HostApi(supervisor, images, networks, inventory, settings, sampler, events).Map(app, access);
 
         var daemon = new HostDaemon(app, inventory, supervisor, networks, sampler, events, settings, dataLock, tls) { InitialToken = initialToken };

@@ -10,6 +10,7 @@ using HostVM.Host.Supervision;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.Features;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.AspNetCore.WebUtilities;
 using Microsoft.Net.Http.Headers;
 
@@ -141,7 +142,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             (Delegate)new EventStream(inventory, events, app.Lifetime.ApplicationStopping).StreamAsync).Produces<EventRecord>(200, "text/event-stream");
 
         new AccessApi(access.Tokens, inventory).Map(routes);
-        routes.Add(app.MapOpenApi(OpenApiDescription.Route), "GET", "/openapi/v1.json", Access.Anyone, "openapi", "This API's OpenAPI document");
+        routes.Add(app.MapOpenApi(OpenApiDescription.Route).CacheOutput(p => p.Expire(TimeSpan.FromDays(365))), "GET", "/openapi/v1.json", Access.Anyone, "openapi", "This API's OpenAPI document");
 
         app.MapFallback((HttpContext c) => throw new ApiProblem(404, "not-found", "No such resource", $"{c.Request.Method} {c.Request.Path}: there is no such resource (see docs/host-api.md)."));
     }
