@@ -19,9 +19,10 @@ trap 'pkill -9 -f "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
 mkdir -p "$work/data/import"
 cp "$G/Image" "$G/initramfs.cpio.gz" "$work/data/import/"
 "$H" serve --data-dir "$work/data" --runtime-dir "$work/run" --listen 127.0.0.1:0 >"$work/serve.out" 2>&1 &
-until grep -q 'listening on http://127' "$work/serve.out" 2>/dev/null; do sleep 0.05; done
-U=$(grep -o 'http://127.0.0.1:[0-9]*' "$work/serve.out" | head -1)
-api() { curl -sf -X "$1" "$U$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
+until grep -q 'data in' "$work/serve.out" 2>/dev/null; do sleep 0.05; done
+U=$(grep -o 'https://127.0.0.1:[0-9]*' "$work/serve.out" | head -1)
+T=$(grep -o 'hvt_[A-Za-z0-9_-]*' "$work/serve.out" | head -1)   # the admin token of the first start
+api() { curl -sf --unix-socket "$work/run/hostvm.sock" -X "$1" "http://localhost$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
 api POST /v1/images '{"name":"guest","kernel":"Image","initrd":"initramfs.cpio.gz","boot_args":"console=ttyS0 quiet hostvm.mode=shell"}' >/dev/null
 id=$(api POST /v1/vms '{"name":"loud","image":"guest","memory_mib":128,"start":true}' | jq -r .id)
 
@@ -30,9 +31,10 @@ qemu-system-riscv64 -machine virt -m 128M -display none -monitor none -bios "$G/
   -chardev "socket,id=con,path=$work/qemu.sock,server=on,wait=off" -serial chardev:con >"$work/qemu.out" 2>&1 &
 until [ -S "$work/qemu.sock" ]; do sleep 0.05; done
 
-python3 - "$U" "$work/run/vms/$id/console.sock" "$work/qemu.sock" "$BYTES" "$RUNS" <<'PY'
-import base64, os, socket, statistics, struct, sys, time
+python3 - "$U" "$work/run/vms/$id/console.sock" "$work/qemu.sock" "$BYTES" "$RUNS" "$T" "$work/data/tls/server.crt" <<'PY'
+import base64, os, socket, ssl, statistics, struct, sys, time
 url, vmm_sock, qemu_sock, nbytes, runs = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+token, cert = sys.argv[6], sys.argv[7]
 
 class Raw:  # a Unix stream socket: bytes both ways
     def __init__(self, path):
@@ -42,10 +44,12 @@ class Raw:  # a Unix stream socket: bytes both ways
 
 class WebSocket:  # just enough of RFC 6455 for a client: masked binary frames out, unmasked frames in
     def __init__(self, url, path):
-        host, port = url.removeprefix("http://").split(":")
-        self.s = socket.create_connection((host, int(port)))
+        host, port = url.removeprefix("https://").split(":")
+        # wss: the daemon's own certificate as the only CA (its names include 127.0.0.1), and the token.
+        self.s = ssl.create_default_context(cafile=cert).wrap_socket(socket.create_connection((host, int(port))), server_hostname=host)
         key = base64.b64encode(os.urandom(16)).decode()
         self.s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                       f"Authorization: Bearer {token}\r\n"
                        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
         self.buf = b""
         while b"\r\n\r\n" not in self.buf: self.buf += self.s.recv(4096)
