@@ -1,5 +1,6 @@
 using System.Globalization;
 using HostVM.Cli.Api;
+using HostVM.Host.Metrics;
 using Spectre.Console;
 using Spectre.Console.Rendering;
 

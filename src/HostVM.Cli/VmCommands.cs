@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Globalization;
 using HostVM.Cli.Api;
+using HostVM.Host.Metrics;
 using Spectre.Console;
 
 namespace HostVM.Cli;

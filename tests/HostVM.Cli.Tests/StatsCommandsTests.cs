@@ -1,4 +1,5 @@
 using System.Net;
+using HostVM.Host.Metrics;
 
 namespace HostVM.Cli.Tests;
 

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using HostVM.Host.Metrics;
 
 namespace HostVM.Cli.Api;
 

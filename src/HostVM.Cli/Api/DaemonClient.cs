@@ -1,11 +1,12 @@
 using System.Net;
 using System.Net.Http.Headers;
-using System.Security.Authentication;
 using System.Net.Sockets;
 using System.Net.WebSockets;
+using System.Security.Authentication;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using HostVM.Host.Metrics;
 
 namespace HostVM.Cli.Api;
 
