@@ -18,6 +18,9 @@ set -euo pipefail
 # editing this file during a long build cannot change what the build runs.
 {
 SOURCE_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SETUP_STEP=guest
+# shellcheck source=../scripts/lib/on-error.sh
+. "$SOURCE_DIR/../scripts/lib/on-error.sh"
 GUEST_CACHE=${HOSTVM_CACHE:-$HOME/.cache/hostvm}/guest
 COMPONENTS=(kernel busybox initramfs bench opensbi disk)
 

@@ -1,12 +1,32 @@
 #!/usr/bin/env bash
-# Installs the Debian packages HostVM's scripts need, only those that are missing.
+# Installs the Debian packages HostVM's scripts and tests need, only those that are missing.
 # Needs root (or sudo) the first time; a machine that has them all is left alone.
 set -euo pipefail
+SETUP_STEP=deps
+# shellcheck source=lib/on-error.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib/on-error.sh"
 
+fail() {
+  echo "deps: ERROR: $*" >&2
+  exit 1
+}
+
+command -v dotnet >/dev/null 2>&1 ||
+  fail "the .NET 10 SDK is not installed: install it (Debian package dotnet-sdk-10.0, from Microsoft's repository) and run this again"
+
+# What each package is for; guest/build.sh and guest/baremetal/build.sh check their own again.
 packages=(
+  # guest images: cross compilers, the kernel's source and build tools, firmware, disk images
   gcc-riscv64-linux-gnu gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
-  linux-source-6.1 opensbi qemu-system-misc device-tree-compiler
-  build-essential flex bison bc libssl-dev libelf-dev cpio xz-utils dpkg-dev file e2fsprogs curl socat jq wrk
+  linux-source-6.1 opensbi device-tree-compiler
+  build-essential flex bison bc libssl-dev libelf-dev cpio xz-utils dpkg-dev file e2fsprogs
+  # the QEMU that benchmarks compare with
+  qemu-system-misc
+  # tools the tests and benchmarks run: debugfs (e2fsprogs, above), ip (TAP test), python3
+  # (the switch's cross-process peer, the test summary), openssl (certificate checks), curl,
+  # socat, jq and wrk (API and console benchmarks), script (a terminal for hostvm run), git
+  # (the guest images' versions.txt), flock and setpriv (util-linux)
+  iproute2 python3 openssl ca-certificates curl socat jq wrk bsdutils util-linux git
 )
 
 missing=()
@@ -17,12 +37,23 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}" >&2
   sudo_cmd=()
-  [ "$(id -u)" -eq 0 ] || sudo_cmd=(sudo)
-  "${sudo_cmd[@]}" apt-get update -qq >&2
-  DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq "${missing[@]}" >&2
-fi
-
-if ! command -v dotnet >/dev/null 2>&1; then
-  echo "deps: the .NET 10 SDK is not installed; install it (package dotnet-sdk-10.0) and run this again." >&2
-  exit 1
+  if [ "$(id -u)" -ne 0 ]; then
+    command -v sudo >/dev/null 2>&1 ||
+      fail "these Debian packages are missing and installing them needs root: run this as root once, or install sudo (missing: ${missing[*]})"
+    sudo_cmd=(sudo)
+  fi
+  log=${HOSTVM_CACHE:-$HOME/.cache/hostvm}/logs/deps-apt.log
+  mkdir -p "$(dirname "$log")"
+  # apt's own output goes to the log; on failure its last lines are shown.
+  apt_logged() {
+    if ! "$@" >>"$log" 2>&1; then
+      tail -n 20 "$log" | sed 's/^/    /' >&2
+      return 1
+    fi
+  }
+  apt_logged "${sudo_cmd[@]}" apt-get update ||
+    fail "apt-get update failed (above; full log $log): check the entries in /etc/apt/sources.list.d and the network, then run this again"
+  apt_logged "${sudo_cmd[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y "${missing[@]}" ||
+    fail "apt-get install failed (above; full log $log) for: ${missing[*]}"
+  echo "deps: installed (log: $log)" >&2
 fi

@@ -11,6 +11,9 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+SETUP_STEP=baremetal
+# shellcheck source=../../scripts/lib/on-error.sh
+. "$HERE/../../scripts/lib/on-error.sh"
 CC=riscv64-unknown-elf-gcc
 CFLAGS=(-march=rv64gc -mabi=lp64d -nostdlib -nostartfiles -T "$HERE/link.ld")
 

@@ -89,35 +89,62 @@ as_root() {
 # add one mirroring the configured Debian 'deb' entries (same URIs, suites
 # and signed-by key), then refresh the package lists once. Leaves the
 # source package's versions in BUSYBOX_SOURCE_VERSIONS.
+#
+# apt-cache showsrc exits non-zero when no source entry knows the package,
+# which is exactly the case this function is for: its status must not end
+# the script (set -e), so it is read with `|| true` and judged by its output.
+# Where apt keeps its sources comes from apt-config, so APT_CONFIG can point
+# a test at a sources list of its own.
 ensure_deb_src() {
-    BUSYBOX_SOURCE_VERSIONS=$(apt-cache showsrc busybox 2>/dev/null | sed -n 's/^Version: //p')
+    BUSYBOX_SOURCE_VERSIONS=$(busybox_source_versions)
     [ -n "$BUSYBOX_SOURCE_VERSIONS" ] && return 0
     local log="$GUEST_CACHE/logs/apt.log"
     if ! has_deb_src_entry; then
         local file
-        file=$(write_deb_src_entry) || die "could not find a Debian 'deb' entry in /etc/apt to mirror as deb-src"
+        file=$(write_deb_src_entry) ||
+            die "no deb-src entry in $(apt_sources_list) or $(apt_sources_dir), and no Debian 'deb' entry to mirror as one: add a deb-src line for Debian 12 (bookworm) and run this again"
         progress "added deb-src entry $file (for apt-get source busybox)"
     fi
     run_logged "apt-get update (for deb-src)" "$log" as_root apt-get update
-    BUSYBOX_SOURCE_VERSIONS=$(apt-cache showsrc busybox 2>/dev/null | sed -n 's/^Version: //p')
+    BUSYBOX_SOURCE_VERSIONS=$(busybox_source_versions)
     [ -n "$BUSYBOX_SOURCE_VERSIONS" ] ||
-        die "apt-cache showsrc busybox finds nothing even after apt-get update; check deb-src in /etc/apt (log: $log)"
+        die "apt-cache showsrc busybox finds nothing even after apt-get update; check the deb-src entries in $(apt_sources_dir) (log: $log)"
+}
+
+busybox_source_versions() {
+    { apt-cache showsrc busybox 2>/dev/null || true; } | sed -n 's/^Version: //p'
+}
+
+# apt's sources.list file and sources.list.d directory, as apt itself sees them.
+apt_sources_list() {
+    local path=
+    eval "$(apt-config shell path Dir::Etc::sourcelist/f 2>/dev/null || true)"
+    echo "$path"
+}
+
+apt_sources_dir() {
+    local path=
+    eval "$(apt-config shell path Dir::Etc::sourceparts/d 2>/dev/null || true)"
+    echo "${path%/}"
 }
 
 has_deb_src_entry() {
     grep -rqsE '^[[:space:]]*deb-src[[:space:]]|^Types:.*deb-src' \
-        /etc/apt/sources.list /etc/apt/sources.list.d/ 2>/dev/null
+        "$(apt_sources_list)" "$(apt_sources_dir)/" 2>/dev/null
 }
 
-# Writes /etc/apt/sources.list.d/hostvm-deb-src.{sources,list}; prints its path.
+# Writes hostvm-deb-src.{sources,list} into apt's sources directory; prints its path.
 write_deb_src_entry() {
-    local src
+    local src dir list
+    dir=$(apt_sources_dir)
+    list=$(apt_sources_list)
+    [ -n "$dir" ] || return 1
     # deb822 style (Debian 12 default): copy every stanza that has 'deb' and a
     # debian.org URI, changing only the Types line.
-    for src in /etc/apt/sources.list.d/*.sources; do
+    for src in "$dir"/*.sources; do
         [ -f "$src" ] || continue
         if grep -qE '^URIs:.*debian' "$src"; then
-            local out=/etc/apt/sources.list.d/hostvm-deb-src.sources
+            local out=$dir/hostvm-deb-src.sources
             awk '
                 BEGIN { RS = ""; ORS = "\n\n" }
                 /(^|\n)Types:[^\n]*deb/ && /(^|\n)URIs:[^\n]*debian/ {
@@ -129,10 +156,10 @@ write_deb_src_entry() {
     done
     # one-line style: copy 'deb ...debian...' lines as 'deb-src'.
     local lines
-    lines=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-        sed -nE 's/^[[:space:]]*deb[[:space:]]+(.*debian.*)$/deb-src \1/p')
+    lines=$(cat "$list" "$dir"/*.list 2>/dev/null |
+        sed -nE 's/^[[:space:]]*deb[[:space:]]+(.*debian.*)$/deb-src \1/p' || true)
     if [ -n "$lines" ]; then
-        local out=/etc/apt/sources.list.d/hostvm-deb-src.list
+        local out=$dir/hostvm-deb-src.list
         printf '%s\n' "$lines" | as_root tee "$out" >/dev/null
         echo "$out"
         return 0

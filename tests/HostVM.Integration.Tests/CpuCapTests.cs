@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using HostVM.Machine;
-using Xunit.Abstractions;
 
 namespace HostVM.Integration.Tests;
 

@@ -15,11 +15,11 @@ public sealed class DaemonFixture : IAsyncLifetime
     /// <summary>An empty directory to stand for XDG_CONFIG_HOME, so a user's ~/.config/hostvm/cli.json is not read.</summary>
     public string ConfigRoot => Path.Combine(Daemon.Root, "config");
 
-    public async Task InitializeAsync() => _daemon = await DaemonUnderTest.StartAsync();
+    public async ValueTask InitializeAsync() => _daemon = await DaemonUnderTest.StartAsync();
 
-    public Task DisposeAsync()
+    public ValueTask DisposeAsync()
     {
         _daemon?.Dispose();
-        return Task.CompletedTask;
+        return ValueTask.CompletedTask;
     }
 }

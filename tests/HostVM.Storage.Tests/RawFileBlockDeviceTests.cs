@@ -183,16 +183,17 @@ public sealed class RawFileBlockDeviceTests : IDisposable
     [Fact]
     public void UnreadableFileSaysSo()
     {
-        // Root reads every file whatever its mode, so there is nothing to see there.
-        if (Environment.IsPrivilegedProcess)
-        {
-            return;
-        }
-
+        // Root reads every file whatever its mode, so as root the open runs as another user.
         string path = temp.Create(MiB);
+        File.SetUnixFileMode(temp.Directory, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute | UnixFileMode.GroupExecute | UnixFileMode.OtherExecute);
         File.SetUnixFileMode(path, UnixFileMode.UserWrite);
-        var e = Assert.Throws<BlockDeviceException>(() => RawFileBlockDevice.Open(path, readOnly: true));
-        Assert.Contains("No permission", e.Message, StringComparison.Ordinal);
+        var e = AsAnotherUser.Run(() => Assert.Throws<BlockDeviceException>(() => RawFileBlockDevice.Open(path, readOnly: true)));
+        Assert.True(e.Message.Contains("No permission", StringComparison.Ordinal), e.Message);
+
+        // The same file opens for that user once it is readable to all, so the refusal was the file's mode.
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
+        using var readable = AsAnotherUser.Run(() => RawFileBlockDevice.Open(path, readOnly: true));
+        Assert.True(readable.ReadOnly);
     }
 
     [Fact]

@@ -7,9 +7,9 @@ public sealed class PreBootApiTests : IAsyncLifetime
 {
     private VmmApiFixture _api = null!;
 
-    public async Task InitializeAsync() => _api = await VmmApiFixture.StartAsync();
+    public async ValueTask InitializeAsync() => _api = await VmmApiFixture.StartAsync();
 
-    public async Task DisposeAsync() => await _api.DisposeAsync();
+    public async ValueTask DisposeAsync() => await _api.DisposeAsync();
 
     [Fact]
     public async Task DescribesTheInstanceAsNotStarted()

@@ -20,14 +20,14 @@ public sealed class StatsSamplerTests : IAsyncLifetime
     private VmSupervisor _supervisor = null!;
     private StatsSampler _sampler = null!;
 
-    public Task InitializeAsync()
+    public ValueTask InitializeAsync()
     {
         var settings = new HostSettings { DataDir = Path.Combine(_root, "d"), RuntimeDir = Path.Combine(_root, "r"), StatsIntervalS = 10 };
         Directory.CreateDirectory(settings.DataDir);
         _inventory = new InventoryStore(Path.Combine(settings.DataDir, "hostvm.db"));
         _supervisor = new VmSupervisor(settings, _inventory, new ImageStore(settings, _inventory));
         _sampler = new StatsSampler(settings, _inventory, _supervisor);
-        return Task.CompletedTask;
+        return ValueTask.CompletedTask;
     }
 
     private VmRecord AddVm(string name, string state)
@@ -123,7 +123,7 @@ public sealed class StatsSamplerTests : IAsyncLifetime
         Assert.Equal(2, _sampler.History("kept", null).Count);
     }
 
-    public async Task DisposeAsync()
+    public async ValueTask DisposeAsync()
     {
         await _sampler.DisposeAsync();
         foreach (var vmm in _vmms)

@@ -199,10 +199,7 @@ public sealed class SwitchPortTests : IDisposable
             print(data[14:16].decode(), sender == os.path.join(d, sys.argv[2]), flush=True)
             os.unlink(me)
             """;
-        if (!File.Exists("/usr/bin/python3"))
-        {
-            return;
-        }
+        Assert.SkipUnless(File.Exists("/usr/bin/python3"), "the peer is a Python program and /usr/bin/python3 is missing: scripts/deps.sh installs it");
 
         var a = Port("lan", out var inA);
         var start = new System.Diagnostics.ProcessStartInfo("/usr/bin/python3") { RedirectStandardOutput = true };
