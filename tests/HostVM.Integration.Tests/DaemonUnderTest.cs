@@ -103,12 +103,16 @@ public sealed partial class DaemonUnderTest : IDisposable
     /// <summary>wss://127.0.0.1:PORT/<paramref name="path"/> (a path like "v1/vms/x/console").</summary>
     public Uri WebSocketUri(string path) => new(Client.BaseAddress!.ToString().Replace("https://", "wss://", StringComparison.Ordinal) + path);
 
-    /// <summary>Kills the daemon with SIGKILL (its VMMs live on) and starts a new one on the same directories.</summary>
-    public async Task KillAndRestartAsync()
+    /// <summary>
+    /// Kills the daemon with SIGKILL (its VMMs live on) and starts a new one on the same directories;
+    /// <paramref name="whileDown"/> runs in between (to change its files as a crash or an older version would).
+    /// </summary>
+    public async Task KillAndRestartAsync(Action? whileDown = null)
     {
         ProcessKill(_process.Id, 9);
         await _process.WaitForExitAsync(TimeSpan.FromSeconds(30));
         _process.Dispose();
+        whileDown?.Invoke();
         _process = Launch();
         await WaitForAddressAsync();
     }

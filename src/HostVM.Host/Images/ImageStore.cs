@@ -135,12 +135,38 @@ public sealed class ImageStore
         }
     }
 
+    /// <summary>
+    /// Gives a new VM its own names for the image's kernel and initrd (if the image has one), in the
+    /// VM's directory: the VM boots those files from then on, so deleting the image, or another import
+    /// under the same name, can never change what the VM boots.
+    /// </summary>
+    public void LinkBootFiles(ImageRecord image, string kernel, string initrd)
+    {
+        ArgumentNullException.ThrowIfNull(image);
+        FileLink.LinkOrCopy(FileOf(image.Name, KernelFile), kernel);
+        if (image.InitrdBytes is not null)
+        {
+            FileLink.LinkOrCopy(FileOf(image.Name, InitrdFile), initrd);
+        }
+    }
+
     public void Delete(string name)
     {
         ImageRecord image;
         lock (_lock)
         {
             image = _inventory.Image(name) ?? throw ApiProblem.NotFound("image", name);
+            // A VM can only be made from its own project's image, so the users are named to the
+            // image's owner; any other (made before that rule) is only counted.
+            var users = _inventory.Vms().Where(v => v.Image == name).ToList();
+            if (users.Count > 0)
+            {
+                var names = users.Where(v => v.Project == image.Project).Select(v => v.Name).Order(StringComparer.Ordinal).ToList();
+                int others = users.Count - names.Count;
+                string who = string.Join(", ", names) + (others == 0 ? string.Empty : $"{(names.Count > 0 ? " and " : string.Empty)}{others} VM(s) of other projects");
+                throw ApiProblem.Conflict($"Image '{name}' is used by {who}: delete those VMs first.");
+            }
+
             _inventory.DeleteImage(name);
             string dir = Path.Combine(Root, name);
             if (Directory.Exists(dir))

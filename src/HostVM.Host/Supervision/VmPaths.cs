@@ -1,6 +1,10 @@
 namespace HostVM.Host.Supervision;
 
-/// <summary>Where one VM's files live: its disk and logs in the data directory, its sockets in the runtime directory.</summary>
+/// <summary>
+/// Where one VM's files live: its disk, its own kernel and initrd (linked from its image when it was
+/// created, so the VM boots the same files whatever later happens to the image's name) and logs in
+/// the data directory, its sockets in the runtime directory.
+/// </summary>
 public sealed record VmPaths(string Directory, string RuntimeDirectory)
 {
     public static VmPaths For(HostSettings settings, string vmId)
@@ -10,6 +14,10 @@ public sealed record VmPaths(string Directory, string RuntimeDirectory)
     }
 
     public string Disk => Path.Combine(Directory, "disk.img");
+
+    public string Kernel => Path.Combine(Directory, "kernel");
+
+    public string Initrd => Path.Combine(Directory, "initrd");
 
     public string SerialLog => Path.Combine(Directory, "serial.log");
 

@@ -41,7 +41,7 @@ public sealed class VmSupervisor : IDisposable
         _settings = settings;
         _inventory = inventory;
         _images = images;
-        _launcher = new VmmLauncher(settings, images);
+        _launcher = new VmmLauncher(settings);
         _resources = new HostResources(settings);
         Directory.CreateDirectory(Path.Combine(settings.DataDir, "vms"));
         _monitor = new Timer(_ => Monitor(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
@@ -197,6 +197,7 @@ public sealed class VmSupervisor : IDisposable
             try
             {
                 Directory.CreateDirectory(staging);
+                _images.LinkBootFiles(image, Path.Combine(staging, "kernel"), Path.Combine(staging, "initrd"));
                 string imageDisk = _images.FileOf(imageName, ImageStore.DiskFile);
                 if (File.Exists(imageDisk))
                 {
@@ -262,6 +263,7 @@ public sealed class VmSupervisor : IDisposable
     private VmRecord Launch(VmRecord vm, string eventType, string what)
     {
         var paths = PathsOf(vm);
+        RequireOwnFiles(vm, paths);
         Process process;
         long ticks;
         lock (_admission)
@@ -296,6 +298,35 @@ public sealed class VmSupervisor : IDisposable
         vm = vm with { State = VmStates.Running };
         _inventory.PutVm(vm, eventType, $"{what} (pid {process.Id}, {watch.ElapsedMilliseconds} ms to API-ready)");
         return vm;
+    }
+
+    /// <summary>
+    /// A VM boots only the kernel and initrd linked into its own directory at create, and starts only
+    /// with the disk it was made with. A VM made before VMs kept their own boot files gets them now,
+    /// but only from an image of its own project that is older than the VM: an image imported since
+    /// under the same name is someone else's.
+    /// </summary>
+    private void RequireOwnFiles(VmRecord vm, VmPaths paths)
+    {
+        if (!File.Exists(paths.Kernel))
+        {
+            if (_inventory.Image(vm.Image) is { } image && image.Project == vm.Project && image.CreatedAt <= vm.CreatedAt)
+            {
+                File.Delete(paths.Initrd);
+                _images.LinkBootFiles(image, paths.Kernel, paths.Initrd);
+            }
+            else
+            {
+                throw new ApiProblem(409, "vm-files-missing", "The VM's files are missing",
+                    $"VM '{vm.Name}' has no kernel of its own ({paths.Kernel}) and its image '{vm.Image}' is gone or was replaced: delete the VM and create it again from an image.");
+            }
+        }
+
+        if (vm.DiskMib > 0 && !File.Exists(paths.Disk))
+        {
+            throw new ApiProblem(409, "vm-files-missing", "The VM's files are missing",
+                $"VM '{vm.Name}' has a {vm.DiskMib} MiB disk, but {paths.Disk} is missing: put the disk back (from a backup) or delete the VM; it will not start without it.");
+        }
     }
 
     private static int? SafeExitCode(Process p)

@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Text.Json;
-using HostVM.Host.Images;
 using HostVM.Host.Inventory;
 using HostVM.Networking.Switch;
 using HostVM.Vmm;
@@ -17,7 +16,7 @@ namespace HostVM.Host.Supervision;
 /// no daemon runs, and it replays up to 1 MiB to a new console client, so a daemon that adopts it
 /// later still has the latest output.
 /// </summary>
-public sealed class VmmLauncher(HostSettings settings, ImageStore images)
+public sealed class VmmLauncher(HostSettings settings)
 {
     public const string DiskId = "disk";
 
@@ -37,17 +36,17 @@ public sealed class VmmLauncher(HostSettings settings, ImageStore images)
     {
         ArgumentNullException.ThrowIfNull(vm);
         ArgumentNullException.ThrowIfNull(paths);
-        string initrd = images.FileOf(vm.Image, ImageStore.InitrdFile);
         return new FullVmConfiguration
         {
+            // The VM's own files only (VmPaths): never looked up by image name.
             BootSource = new BootSource
             {
-                KernelImagePath = images.FileOf(vm.Image, ImageStore.KernelFile),
-                InitrdPath = File.Exists(initrd) ? initrd : null,
+                KernelImagePath = paths.Kernel,
+                InitrdPath = File.Exists(paths.Initrd) ? paths.Initrd : null,
                 BootArgs = vm.BootArgs,
             },
             MachineConfig = new MachineConfig { VcpuCount = vm.Vcpus, MemSizeMib = vm.MemoryMib, CpuCapPercent = vm.CpuCapPercent },
-            Drives = File.Exists(paths.Disk)
+            Drives = vm.DiskMib > 0
                 ? [new Drive { DriveId = DiskId, PathOnHost = paths.Disk, IsRootDevice = false, IsReadOnly = false, RateLimiter = Limiter(vm.DiskLimits) }]
                 : [],
             NetworkInterfaces = [.. vm.Networks.Select((n, i) => new NetworkInterface
