@@ -9,7 +9,7 @@ namespace HostVM.Cli;
 /// <summary>Opens the network backend a --net option names: user-mode NAT, a switch port or a TAP device.</summary>
 public static class NetworkBackends
 {
-    public const string Keys = "user (hostfwd=), switch=NAME, tap=IFNAME, mac=, [rx-|tx-]bw=, [rx-|tx-]ops= and their -burst";
+    public const string Keys = "user (hostfwd=, host-loopback=), switch=NAME, tap=IFNAME, mac=, [rx-|tx-]bw=, [rx-|tx-]ops= and their -burst";
 
     public static IPacketPort Open(KeyValueList list, List<string> notes)
     {
@@ -32,6 +32,13 @@ public static class NetworkBackends
         if (forwards.Count > 0 && list.Kind is null)
         {
             throw new DeviceOptionException($"--net {list.Text}: hostfwd= only works with user networking.");
+        }
+
+        // Like QEMU's -netdev user, but the gateway reaches the host's own 127.0.0.1 only when asked.
+        bool hostLoopback = list.GetSwitch("host-loopback", false);
+        if (hostLoopback && list.Kind is null)
+        {
+            throw new DeviceOptionException($"--net {list.Text}: host-loopback= only works with user networking.");
         }
 
         list.RejectUnknown(Keys);
@@ -60,7 +67,7 @@ public static class NetworkBackends
                 }
             }
 
-            var user = new UserNetwork(new UserNetworkOptions { HostForwards = parsed });
+            var user = new UserNetwork(new UserNetworkOptions { HostForwards = parsed, Egress = EgressPolicy.UserMode(hostLoopback) });
             foreach (var bound in user.BoundForwards)
             {
                 notes.Add($"user network: forwarding {bound}");

@@ -19,10 +19,11 @@ public static class NetworkCommands
             [
                 Markup.Escape(network.Name),
                 HumanOutput.Escape(network.Project),
-                network.Nat ? "yes" : "no",
+                !network.Nat ? "no" : network.EgressAllow.Count == 0 ? "yes" : HumanOutput.Escape("yes, also " + string.Join(' ', network.EgressAllow)),
                 HumanOutput.Escape(string.Join(", ", network.Vms)),
                 HumanOutput.Time(network.CreatedAt),
             ]),
+        EgressCommand(runner),
         runner.DeleteCommand("network", "Delete a network (no VM may be on it).", (c, n, t) => c.DeleteNetworkAsync(n, t)),
     };
 
@@ -40,4 +41,22 @@ public static class NetworkCommands
         return command;
     }
 
+    private static Command EgressCommand(DaemonCommandRunner runner)
+    {
+        var name = new Argument<string>("name") { Description = "A network with a NAT." };
+        var allow = new Option<string[]>("--allow")
+        {
+            Description = "A destination its guests may reach although the default refuses it (the host, loopback, private and link-local ranges): ADDRESS[/PREFIX][:PORT], e.g. 10.1.2.3:5432; repeat for more. None: only the public internet.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var command = new Command("egress", "Set where a NAT network's guests may go besides the public internet (the host's admin only); replaces the list.") { name, allow };
+        runner.SetAction(command, async call =>
+        {
+            var network = await call.Client.SetNetworkEgressAsync(call.Get(name), call.Get(allow) ?? [], call.CancellationToken).ConfigureAwait(false);
+            return call.Print(network, (screen, n) => screen.MarkupLine(n.EgressAllow.Count == 0
+                ? $"Network [bold]{Markup.Escape(n.Name)}[/]: its guests reach the public internet only."
+                : $"Network [bold]{Markup.Escape(n.Name)}[/]: its guests also reach {Markup.Escape(string.Join(' ', n.EgressAllow))}."));
+        });
+        return command;
+    }
 }

@@ -7,11 +7,11 @@ using HostVM.Networking.UserNet;
 namespace HostVM.Vmm;
 
 /// <summary>
-/// The backend a NIC's <c>host_dev_name</c> names: <c>user</c> or <c>user:hostfwd=tcp::8080-:80,hostfwd=...</c>
-/// (user-mode NAT), <c>switch:NAME</c> (a HostVM switch in the runtime directory), or anything else: a TAP
-/// interface of that name, as in Firecracker.
+/// The backend a NIC's <c>host_dev_name</c> names: <c>user</c> or <c>user:hostfwd=tcp::8080-:80,hostfwd=...,host-loopback=on</c>
+/// (user-mode NAT; the gateway reaches the host's 127.0.0.1 only with host-loopback=on), <c>switch:NAME</c>
+/// (a HostVM switch in the runtime directory), or anything else: a TAP interface of that name, as in Firecracker.
 /// </summary>
-public sealed record NetworkBackendSpec(NetworkBackendKind Kind, string Name, IReadOnlyList<HostForward> Forwards)
+public sealed record NetworkBackendSpec(NetworkBackendKind Kind, string Name, IReadOnlyList<HostForward> Forwards, bool HostLoopback = false)
 {
     public const int MaxInterfaceName = 15; // IFNAMSIZ - 1
 
@@ -21,12 +21,19 @@ public sealed record NetworkBackendSpec(NetworkBackendKind Kind, string Name, IR
         if (hostDevName == "user" || hostDevName.StartsWith("user:", StringComparison.Ordinal))
         {
             var forwards = new List<HostForward>();
+            bool hostLoopback = false;
             string rest = hostDevName.Length > 5 ? hostDevName[5..] : string.Empty;
             foreach (var item in rest.Split(',', StringSplitOptions.RemoveEmptyEntries))
             {
+                if (item is "host-loopback=on" or "host-loopback=off")
+                {
+                    hostLoopback = item.EndsWith("on", StringComparison.Ordinal);
+                    continue;
+                }
+
                 if (!item.StartsWith("hostfwd=", StringComparison.Ordinal))
                 {
-                    throw new VmmFault($"host_dev_name {hostDevName}: user networking takes only hostfwd=PROTO:[HOSTADDR]:PORT-[GUESTADDR]:PORT items, not '{item}'.");
+                    throw new VmmFault($"host_dev_name {hostDevName}: user networking takes only hostfwd=PROTO:[HOSTADDR]:PORT-[GUESTADDR]:PORT and host-loopback=on|off items, not '{item}'.");
                 }
 
                 try
@@ -39,7 +46,7 @@ public sealed record NetworkBackendSpec(NetworkBackendKind Kind, string Name, IR
                 }
             }
 
-            return new(NetworkBackendKind.User, "user", forwards);
+            return new(NetworkBackendKind.User, "user", forwards, hostLoopback);
         }
 
         if (hostDevName.StartsWith("switch:", StringComparison.Ordinal))
@@ -74,7 +81,7 @@ public sealed record NetworkBackendSpec(NetworkBackendKind Kind, string Name, IR
             {
                 NetworkBackendKind.Switch => SwitchPort.Open(Name),
                 NetworkBackendKind.Tap => TapPort.Open(Name),
-                _ => new UserNetwork(new UserNetworkOptions { HostForwards = Forwards }),
+                _ => new UserNetwork(new UserNetworkOptions { HostForwards = Forwards, Egress = EgressPolicy.UserMode(HostLoopback) }),
             };
         }
         catch (Exception e) when (e is IOException or SocketException or ArgumentException or UnauthorizedAccessException or InvalidOperationException)
@@ -87,6 +94,8 @@ public sealed record NetworkBackendSpec(NetworkBackendKind Kind, string Name, IR
     {
         NetworkBackendKind.Switch => $"switch:{Name}",
         NetworkBackendKind.Tap => Name,
-        _ => Forwards.Count == 0 ? "user" : "user:" + string.Join(',', Forwards.Select(f => $"hostfwd={f}")),
+        _ => Forwards.Count == 0 && !HostLoopback
+            ? "user"
+            : "user:" + string.Join(',', Forwards.Select(f => $"hostfwd={f}").Concat(HostLoopback ? ["host-loopback=on"] : [])),
     };
 }

@@ -66,4 +66,18 @@ public sealed class HostCommandsTests
         Assert.Equal(ExitCodes.Conflict, delete.ExitCode);
         Assert.Contains("used by web1, db", delete.Errors);
     }
+
+    [Theory]
+    [InlineData(new[] { "--allow", "10.1.2.3:5432", "--allow", "192.168.50.0/24" }, """{"allow": ["10.1.2.3:5432", "192.168.50.0/24"]}""", "also reach 10.1.2.3:5432 192.168.50.0/24")]
+    [InlineData(new string[0], """{"allow": []}""", "public internet only")]
+    public void NetworkEgressReplacesTheAllowList(string[] options, string body, string said)
+    {
+        string allowed = body.Replace("{\"allow\": ", string.Empty, StringComparison.Ordinal).TrimEnd('}');
+        var daemon = new FakeDaemon().Answer("PUT", "/v1/networks/lan/egress", HttpStatusCode.OK,
+            $$"""{"name": "lan", "nat": true, "vms": [], "created_at": "2026-01-01T10:00:00Z", "egress_allow": {{allowed}}}""");
+        var run = CliRun.Start(daemon, ["network", "egress", "lan", .. options]);
+        Assert.True(run.ExitCode == 0, run.Errors);
+        daemon.Single("PUT").AssertJson(body);
+        Assert.Contains(said, run.Output, StringComparison.Ordinal);
+    }
 }

@@ -62,7 +62,8 @@ public sealed class NetworkTests : IDisposable
         await using var web = await ServeAsync("/file", file);
         int httpPort = new Uri(web.Urls.First()).Port;
 
-        var user = new UserNetwork(new UserNetworkOptions { HostForwards = [HostForward.Parse("tcp:127.0.0.1:0-:80")] });
+        // host-loopback=on: the gateway is the host's 127.0.0.1, as `hostvm run --net user,host-loopback=on` asks.
+        var user = new UserNetwork(new UserNetworkOptions { HostForwards = [HostForward.Parse("tcp:127.0.0.1:0-:80")], Egress = EgressPolicy.UserMode(hostLoopback: true) });
         int forwarded = user.BoundForwardPorts[0];
         var config = GuestSession.Configuration() with
         {
@@ -77,6 +78,14 @@ public sealed class NetworkTests : IDisposable
 
         string fetched = guest.Check($"wget -q -O - http://10.0.2.2:{httpPort}/file | sha256sum", TimeSpan.FromSeconds(120));
         Assert.Equal(Sha256(file), HashIn(fetched));
+
+        // Without host-loopback (the default) the same guest cannot reach the host: the NAT refuses
+        // the connection as a closed port would, and counts it.
+        user.Egress = EgressPolicy.UserMode();
+        var (status, refused) = guest.Run($"wget -q -O - -T 10 http://10.0.2.2:{httpPort}/file", TimeSpan.FromSeconds(60));
+        Assert.True(status != 0 && refused.Contains("refused", StringComparison.OrdinalIgnoreCase), refused);
+        Assert.True(user.Statistics.EgressRefused > 0);
+        user.Egress = EgressPolicy.UserMode(hostLoopback: true);
 
         guest.Check("mkdir -p /www && echo served-by-the-guest > /www/index.html && httpd -p 80 -h /www");
         using var client = new HttpClient { Timeout = TimeSpan.FromSeconds(60) };
@@ -116,7 +125,7 @@ public sealed class NetworkTests : IDisposable
         int httpPort = new Uri(web.Urls.First()).Port;
 
         string name = $"nat-{Guid.NewGuid():N}"[..20];
-        var nat = new UserNetwork();
+        var nat = new UserNetwork(new UserNetworkOptions { Egress = EgressPolicy.UserMode(hostLoopback: true) });
         using var uplink = SwitchUplink.Open(name, nat, _dir);
         var a = OnSwitch(name, "52:54:00:00:01:01");
         var b = OnSwitch(name, "52:54:00:00:01:02");
@@ -161,7 +170,7 @@ public sealed class NetworkTests : IDisposable
             }
         });
         var limit = new RateLimitSettings(new TokenBucketSettings(256 << 10, TimeSpan.FromMilliseconds(500)), null);
-        var nic = new VirtioNet(new UserNetwork(), MacAddress.Parse("52:54:00:12:34:57"), transmitLimits: limit);
+        var nic = new VirtioNet(new UserNetwork(new UserNetworkOptions { Egress = EgressPolicy.UserMode(hostLoopback: true) }), MacAddress.Parse("52:54:00:12:34:57"), transmitLimits: limit);
         var config = GuestSession.Configuration() with { VirtioDevices = [nic] };
         using var guest = GuestSession.Start(config);
         guest.Check("udhcpc -i eth0 -q -n >/dev/null 2>&1");

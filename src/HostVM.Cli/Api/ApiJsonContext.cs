@@ -25,6 +25,7 @@ namespace HostVM.Cli.Api;
 [JsonSerializable(typeof(StopVmRequest))]
 [JsonSerializable(typeof(UpdateVmRequest))]
 [JsonSerializable(typeof(CreateNetworkRequest))]
+[JsonSerializable(typeof(HostVM.Host.Api.SetEgressRequest))]
 [JsonSerializable(typeof(ImageMetadata))]
 [JsonSerializable(typeof(CliConfig))]
 [JsonSerializable(typeof(Token))]

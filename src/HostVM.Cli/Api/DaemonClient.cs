@@ -222,6 +222,9 @@ public sealed class DaemonClient : IDisposable
     public Task<DaemonResponse<Network>> GetNetworkAsync(string name, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, $"v1/networks/{Escape(name)}", null, Json.Network, cancellationToken);
 
+    public Task<DaemonResponse<Network>> SetNetworkEgressAsync(string name, IReadOnlyList<string> allow, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Put, $"v1/networks/{Escape(name)}/egress", JsonContent(new HostVM.Host.Api.SetEgressRequest { Allow = allow }, Json.SetEgressRequest), Json.Network, cancellationToken);
+
     public Task DeleteNetworkAsync(string name, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Delete, $"v1/networks/{Escape(name)}", null, cancellationToken);
 

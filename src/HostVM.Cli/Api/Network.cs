@@ -13,4 +13,7 @@ public sealed record Network
     public IReadOnlyList<string> Vms { get; init; } = [];
 
     public DateTimeOffset? CreatedAt { get; init; }
+
+    /// <summary>Destinations its NAT may reach besides the public internet (the host's admin sets them).</summary>
+    public IReadOnlyList<string> EgressAllow { get; init; } = [];
 }

@@ -34,6 +34,8 @@ public sealed class ApiRoutes(IEndpointRouteBuilder app)
 
     public RouteHandlerBuilder Patch(string pattern, Access access, string action, string summary, Delegate handler) => Map("PATCH", pattern, access, action, summary, handler);
 
+    public RouteHandlerBuilder Put(string pattern, Access access, string action, string summary, Delegate handler) => Map("PUT", pattern, access, action, summary, handler);
+
     public RouteHandlerBuilder Delete(string pattern, Access access, string action, string summary, Delegate handler) => Map("DELETE", pattern, access, action, summary, handler);
 
     /// <summary>Refuses to serve a route that came without an <see cref="ApiEndpoint"/>: it would have no access rule.</summary>

@@ -122,6 +122,9 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             var created = networks.Create(request with { Project = project });
             return Created(c, created, Json.NetworkView, $"/v1/networks/{created.Name}");
         }).Accepts<CreateNetworkRequest>("application/json").Produces<NetworkView>(201);
+        routes.Put("/v1/networks/{name}/egress", Access.HostAdmin, "network.egress", "Set the destinations a NAT network's guests may reach besides the public internet (the host's admin)", async (string name, HttpContext c) =>
+            Ok(networks.SetEgress(Network(c, name).Name, (await ReadAsync(c, Json.SetEgressRequest).ConfigureAwait(false)).Allow ?? []), Json.NetworkView))
+            .Accepts<SetEgressRequest>("application/json").Produces<NetworkView>();
         routes.Delete("/v1/networks/{name}", Access.Operate, "network.delete", "Delete a network no VM uses", (string name, HttpContext c) =>
         {
             networks.Delete(Network(c, name).Name);

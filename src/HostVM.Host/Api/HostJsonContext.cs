@@ -24,6 +24,7 @@ namespace HostVM.Host.Api;
 [JsonSerializable(typeof(UpdateVmRequest))]
 [JsonSerializable(typeof(StopVmRequest))]
 [JsonSerializable(typeof(CreateNetworkRequest))]
+[JsonSerializable(typeof(SetEgressRequest))]
 [JsonSerializable(typeof(ImportImageRequest))]
 [JsonSerializable(typeof(HostInfo))]
 [JsonSerializable(typeof(Security.TokenRecord))]

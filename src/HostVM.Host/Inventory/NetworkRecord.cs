@@ -9,5 +9,11 @@ public sealed record NetworkRecord
 
     public bool Nat { get; init; }
 
+    /// <summary>
+    /// Destinations (<c>ADDRESS[/PREFIX][:PORT]</c>) the NAT's guests may reach although the default
+    /// policy refuses them (the host, loopback, private and link-local ranges); set by the host's admin.
+    /// </summary>
+    public IReadOnlyList<string> EgressAllow { get; init; } = [];
+
     public DateTimeOffset CreatedAt { get; init; }
 }

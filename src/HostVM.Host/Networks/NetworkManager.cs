@@ -10,7 +10,9 @@ namespace HostVM.Host.Networks;
 /// (<c>RuntimeDir/switches/NAME</c>): the VMMs on it attach their NICs as switch ports, so VMs on one
 /// network reach each other and frames never cross into another network's directory. A network with
 /// <c>nat</c> has a user-mode NAT in the daemon attached as one more port (DHCP from 10.0.2.15, gateway
-/// 10.0.2.2): its guests reach the host and beyond through the daemon's sockets.
+/// 10.0.2.2): its guests reach the public internet through the daemon's sockets, and nothing that is
+/// the host or behind it (loopback, the host's addresses, private and link-local ranges, the gateway
+/// as the host) unless the host's admin allows that destination (<see cref="SetEgress"/>).
 /// </summary>
 public sealed class NetworkManager : IDisposable
 {
@@ -18,6 +20,7 @@ public sealed class NetworkManager : IDisposable
     private readonly InventoryStore _inventory;
     private readonly Lock _lock = new();
     private readonly Dictionary<string, SwitchUplink> _uplinks = [];
+    private readonly Dictionary<string, UserNetwork> _nats = [];
 
     public NetworkManager(HostSettings settings, InventoryStore inventory)
     {
@@ -42,7 +45,7 @@ public sealed class NetworkManager : IDisposable
     }
 
     private static NetworkView View(NetworkRecord n, IReadOnlyList<VmRecord> vms) =>
-        new(n.Name, n.Project, n.Nat, [.. vms.Where(v => v.Networks.Any(x => x.Network == n.Name)).Select(v => v.Name)], n.CreatedAt);
+        new(n.Name, n.Project, n.Nat, [.. vms.Where(v => v.Networks.Any(x => x.Network == n.Name)).Select(v => v.Name)], n.CreatedAt, n.EgressAllow);
 
     public NetworkView Create(CreateNetworkRequest request)
     {
@@ -69,6 +72,53 @@ public sealed class NetworkManager : IDisposable
         }
 
         return View(network, []);
+    }
+
+    /// <summary>Replaces the destinations a NAT network's guests may reach beyond the default policy; new flows follow at once.</summary>
+    public NetworkView SetEgress(string name, IReadOnlyList<string> allow)
+    {
+        ArgumentNullException.ThrowIfNull(allow);
+        var rules = ParseRules(allow);
+        lock (_lock)
+        {
+            var network = _inventory.Network(name) ?? throw ApiProblem.NotFound("network", name);
+            if (!network.Nat)
+            {
+                throw ApiProblem.Conflict($"Network '{name}' has no NAT: its guests reach nothing outside it, so there is nothing to allow.");
+            }
+
+            network = network with { EgressAllow = [.. rules.Select(r => r.ToString())] };
+            _inventory.PutNetwork(network, $"network {name}: egress allows {(rules.Count == 0 ? "nothing beyond the public internet" : string.Join(' ', network.EgressAllow))}");
+            if (_nats.TryGetValue(name, out var nat))
+            {
+                nat.Egress = EgressPolicy.Restricted(rules);
+            }
+
+            return View(network, _inventory.Vms());
+        }
+    }
+
+    private static List<EgressRule> ParseRules(IReadOnlyList<string> allow)
+    {
+        if (allow.Count > 256)
+        {
+            throw ApiProblem.BadRequest($"allow: {allow.Count} destinations; at most 256.", "allow");
+        }
+
+        var rules = new List<EgressRule>();
+        foreach (string text in allow)
+        {
+            try
+            {
+                rules.Add(EgressRule.Parse(text ?? string.Empty));
+            }
+            catch (FormatException e)
+            {
+                throw ApiProblem.BadRequest($"allow: {e.Message}", "allow");
+            }
+        }
+
+        return rules;
     }
 
     public void Delete(string name)
@@ -98,12 +148,16 @@ public sealed class NetworkManager : IDisposable
         Directory.CreateDirectory(SwitchLocation.SwitchDirectory(network.Name, _settings.RuntimeDir));
         if (network.Nat && !_uplinks.ContainsKey(network.Name))
         {
-            _uplinks[network.Name] = SwitchUplink.Open(network.Name, new UserNetwork(), _settings.RuntimeDir);
+            // Tenants share the host: their NAT refuses the host and what lies behind it (EgressPolicy).
+            var nat = new UserNetwork(new UserNetworkOptions { Egress = EgressPolicy.Restricted(ParseRules(network.EgressAllow)) });
+            _uplinks[network.Name] = SwitchUplink.Open(network.Name, nat, _settings.RuntimeDir);
+            _nats[network.Name] = nat;
         }
     }
 
     private void CloseUplink(string name)
     {
+        _nats.Remove(name);
         if (_uplinks.Remove(name, out var uplink))
         {
             uplink.Dispose();
@@ -120,6 +174,7 @@ public sealed class NetworkManager : IDisposable
             }
 
             _uplinks.Clear();
+            _nats.Clear();
         }
     }
 }

@@ -50,10 +50,16 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
         if (isConnectionRequest && reachable && _connections.Count < network.Options.MaxTcpConnections &&
             _perGuest[ip.Source] < network.Options.MaxTcpConnectionsPerGuest)
         {
-            // DNS over TCP (for answers too big for UDP) goes to the same name server as DNS over UDP.
-            var host = isDns ? network.DnsServer! : new IPEndPoint(Ipv4.ToAddress(network.MapToHost(destination)), segment.DestinationPort);
-            Track(key, TcpNatConnection.Connect(network, this, key, segment, host));
-            return true;
+            // DNS over TCP (for answers too big for UDP) goes to the same name server as DNS over UDP;
+            // anything else only where the egress policy lets it (a refusal is an RST, as a closed port).
+            IPEndPoint? host = isDns ? network.DnsServer!
+                : network.ResolveEgress(destination, segment.DestinationPort) is { } target ? new IPEndPoint(Ipv4.ToAddress(target), segment.DestinationPort)
+                : null;
+            if (host is not null)
+            {
+                Track(key, TcpNatConnection.Connect(network, this, key, segment, host));
+                return true;
+            }
         }
 
         if (network.IsGuestAddress(ip.Source))

@@ -72,9 +72,13 @@ internal sealed class UdpNat : IDisposable
                 // Other guests are reached through the switch, not through us.
                 return false;
             }
+            else if (_network.ResolveEgress(key.RemoteAddress, key.RemotePort) is { } host)
+            {
+                target = new IPEndPoint(Ipv4.ToAddress(host), key.RemotePort);
+            }
             else
             {
-                target = new IPEndPoint(Ipv4.ToAddress(_network.MapToHost(key.RemoteAddress)), key.RemotePort);
+                return false; // the egress policy refuses it
             }
 
             if (_flows.Count >= _network.Options.MaxUdpFlows || _perGuest[key.GuestAddress] >= _network.Options.MaxUdpFlowsPerGuest)

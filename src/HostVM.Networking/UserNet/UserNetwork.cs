@@ -63,14 +63,17 @@ public sealed class UserNetwork : IPacketPort
     private long _framesToGuest;
     private long _bytesToGuest;
     private long _framesDropped;
+    private long _egressRefused;
     private long _framesIgnored;
     private bool _disposed;
+    private EgressPolicy _egress = null!;
     private bool _fastTimer;
     private bool _flushScheduled;
 
     public UserNetwork(UserNetworkOptions? options = null)
     {
         Options = options ?? new UserNetworkOptions();
+        Egress = Options.Egress;
         GatewayAddress = Ipv4.FromAddress(Options.Gateway);
         DnsAddress = Ipv4.FromAddress(Options.DnsAddress);
         GuestAddress = Ipv4.FromAddress(Options.GuestAddress);
@@ -131,7 +134,7 @@ public sealed class UserNetwork : IPacketPort
             {
                 return new UserNetworkStatistics(
                     _framesFromGuest, _bytesFromGuest, _framesToGuest, _bytesToGuest, _framesDropped, _tcp.Count, _udp.Count,
-                    _framesIgnored, _dhcp.Leases.CountBound(Environment.TickCount64), _dhcp.Leases.Exhausted, _neighbours.Count);
+                    _framesIgnored, _dhcp.Leases.CountBound(Environment.TickCount64), _dhcp.Leases.Exhausted, _neighbours.Count, _egressRefused);
             }
         }
     }
@@ -446,8 +449,30 @@ public sealed class UserNetwork : IPacketPort
         IsInSubnet(address) && address != GatewayAddress && address != DnsAddress &&
         (address & ~SubnetMask) != 0 && (address & ~SubnetMask) != ~SubnetMask;
 
-    /// <summary>Where a guest packet for <paramref name="destination"/> goes on the host: the gateway means the host itself.</summary>
-    internal uint MapToHost(uint destination) => destination == GatewayAddress ? Ipv4.Loopback : destination;
+    /// <summary>
+    /// Where guests may reach through this NAT. It can be replaced while the network runs (an admin
+    /// changed a network's rules); flows already open stay, new ones follow the new policy.
+    /// </summary>
+    public EgressPolicy Egress
+    {
+        get => Volatile.Read(ref _egress);
+        set => Volatile.Write(ref _egress, value ?? throw new ArgumentNullException(nameof(value)));
+    }
+
+    /// <summary>
+    /// Where a guest's flow to <paramref name="destination"/>:<paramref name="port"/> goes on the host
+    /// (the gateway may stand for the host's loopback), or null, counted, when the policy refuses it.
+    /// </summary>
+    internal uint? ResolveEgress(uint destination, ushort port)
+    {
+        uint? target = Egress.Resolve(destination, port, GatewayAddress);
+        if (target is null)
+        {
+            _egressRefused++;
+        }
+
+        return target;
+    }
 
     internal void CountDrop() => _framesDropped++;
 

@@ -33,6 +33,9 @@ public sealed record UserNetworkOptions
     /// <summary>The MAC the gateway and DNS addresses answer ARP with (QEMU's 52:55:0a:00:02:02).</summary>
     public MacAddress GatewayMac { get; init; } = new(0x5255_0a00_0202UL);
 
+    /// <summary>Where guests may go: by default anything but the host itself (see <see cref="EgressPolicy"/>).</summary>
+    public EgressPolicy Egress { get; init; } = EgressPolicy.UserMode();
+
     /// <summary>Ports on the host forwarded into the guests, as in <c>hostfwd=</c>.</summary>
     public IReadOnlyList<HostForward> HostForwards { get; init; } = [];
 

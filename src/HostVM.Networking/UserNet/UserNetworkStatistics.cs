@@ -5,6 +5,7 @@ namespace HostVM.Networking.UserNet;
 /// <param name="DhcpLeases">Acknowledged, unexpired DHCP leases.</param>
 /// <param name="DhcpPoolExhausted">DHCP requests refused because the pool had no free address.</param>
 /// <param name="KnownGuestAddresses">Guest addresses whose MAC was learned from their own frames.</param>
+/// <param name="EgressRefused">TCP connections and UDP flows the egress policy refused.</param>
 public sealed record UserNetworkStatistics(
     long FramesFromGuest,
     long BytesFromGuest,
@@ -16,4 +17,5 @@ public sealed record UserNetworkStatistics(
     long FramesIgnored,
     int DhcpLeases,
     long DhcpPoolExhausted,
-    int KnownGuestAddresses);
+    int KnownGuestAddresses,
+    long EgressRefused);

@@ -130,7 +130,7 @@ public sealed class SwitchUplinkTests : IDisposable
     [Fact]
     public void AnExhaustedPoolMakesNoOfferAndCountsIt()
     {
-        var (nat, _) = Nat(new UserNetworkOptions { LastGuestAddress = IPAddress.Parse("10.0.2.16") });
+        var (nat, _) = Nat(new UserNetworkOptions { Egress = ToHost.Policy, LastGuestAddress = IPAddress.Parse("10.0.2.16") });
         var a = Guest(MacA);
         var b = Guest(MacB);
         var c = Guest(MacC);
@@ -202,6 +202,7 @@ public sealed class SwitchUplinkTests : IDisposable
     {
         var options = new UserNetworkOptions
         {
+            Egress = ToHost.Policy,
             HostForwards = [HostForward.Parse("tcp:127.0.0.1:0-:8080"), HostForward.Parse("tcp:127.0.0.1:0-10.0.2.16:8080")],
         };
         var (nat, _) = Nat(options);
@@ -223,7 +224,7 @@ public sealed class SwitchUplinkTests : IDisposable
     [Fact]
     public void DisposingTheUplinkLeavesTheSwitchAndClosesTheNat()
     {
-        var nat = new UserNetwork();
+        var nat = new UserNetwork(ToHost.Options);
         var uplink = SwitchUplink.Open(SwitchName, nat, runtime);
         Assert.True(File.Exists(uplink.SocketPath));
         Assert.Equal(SwitchName, uplink.SwitchName);
@@ -239,7 +240,7 @@ public sealed class SwitchUplinkTests : IDisposable
     [Fact]
     public void APortThatIsAlreadyStartedIsRefusedAndLeavesNothingBehind()
     {
-        using var nat = new UserNetwork();
+        using var nat = new UserNetwork(ToHost.Options);
         nat.Start(new FrameCollector());
         Assert.Throws<InvalidOperationException>(() => SwitchUplink.Open(SwitchName, nat, runtime));
         Assert.Empty(Directory.GetFiles(SwitchLocation.SwitchDirectory(SwitchName, runtime)));
@@ -293,7 +294,7 @@ public sealed class SwitchUplinkTests : IDisposable
 
     private (UserNetwork Nat, SwitchUplink Uplink) Nat(UserNetworkOptions? options = null)
     {
-        var nat = new UserNetwork(options);
+        var nat = new UserNetwork(options ?? ToHost.Options);
         var uplink = SwitchUplink.Open(SwitchName, nat, runtime);
         cleanup.Add(uplink);
         return (nat, uplink);

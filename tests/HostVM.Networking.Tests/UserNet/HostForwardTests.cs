@@ -38,7 +38,7 @@ public class HostForwardTests
     [Fact]
     public async Task HostClientOnAForwardedPortReachesTheGuest()
     {
-        var options = new UserNetworkOptions { HostForwards = [HostForward.Parse("tcp:127.0.0.1:0-:8022")] };
+        var options = new UserNetworkOptions { Egress = ToHost.Policy, HostForwards = [HostForward.Parse("tcp:127.0.0.1:0-:8022")] };
         using var guest = new FakeGuest(options);
         int port = guest.Network.BoundForwardPorts[0];
         Assert.NotEqual(0, port);
@@ -75,7 +75,7 @@ public class HostForwardTests
     [Fact]
     public async Task UdpForwardCarriesDatagramsBothWays()
     {
-        var options = new UserNetworkOptions { HostForwards = [HostForward.Parse("udp:127.0.0.1:0-:5353")] };
+        var options = new UserNetworkOptions { Egress = ToHost.Policy, HostForwards = [HostForward.Parse("udp:127.0.0.1:0-:5353")] };
         using var guest = new FakeGuest(options);
         guest.Send(Packets.ArpRequest(Packets.Guest, Packets.Gateway));
         using var client = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
@@ -98,7 +98,7 @@ public class HostForwardTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
-        var guest = new FakeGuest(new UserNetworkOptions { HostForwards = [HostForward.Parse("tcp::0-:80")] });
+        var guest = new FakeGuest(new UserNetworkOptions { Egress = ToHost.Policy, HostForwards = [HostForward.Parse("tcp::0-:80")] });
         int forwarded = guest.Network.BoundForwardPorts[0];
         GuestTcp.Connect(guest, 40200, Packets.Gateway, port);
         using var server = await listener.AcceptTcpClientAsync();
@@ -123,20 +123,20 @@ public class HostForwardTests
     [Fact]
     public void InconsistentOptionsAreRejected()
     {
-        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { GuestAddress = IPAddress.Parse("192.168.1.15") }));
-        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { TcpBufferSize = 10 }));
-        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { LastGuestAddress = IPAddress.Parse("10.0.2.10") }));
-        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { LastGuestAddress = IPAddress.Parse("10.0.2.255") }));
-        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { MaxUdpFlowsPerGuest = -1 }));
-        var toGateway = Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { HostForwards = [HostForward.Parse("tcp::0-10.0.2.2:80")] }));
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { Egress = ToHost.Policy, GuestAddress = IPAddress.Parse("192.168.1.15") }));
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { Egress = ToHost.Policy, TcpBufferSize = 10 }));
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { Egress = ToHost.Policy, LastGuestAddress = IPAddress.Parse("10.0.2.10") }));
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { Egress = ToHost.Policy, LastGuestAddress = IPAddress.Parse("10.0.2.255") }));
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { Egress = ToHost.Policy, MaxUdpFlowsPerGuest = -1 }));
+        var toGateway = Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { Egress = ToHost.Policy, HostForwards = [HostForward.Parse("tcp::0-10.0.2.2:80")] }));
         Assert.Contains("10.0.2.2", toGateway.Message, StringComparison.Ordinal);
-        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { HostForwards = [HostForward.Parse("udp::0-192.168.1.5:53")] }));
+        Assert.Throws<ArgumentException>(() => new UserNetwork(new UserNetworkOptions { Egress = ToHost.Policy, HostForwards = [HostForward.Parse("udp::0-192.168.1.5:53")] }));
     }
 
     [Fact]
     public void GuestAddressIsTheFirstAddressOfThePool()
     {
-        var options = new UserNetworkOptions { GuestAddress = IPAddress.Parse("10.0.2.100") };
+        var options = new UserNetworkOptions { Egress = ToHost.Policy, GuestAddress = IPAddress.Parse("10.0.2.100") };
         Assert.Equal(IPAddress.Parse("10.0.2.100"), options.FirstGuestAddress);
         Assert.Equal(IPAddress.Parse("10.0.2.20"), (options with { FirstGuestAddress = IPAddress.Parse("10.0.2.20") }).GuestAddress);
         Assert.Null(options.LastGuestAddress);
@@ -148,7 +148,7 @@ public class HostForwardTests
         using var taken = new TcpListener(IPAddress.Loopback, 0);
         taken.Start();
         int port = ((IPEndPoint)taken.LocalEndpoint).Port;
-        var options = new UserNetworkOptions { HostForwards = [HostForward.Parse($"tcp:127.0.0.1:{port}-:80")] };
+        var options = new UserNetworkOptions { Egress = ToHost.Policy, HostForwards = [HostForward.Parse($"tcp:127.0.0.1:{port}-:80")] };
         var error = Assert.Throws<InvalidOperationException>(() => new UserNetwork(options));
         Assert.Contains(port.ToString(System.Globalization.CultureInfo.InvariantCulture), error.Message, StringComparison.Ordinal);
     }

@@ -8,7 +8,7 @@ public class HostileGuestTests
     [Fact]
     public void RandomTruncatedAndCorruptedFramesNeverThrow()
     {
-        using var guest = new FakeGuest(new UserNetworkOptions { ResolvConfPath = "/nonexistent/resolv.conf" });
+        using var guest = new FakeGuest(new UserNetworkOptions { Egress = ToHost.Policy, ResolvConfPath = "/nonexistent/resolv.conf" });
         var random = new Random(1234);
         var valid = new List<byte[]>
         {
@@ -106,7 +106,7 @@ public class HostileGuestTests
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         ushort target = (ushort)((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        using var guest = new FakeGuest(new UserNetworkOptions { MaxTcpConnections = 4 });
+        using var guest = new FakeGuest(new UserNetworkOptions { Egress = ToHost.Policy, MaxTcpConnections = 4 });
         for (ushort port = 1; port <= 10; port++)
         {
             guest.Send(Packets.Tcp(Packets.Guest, (ushort)(42000 + port), Packets.Gateway, target, 1, 0, Packets.Syn, 1000, []));
@@ -123,7 +123,7 @@ public class HostileGuestTests
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         ushort target = (ushort)((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        using var guest = new FakeGuest(new UserNetworkOptions { MaxTcpConnections = 10, MaxTcpConnectionsPerGuest = 3 });
+        using var guest = new FakeGuest(new UserNetworkOptions { Egress = ToHost.Policy, MaxTcpConnections = 10, MaxTcpConnectionsPerGuest = 3 });
         for (ushort port = 1; port <= 5; port++)
         {
             guest.Send(Packets.Tcp(Packets.Guest, (ushort)(42100 + port), Packets.Gateway, target, 1, 0, Packets.Syn, 1000, []));
@@ -148,6 +148,7 @@ public class HostileGuestTests
         // A /16, so there are far more guest addresses than the learned-address table holds.
         var options = new UserNetworkOptions
         {
+            Egress = ToHost.Policy,
             Gateway = System.Net.IPAddress.Parse("10.0.0.2"),
             DnsAddress = System.Net.IPAddress.Parse("10.0.0.3"),
             FirstGuestAddress = System.Net.IPAddress.Parse("10.0.0.15"),
@@ -176,7 +177,7 @@ public class HostileGuestTests
     [Fact]
     public void AGuestPosingAsTheGatewayIsIgnored()
     {
-        using var guest = new FakeGuest();
+        using var guest = new FakeGuest(ToHost.Options);
         var echo = new byte[8];
         echo[0] = 8;
         BinaryPrimitives.WriteUInt16BigEndian(echo.AsSpan(2), Packets.Checksum(echo));

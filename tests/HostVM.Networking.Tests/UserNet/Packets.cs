@@ -21,6 +21,7 @@ internal static class Packets
     public const uint Guest = 0x0a00_020f;
     public const uint Gateway = 0x0a00_0202;
     public const uint Dns = 0x0a00_0203;
+    public const uint Loopback = 0x7f00_0001;
 
     public static ushort Checksum(ReadOnlySpan<byte> data, uint initial = 0)
     {

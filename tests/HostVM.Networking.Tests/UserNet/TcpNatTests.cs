@@ -11,7 +11,7 @@ public class TcpNatTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
-        using var guest = new FakeGuest();
+        using var guest = new FakeGuest(ToHost.Options);
 
         var connection = GuestTcp.Connect(guest, 40000, Packets.Gateway, port);
         Assert.Equal(1460, connection.PeerMss);
@@ -51,7 +51,7 @@ public class TcpNatTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
-        using var guest = new FakeGuest();
+        using var guest = new FakeGuest(ToHost.Options);
         var connection = GuestTcp.Connect(guest, 40006, Packets.Gateway, port, window: 0);
         using var server = await listener.AcceptTcpClientAsync();
         var data = Pattern(10_000, 5);
@@ -83,7 +83,7 @@ public class TcpNatTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
-        using var guest = new FakeGuest();
+        using var guest = new FakeGuest(ToHost.Options);
         var toGuest = Pattern(300_000, 7);
         var toHost = Pattern(400_000, 13);
 
@@ -106,7 +106,7 @@ public class TcpNatTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
-        using var guest = new FakeGuest();
+        using var guest = new FakeGuest(ToHost.Options);
         var toGuest = Pattern(200_000, 8);
         var toHost = Pattern(300_000, 9);
 
@@ -126,7 +126,7 @@ public class TcpNatTests
     [Fact]
     public void WithoutAWindowScaleOfferNoneIsAnswered()
     {
-        using var guest = new FakeGuest();
+        using var guest = new FakeGuest(ToHost.Options);
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         var connection = GuestTcp.Connect(guest, 40008, Packets.Gateway, (ushort)((IPEndPoint)listener.LocalEndpoint).Port);
@@ -139,7 +139,7 @@ public class TcpNatTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
-        using var guest = new FakeGuest();
+        using var guest = new FakeGuest(ToHost.Options);
         var connection = GuestTcp.Connect(guest, 40002, Packets.Gateway, port);
         using var server = await listener.AcceptTcpClientAsync();
 
@@ -193,7 +193,7 @@ public class TcpNatTests
             port = ((IPEndPoint)probe.LocalEndpoint).Port;
         }
 
-        using var guest = new FakeGuest();
+        using var guest = new FakeGuest(ToHost.Options);
         var answer = GuestTcp.SendSyn(guest, 40003, Packets.Gateway, (ushort)port);
         Assert.True(answer.Has(Packets.Rst));
         Assert.True(answer.Has(Packets.Ack));
@@ -203,7 +203,7 @@ public class TcpNatTests
     [Fact]
     public void StraySegmentsAreAnsweredWithReset()
     {
-        using var guest = new FakeGuest();
+        using var guest = new FakeGuest(ToHost.Options);
         guest.Send(Packets.Tcp(Packets.Guest, 40004, Packets.Gateway, 9, 5000, 777, Packets.Ack, 1000, "x"u8));
         var reset = guest.WaitFor(f => f.IsTcp);
         Assert.True(reset.Has(Packets.Rst));
@@ -216,7 +216,7 @@ public class TcpNatTests
         using var listener = new TcpListener(IPAddress.Loopback, 0);
         listener.Start();
         ushort port = (ushort)((IPEndPoint)listener.LocalEndpoint).Port;
-        using var guest = new FakeGuest();
+        using var guest = new FakeGuest(ToHost.Options);
         var connection = GuestTcp.Connect(guest, 40005, Packets.Gateway, port);
         using var server = await listener.AcceptTcpClientAsync();
         connection.SendRaw(Packets.Rst | Packets.Ack, connection.NextSequence, []);

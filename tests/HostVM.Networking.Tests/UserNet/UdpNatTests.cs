@@ -13,7 +13,7 @@ public class UdpNatTests
     {
         using var echo = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
         ushort port = (ushort)((IPEndPoint)echo.Client.LocalEndPoint!).Port;
-        using var guest = new FakeGuest();
+        using var guest = new FakeGuest(ToHost.Options);
 
         guest.Send(Packets.Udp(Packets.Guest, 5555, Packets.Gateway, port, "ping over udp"u8));
         using var timeout = new CancellationTokenSource(5000);
@@ -35,7 +35,7 @@ public class UdpNatTests
     {
         using var sink = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
         ushort port = (ushort)((IPEndPoint)sink.Client.LocalEndPoint!).Port;
-        using var guest = new FakeGuest(new UserNetworkOptions { UdpIdleTimeout = TimeSpan.FromMilliseconds(50) });
+        using var guest = new FakeGuest(new UserNetworkOptions { Egress = ToHost.Policy, UdpIdleTimeout = TimeSpan.FromMilliseconds(50) });
         guest.Send(Packets.Udp(Packets.Guest, 5556, Packets.Gateway, port, "x"u8));
         Assert.Equal(1, guest.Network.Statistics.UdpFlows);
         var deadline = Environment.TickCount64 + 5000;
@@ -51,7 +51,7 @@ public class UdpNatTests
     public async Task DnsQueriesAreForwardedToTheConfiguredServer()
     {
         using var server = new UdpClient(new IPEndPoint(IPAddress.Loopback, 0));
-        var options = new UserNetworkOptions { DnsServer = (IPEndPoint)server.Client.LocalEndPoint! };
+        var options = new UserNetworkOptions { Egress = ToHost.Policy, DnsServer = (IPEndPoint)server.Client.LocalEndPoint! };
         using var guest = new FakeGuest(options);
         var query = Query(0x4242, "example.test");
 
@@ -72,7 +72,7 @@ public class UdpNatTests
     [Fact]
     public void WithoutANameServerTheHostResolverAnswersAQueries()
     {
-        var options = new UserNetworkOptions { ResolvConfPath = "/nonexistent/resolv.conf" };
+        var options = new UserNetworkOptions { Egress = ToHost.Policy, ResolvConfPath = "/nonexistent/resolv.conf" };
         using var guest = new FakeGuest(options);
         guest.Send(Packets.Udp(Packets.Guest, 33334, Packets.Dns, 53, Query(0x1111, "localhost")));
         var reply = guest.WaitFor(f => f.IsUdp);
