@@ -18,10 +18,13 @@ public sealed partial class DaemonUnderTest : IDisposable
     private HostvmProcess _process;
     private readonly string[] _extraArgs;
 
-    private DaemonUnderTest(string root, string[] extraArgs)
+    private readonly NetworkNamespace? _namespace;
+
+    private DaemonUnderTest(string root, string[] extraArgs, NetworkNamespace? inNamespace = null)
     {
         Root = root;
         _extraArgs = extraArgs;
+        _namespace = inNamespace;
         DataDir = Path.Combine(root, "data");
         RuntimeDir = Path.Combine(root, "run");
         Directory.CreateDirectory(Path.Combine(DataDir, "import"));
@@ -53,7 +56,14 @@ public sealed partial class DaemonUnderTest : IDisposable
     /// <summary>A client of the same daemon that sends <paramref name="token"/> (null: none).</summary>
     public HttpClient ClientWith(string? token)
     {
-        var client = new HttpClient(Audited.Wrap(new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = ValidateCertificate } }))
+        var handler = new SocketsHttpHandler { SslOptions = { RemoteCertificateValidationCallback = ValidateCertificate } };
+        if (_namespace is { } ns)
+        {
+            // The daemon listens on the namespace's loopback: connect from inside it.
+            handler.ConnectCallback = (context, _) => new ValueTask<Stream>(ns.ConnectAsync(context.DnsEndPoint));
+        }
+
+        var client = new HttpClient(Audited.Wrap(handler))
         {
             BaseAddress = new Uri(ListenLine().Matches(_process.Output)[^1].Groups[1].Value),
         };
@@ -65,6 +75,14 @@ public sealed partial class DaemonUnderTest : IDisposable
         return client;
     }
 
+    /// <summary>A daemon inside <paramref name="inNamespace"/>: its NATs and VMMs reach only what that namespace holds.</summary>
+    public static async Task<DaemonUnderTest> StartInAsync(NetworkNamespace inNamespace, params string[] extraArgs)
+    {
+        var daemon = new DaemonUnderTest(Directory.CreateTempSubdirectory("hostvm-daemon-").FullName, extraArgs, inNamespace);
+        await daemon.WaitForAddressAsync();
+        return daemon;
+    }
+
     public static async Task<DaemonUnderTest> StartAsync(params string[] extraArgs)
     {
         var daemon = new DaemonUnderTest(Directory.CreateTempSubdirectory("hostvm-daemon-").FullName, extraArgs);
@@ -72,8 +90,8 @@ public sealed partial class DaemonUnderTest : IDisposable
         return daemon;
     }
 
-    private HostvmProcess Launch() => HostvmProcess.Start([
-        "serve", "--data-dir", DataDir, "--runtime-dir", RuntimeDir, "--listen", "127.0.0.1:0", .. _extraArgs]);
+    private HostvmProcess Launch() => HostvmProcess.StartThrough(_namespace?.Exec ?? [],
+        ["serve", "--data-dir", DataDir, "--runtime-dir", RuntimeDir, "--listen", "127.0.0.1:0", .. _extraArgs]);
 
     private async Task WaitForAddressAsync()
     {

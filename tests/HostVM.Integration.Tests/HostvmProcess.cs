@@ -50,20 +50,23 @@ public sealed class HostvmProcess : IDisposable
 
     public static HostvmProcess Start(IReadOnlyDictionary<string, string>? environment, params string[] args) => Start(environment, keepInput: false, args);
 
+    /// <summary>Starts hostvm through <paramref name="prefix"/> (e.g. <c>ip netns exec NS</c>).</summary>
+    public static HostvmProcess StartThrough(IReadOnlyList<string> prefix, params string[] args) => Start(null, keepInput: false, args, prefix);
+
     /// <summary>Starts hostvm with its standard input a pipe the test writes to (<see cref="WriteInput"/>).</summary>
     public static HostvmProcess StartWithInput(IReadOnlyDictionary<string, string>? environment, params string[] args) => Start(environment, keepInput: true, args);
 
-    private static HostvmProcess Start(IReadOnlyDictionary<string, string>? environment, bool keepInput, string[] args)
+    private static HostvmProcess Start(IReadOnlyDictionary<string, string>? environment, bool keepInput, string[] args, IReadOnlyList<string>? prefix = null)
     {
-        var info = new ProcessStartInfo("dotnet")
+        string[] command = [.. prefix ?? [], "dotnet", Path.Combine(AppContext.BaseDirectory, "hostvm.dll")];
+        var info = new ProcessStartInfo(command[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        info.ArgumentList.Add(Path.Combine(AppContext.BaseDirectory, "hostvm.dll"));
-        foreach (var a in args)
+        foreach (var a in command.Skip(1).Concat(args))
         {
             info.ArgumentList.Add(a);
         }
