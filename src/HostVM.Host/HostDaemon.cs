@@ -6,6 +6,7 @@ using HostVM.Host.Metrics;
 using HostVM.Host.Networks;
 using HostVM.Host.Security;
 using HostVM.Host.Supervision;
+using HostVM.Vmm;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -56,8 +57,16 @@ public sealed class HostDaemon : IAsyncDisposable
     public static async Task<HostDaemon> StartAsync(HostSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        Directory.CreateDirectory(settings.DataDir);
-        Directory.CreateDirectory(settings.RuntimeDir);
+        // Tenants' disks, consoles, logs and the inventory: from here on every file, directory and socket the
+        // daemon (and each VMM it starts, which inherits this) creates is its user's alone, from the instant it exists.
+        OwnerOnly.RestrictUmask();
+        OwnerOnly.CreateDirectory(settings.DataDir);
+        if (!OperatingSystem.IsWindows() && OwnerOnly.Status(settings.DataDir) is { } data && data.Owner == OwnerOnly.EffectiveUserId)
+        {
+            File.SetUnixFileMode(settings.DataDir, OwnerOnly.DirectoryMode); // one an older version made 0755: no one else may walk in
+        }
+
+        RuntimeDirectory.Prepare(settings.RuntimeDir);
         FileStream dataLock;
         try
         {
@@ -124,9 +133,10 @@ public sealed class HostDaemon : IAsyncDisposable
 
             if (settings.UnixSocket is { Length: > 0 } socket)
             {
-                Directory.CreateDirectory(Path.GetDirectoryName(socket)!);
+                OwnerOnly.CreateDirectory(Path.GetDirectoryName(socket)!);
                 File.Delete(socket); // a stale socket of a daemon that died (the data directory's lock proves none runs)
-                k.ListenUnixSocket(socket);
+                // Bound under umask 077, so it is 0700 from the start; and each connection's peer is checked.
+                k.ListenUnixSocket(socket, l => l.Use(PeerCredentials.OwnerOrRootOnly));
             }
         });
         builder.Services.AddProblemDetails();
