@@ -29,10 +29,12 @@ public sealed class HostDaemon : IAsyncDisposable
     private readonly NetworkManager _networks;
     private readonly StatsSampler _sampler;
     private readonly EventBroadcaster _events;
+    private readonly AuditLog _audit;
     private readonly FileStream _lock;
 
-    private HostDaemon(WebApplication app, InventoryStore inventory, VmSupervisor supervisor, NetworkManager networks, StatsSampler sampler, EventBroadcaster events, HostSettings settings, FileStream dataLock, TlsIdentity? tls)
+    private HostDaemon(WebApplication app, InventoryStore inventory, VmSupervisor supervisor, NetworkManager networks, StatsSampler sampler, EventBroadcaster events, AuditLog audit, HostSettings settings, FileStream dataLock, TlsIdentity? tls)
     {
+        _audit = audit;
         Tls = tls;
         _sampler = sampler;
         _events = events;
@@ -112,7 +114,8 @@ public sealed class HostDaemon : IAsyncDisposable
             initialToken = tokens.Create(Roles.Admin, null, null, "made at the daemon's first start", "first-start").Token;
         }
 
-        var access = new AccessControl(tokens, new AuthFailureThrottle(settings.AuthFailureLimit, TimeSpan.FromMinutes(1)), inventory);
+        var audit = new AuditLog(inventory, settings.AuditMaxRows, TimeSpan.FromSeconds(5));
+        var access = new AccessControl(tokens, new AuthFailureThrottle(settings.AuthFailureLimit, TimeSpan.FromMinutes(1)), audit);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -159,7 +162,7 @@ public sealed class HostDaemon : IAsyncDisposable
         app.UseOutputCache();
         new HostApi(supervisor, images, networks, inventory, settings, sampler, events).Map(app, access);
 
-        var daemon = new HostDaemon(app, inventory, supervisor, networks, sampler, events, settings, dataLock, tls) { InitialToken = initialToken };
+        var daemon = new HostDaemon(app, inventory, supervisor, networks, sampler, events, audit, settings, dataLock, tls) { InitialToken = initialToken };
         supervisor.Start();
         sampler.Start();
         inventory.AddEvent(null, "daemon", $"daemon started (pid {Environment.ProcessId})");
@@ -195,6 +198,7 @@ public sealed class HostDaemon : IAsyncDisposable
         await _sampler.DisposeAsync().ConfigureAwait(false);
         _supervisor.Dispose();
         _networks.Dispose();
+        _audit.Dispose(); // the counts of the last seconds' refusals are written
         _inventory.AddEvent(null, "daemon", "daemon stopped; VMs keep running");
         _inventory.Dispose();
         await _lock.DisposeAsync().ConfigureAwait(false);
