@@ -1,6 +1,7 @@
 using System.Text.Json;
 using HostVM.Cli.Api;
 using HostVM.Host.Security;
+using HostVM.Vmm;
 
 namespace HostVM.Cli;
 
@@ -62,6 +63,54 @@ public static class DaemonLocator
     }
 
     private static DaemonAddress Locate(string? hostOption, CliEnvironment environment, CliConfig? config, string hostSource)
+    {
+        var address = Find(hostOption, environment, config, hostSource);
+        if (address.SocketPath is { } socket)
+        {
+            RefuseUntrustedSocket(socket, address.Source);
+        }
+
+        return address;
+    }
+
+    /// <summary>
+    /// The CLI sends its token, and uploads images, to whatever listens on the socket. A socket (or the directory
+    /// it is in) of another user than this one or root may be that user's, put where the daemon's would be (the
+    /// default /tmp/hostvm-USER is a name anyone can take first): refuse it rather than talk to it.
+    /// </summary>
+    private static void RefuseUntrustedSocket(string socket, string source)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        string directory = Path.GetDirectoryName(Path.GetFullPath(socket)) ?? "/";
+        foreach (var (path, what) in new[] { (directory, "the directory of the daemon's socket"), (socket, "the daemon's socket") })
+        {
+            UnixFileStatus? status;
+            try
+            {
+                status = OwnerOnly.Status(path);
+            }
+            catch (IOException)
+            {
+                continue; // cannot be examined: connecting will say why
+            }
+
+            if (status is { Kind: UnixFileKind.SymbolicLink } && path == directory)
+            {
+                throw new UsageException($"{what} {path} ({source}) is a symbolic link, which another user may have made to pose as the daemon; not connecting. Remove it, or give --host.");
+            }
+
+            if (status is { } s && !OwnerOnly.IsTrustedOwner(s.Owner))
+            {
+                throw new UsageException($"{what} {path} ({source}) belongs to uid {s.Owner}, neither you nor root: another user may be posing as the daemon to take your token; not connecting. Remove it, or give --host.");
+            }
+        }
+    }
+
+    private static DaemonAddress Find(string? hostOption, CliEnvironment environment, CliConfig? config, string hostSource)
     {
         if (hostOption is { Length: > 0 })
         {

@@ -6,6 +6,7 @@ using HostVM.Host.Metrics;
 using HostVM.Host.Networks;
 using HostVM.Host.Security;
 using HostVM.Host.Supervision;
+using HostVM.Vmm;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -28,10 +29,12 @@ public sealed class HostDaemon : IAsyncDisposable
     private readonly NetworkManager _networks;
     private readonly StatsSampler _sampler;
     private readonly EventBroadcaster _events;
+    private readonly AuditLog _audit;
     private readonly FileStream _lock;
 
-    private HostDaemon(WebApplication app, InventoryStore inventory, VmSupervisor supervisor, NetworkManager networks, StatsSampler sampler, EventBroadcaster events, HostSettings settings, FileStream dataLock, TlsIdentity? tls)
+    private HostDaemon(WebApplication app, InventoryStore inventory, VmSupervisor supervisor, NetworkManager networks, StatsSampler sampler, EventBroadcaster events, AuditLog audit, HostSettings settings, FileStream dataLock, TlsIdentity? tls)
     {
+        _audit = audit;
         Tls = tls;
         _sampler = sampler;
         _events = events;
@@ -56,8 +59,16 @@ public sealed class HostDaemon : IAsyncDisposable
     public static async Task<HostDaemon> StartAsync(HostSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        Directory.CreateDirectory(settings.DataDir);
-        Directory.CreateDirectory(settings.RuntimeDir);
+        // Tenants' disks, consoles, logs and the inventory: from here on every file, directory and socket the
+        // daemon (and each VMM it starts, which inherits this) creates is its user's alone, from the instant it exists.
+        OwnerOnly.RestrictUmask();
+        OwnerOnly.CreateDirectory(settings.DataDir);
+        if (!OperatingSystem.IsWindows() && OwnerOnly.Status(settings.DataDir) is { } data && data.Owner == OwnerOnly.EffectiveUserId)
+        {
+            File.SetUnixFileMode(settings.DataDir, OwnerOnly.DirectoryMode); // one an older version made 0755: no one else may walk in
+        }
+
+        RuntimeDirectory.Prepare(settings.RuntimeDir);
         FileStream dataLock;
         try
         {
@@ -103,7 +114,8 @@ public sealed class HostDaemon : IAsyncDisposable
             initialToken = tokens.Create(Roles.Admin, null, null, "made at the daemon's first start", "first-start").Token;
         }
 
-        var access = new AccessControl(tokens, new AuthFailureThrottle(settings.AuthFailureLimit, TimeSpan.FromMinutes(1)), inventory);
+        var audit = new AuditLog(inventory, settings.AuditMaxRows, TimeSpan.FromSeconds(5));
+        var access = new AccessControl(tokens, new AuthFailureThrottle(settings.AuthFailureLimit, TimeSpan.FromMinutes(1)), audit);
 
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -124,9 +136,10 @@ public sealed class HostDaemon : IAsyncDisposable
 
             if (settings.UnixSocket is { Length: > 0 } socket)
             {
-                Directory.CreateDirectory(Path.GetDirectoryName(socket)!);
+                OwnerOnly.CreateDirectory(Path.GetDirectoryName(socket)!);
                 File.Delete(socket); // a stale socket of a daemon that died (the data directory's lock proves none runs)
-                k.ListenUnixSocket(socket);
+                // Bound under umask 077, so it is 0700 from the start; and each connection's peer is checked.
+                k.ListenUnixSocket(socket, l => l.Use(PeerCredentials.OwnerOrRootOnly));
             }
         });
         builder.Services.AddProblemDetails();
@@ -149,7 +162,7 @@ public sealed class HostDaemon : IAsyncDisposable
         app.UseOutputCache();
         new HostApi(supervisor, images, networks, inventory, settings, sampler, events).Map(app, access);
 
-        var daemon = new HostDaemon(app, inventory, supervisor, networks, sampler, events, settings, dataLock, tls) { InitialToken = initialToken };
+        var daemon = new HostDaemon(app, inventory, supervisor, networks, sampler, events, audit, settings, dataLock, tls) { InitialToken = initialToken };
         supervisor.Start();
         sampler.Start();
         inventory.AddEvent(null, "daemon", $"daemon started (pid {Environment.ProcessId})");
@@ -185,6 +198,7 @@ public sealed class HostDaemon : IAsyncDisposable
         await _sampler.DisposeAsync().ConfigureAwait(false);
         _supervisor.Dispose();
         _networks.Dispose();
+        _audit.Dispose(); // the counts of the last seconds' refusals are written
         _inventory.AddEvent(null, "daemon", "daemon stopped; VMs keep running");
         _inventory.Dispose();
         await _lock.DisposeAsync().ConfigureAwait(false);

@@ -63,6 +63,11 @@ public sealed record HostSettings
     /// <summary>Failed authentications allowed from one address per minute before each further one gets 429.</summary>
     public int AuthFailureLimit { get; init; } = 10;
 
+    /// <summary>The most audit entries kept; past it the oldest go, those of callers without a valid token first.</summary>
+    public long AuditMaxRows { get; init; } = DefaultAuditMaxRows;
+
+    public const long DefaultAuditMaxRows = 1_000_000;
+
     /// <summary>
     /// The size at which a VM's serial.log rotates to serial.log.1: each VM keeps at most twice this on
     /// disk, and at least this much of its latest output once it has printed that much.
@@ -167,6 +172,7 @@ public sealed record HostSettings
             VmmCommand = List("vmm_command"),
             MetricsPublic = Flag("metrics_public"),
             AuthFailureLimit = (int)Number("auth_failure_limit", 10, 1, 1_000_000),
+            AuditMaxRows = (long)Number("audit_max_rows", DefaultAuditMaxRows, 1000, 1e10),
         };
     }
 }

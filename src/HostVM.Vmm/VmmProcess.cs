@@ -23,6 +23,9 @@ public static partial class VmmProcess
     private static async Task<int> RunAsync(VmmOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        // The API and console sockets, the serial log and snapshots are this VM's owner's alone (a VMM the
+        // daemon starts has this umask already; one started by hand gets it too).
+        OwnerOnly.RestrictUmask();
         if (options.NewSession)
         {
             _ = setsid(); // fails only if we already lead a process group, which is fine too

@@ -48,6 +48,40 @@ public sealed class DaemonLocatorTests : IDisposable
     }
 
     [Fact]
+    public void ASocketOrSocketDirectoryOfAnotherUserIsRefusedNotConnectedTo()
+    {
+        Assert.SkipUnless(System.Environment.IsPrivilegedProcess, "giving a file to another user (nobody) needs root, as CI has");
+        string socket = MakeSocket();
+        Chown(socket, 65534);
+        var e = Assert.Throws<UsageException>(() => DaemonLocator.Locate(null, Environment([])));
+        Assert.Contains($"the daemon's socket {socket}", e.Message, StringComparison.Ordinal);
+        Assert.Contains("uid 65534", e.Message, StringComparison.Ordinal);
+
+        Chown(socket, 0);
+        Chown(Path.GetDirectoryName(socket)!, 65534);
+        e = Assert.Throws<UsageException>(() => DaemonLocator.Resolve($"unix:{socket}", "hvt_secret", null, Environment([])));
+        Assert.Contains("the directory of the daemon's socket", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void ASocketDirectoryThatIsASymbolicLinkIsRefused()
+    {
+        string elsewhere = Directory.CreateDirectory(Path.Combine(_dir, "elsewhere")).FullName;
+        File.WriteAllText(Path.Combine(elsewhere, "hostvm.sock"), string.Empty);
+        Directory.CreateDirectory(Path.Combine(_dir, "run"));
+        File.CreateSymbolicLink(Path.Combine(_dir, "run", "hostvm"), elsewhere);
+        var e = Assert.Throws<UsageException>(() => DaemonLocator.Locate(null, Environment([])));
+        Assert.Contains("is a symbolic link", e.Message, StringComparison.Ordinal);
+    }
+
+    private static void Chown(string path, int user)
+    {
+        using var chown = System.Diagnostics.Process.Start("chown", [$"{user}:{user}", path]);
+        chown.WaitForExit();
+        Assert.Equal(0, chown.ExitCode);
+    }
+
+    [Fact]
     public void TheConfigFileWinsOverTheSocket()
     {
         MakeSocket();

@@ -92,6 +92,40 @@ public sealed class AccessControlTests
     }
 
     [Fact]
+    public async Task TenThousandAnonymousMutatingRequestsGrowTheAuditTableByABoundedAmountAndAreThrottled()
+    {
+        using var daemon = await DaemonUnderTest.StartAsync();
+        int before = (await daemon.GetAsync("/v1/audit?limit=10000")).GetArrayLength();
+        using var handler = new SocketsHttpHandler { MaxConnectionsPerServer = 16, SslOptions = { RemoteCertificateValidationCallback = daemon.ValidateCertificate } };
+        using var nobody = new HttpClient(handler) { BaseAddress = daemon.Client.BaseAddress };
+        const int requests = 10_000;
+        var statuses = new int[requests];
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        await Parallel.ForEachAsync(Enumerable.Range(0, requests), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (i, token) =>
+        {
+            using var response = await nobody.PostAsync($"/v1/networks?n={i}", JsonContent.Create(new { name = $"flood-{i}" }), token);
+            statuses[i] = (int)response.StatusCode;
+        });
+
+        // Past auth_failure_limit (10 a minute) each one is 429, answered at once: no token, nothing to guess.
+        Assert.Equal(requests, statuses.Count(s => s is 401 or 429));
+        Assert.True(statuses.Count(s => s == 401) <= 10, $"{statuses.Count(s => s == 401)} answered 401");
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(120), $"took {watch.Elapsed}");
+
+        // A few entries of their own, and counts (method "*") that account for every one of them.
+        var audit = await daemon.GetAsync("/v1/audit?limit=10000");
+        var added = audit.EnumerateArray().Where(e => e.GetProperty("who").GetString() == "anonymous").ToList();
+        Assert.Equal(audit.GetArrayLength() - before, added.Count);
+        Assert.True(added.Count <= 20 + 2, $"the flood added {added.Count} audit entries");
+        Assert.Equal(requests, added.Sum(e => e.GetProperty("count").GetInt32()));
+        Assert.Equal(requests - statuses.Count(s => s == 401), added.Where(e => e.GetProperty("status").GetInt32() == 429).Sum(e => e.GetProperty("count").GetInt32()));
+        var counted = added.Single(e => e.GetProperty("method").GetString() == "*" && e.GetProperty("status").GetInt32() == 429);
+        Assert.Equal("127.0.0.1", counted.GetProperty("remote").GetString());
+        Assert.Contains("counted, not recorded one by one", counted.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.OK, (await daemon.Client.GetAsync("/v1/host")).StatusCode); // a token still works meanwhile
+    }
+
+    [Fact]
     public async Task MetricsNeedATokenUnlessTheDaemonIsToldToServeThemToAnyone()
     {
         using (var daemon = await DaemonUnderTest.StartAsync())

@@ -240,13 +240,43 @@ public sealed partial class DaemonUnderTest : IDisposable
     public async Task AssertEveryCallIsAuditedAsync()
     {
         using var audit = JsonDocument.Parse(await Client.GetStringAsync("/v1/audit?limit=10000"));
-        var logged = audit.RootElement.EnumerateArray()
-            .GroupBy(e => (e.GetProperty("method").GetString()!, e.GetProperty("path").GetString()!, e.GetProperty("status").GetInt32()))
-            .ToDictionary(g => g.Key, g => g.Count());
-        var missing = Audited.Calls.GroupBy(c => c)
-            .Where(g => !logged.TryGetValue(g.Key, out int n) || n < g.Count())
-            .Select(g => $"{g.Key.Method} {g.Key.Path} -> {g.Key.Status} (x{g.Count()})").ToList();
+        var missing = Unaudited(Audited.Calls, audit.RootElement,
+            e => (e.GetProperty("method").GetString()!, e.GetProperty("path").GetString()!, e.GetProperty("status").GetInt32()), c => c.Item3);
         Assert.True(missing.Count == 0, $"mutating calls missing from the audit log:\n{string.Join('\n', missing)}");
+    }
+
+    /// <summary>
+    /// The <paramref name="calls"/> (each a key an audit entry also yields through <paramref name="keyOf"/>) that
+    /// <paramref name="audit"/> does not hold. A refusal without a valid token (401, 429) may be in a counted
+    /// entry instead of its own (method "*": past a few a minute from one address the daemon counts them):
+    /// those entries' counts cover the refusals of their status that have no entry of their own.
+    /// </summary>
+    public static List<string> Unaudited<TKey>(IEnumerable<TKey> calls, JsonElement audit, Func<JsonElement, TKey> keyOf, Func<TKey, int> statusOf)
+        where TKey : notnull
+    {
+        var entries = audit.EnumerateArray().ToList();
+        bool IsCount(JsonElement e) => e.GetProperty("method").GetString() == "*";
+        var logged = entries.Where(e => !IsCount(e)).GroupBy(keyOf).ToDictionary(g => g.Key, g => g.Count());
+        var counted = entries.Where(IsCount).GroupBy(e => e.GetProperty("status").GetInt32()).ToDictionary(g => g.Key, g => g.Sum(e => e.GetProperty("count").GetInt32()));
+        var missing = new List<string>();
+        foreach (var group in calls.GroupBy(c => c))
+        {
+            int shortfall = group.Count() - logged.GetValueOrDefault(group.Key);
+            int status = statusOf(group.Key);
+            if (shortfall > 0 && status is 401 or 429)
+            {
+                int covered = Math.Min(shortfall, counted.GetValueOrDefault(status));
+                counted[status] = counted.GetValueOrDefault(status) - covered;
+                shortfall -= covered;
+            }
+
+            if (shortfall > 0)
+            {
+                missing.Add($"{group.Key} (x{shortfall})");
+            }
+        }
+
+        return missing;
     }
 
     public void Dispose()

@@ -31,4 +31,7 @@ public sealed record AuditEntry
 
     /// <summary>Why it was refused (the problem's detail), if it was.</summary>
     public string? Detail { get; init; }
+
+    /// <summary>How many calls the entry stands for: 1, or the refusals without a valid token the daemon counted (method "*").</summary>
+    public int Count { get; init; } = 1;
 }

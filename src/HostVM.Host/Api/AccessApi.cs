@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http;
 namespace HostVM.Host.Api;
 
 /// <summary>The access-control resources: tokens, projects (tenants with quotas) and the audit log.</summary>
-public sealed class AccessApi(TokenService tokens, InventoryStore inventory)
+public sealed class AccessApi(TokenService tokens, InventoryStore inventory, AuditLog audit)
 {
     public const int MaxAuditEntries = 10_000;
 
@@ -116,6 +116,7 @@ public sealed class AccessApi(TokenService tokens, InventoryStore inventory)
                     project = own; // a project's admin reads its project's entries only
                 }
 
+                audit.Flush(); // the refusals counted so far, so the reader sees every call up to now
                 return Results.Json(inventory.Audit(since, until, project, @object, who, limit ?? 100).ToList(), Json.ListAuditRecord);
             }).Produces<List<AuditRecord>>();
     }

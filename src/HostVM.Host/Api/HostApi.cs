@@ -144,7 +144,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         routes.Get("/v1/events/stream", Access.Read, "event.stream", "Events as server-sent events as they are written (Last-Event-ID or since_id resumes)",
             (Delegate)new EventStream(inventory, events, app.Lifetime.ApplicationStopping).StreamAsync).Produces<EventRecord>(200, "text/event-stream");
 
-        new AccessApi(access.Tokens, inventory).Map(routes);
+        new AccessApi(access.Tokens, inventory, access.Audit).Map(routes);
         routes.Add(app.MapOpenApi(OpenApiDescription.Route).CacheOutput(p => p.Expire(TimeSpan.FromDays(365))), "GET", "/openapi/v1.json", Access.Anyone, "openapi", "This API's OpenAPI document");
 
         app.MapFallback((HttpContext c) => throw new ApiProblem(404, "not-found", "No such resource", $"{c.Request.Method} {c.Request.Path}: there is no such resource (see docs/host-api.md)."));

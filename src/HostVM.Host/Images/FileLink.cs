@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using HostVM.Vmm;
 
 namespace HostVM.Host.Images;
 
@@ -25,7 +26,7 @@ public static partial class FileLink
             throw new IOException($"Cannot link '{source}' as '{destination}': {Marshal.GetPInvokeErrorMessage(errno)}.");
         }
 
-        File.Copy(source, destination);
+        OwnerOnly.CopyFile(source, destination);
     }
 
     [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

@@ -1,5 +1,6 @@
 using HostVM.Host.Api;
 using HostVM.Host.Inventory;
+using HostVM.Vmm;
 
 namespace HostVM.Host.Images;
 
@@ -49,15 +50,15 @@ public sealed class ImageStore
         string staging = BeginImport();
         try
         {
-            File.Copy(kernel, Path.Combine(staging, KernelFile));
+            OwnerOnly.CopyFile(kernel, Path.Combine(staging, KernelFile));
             if (initrd is not null)
             {
-                File.Copy(initrd, Path.Combine(staging, InitrdFile));
+                OwnerOnly.CopyFile(initrd, Path.Combine(staging, InitrdFile));
             }
 
             if (disk is not null)
             {
-                File.Copy(disk, Path.Combine(staging, DiskFile));
+                OwnerOnly.CopyFile(disk, Path.Combine(staging, DiskFile));
             }
 
             return Commit(staging, name, request.BootArgs, request.Description, request.Project ?? ProjectRecord.Default);

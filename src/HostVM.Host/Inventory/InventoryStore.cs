@@ -44,6 +44,11 @@ public sealed class InventoryStore : IDisposable
             Execute("ALTER TABLE events ADD COLUMN project TEXT"); // an inventory from before projects: its objects are in "default"
         }
 
+        if (!HasColumn("audit", "count"))
+        {
+            Execute("ALTER TABLE audit ADD COLUMN count INTEGER NOT NULL DEFAULT 1"); // each row of an older inventory is one call
+        }
+
         if (Project(ProjectRecord.Default) is null)
         {
             PutProject(new ProjectRecord { Name = ProjectRecord.Default, Description = "where objects go unless a project is named", CreatedAt = DateTimeOffset.UtcNow });
@@ -189,13 +194,59 @@ public sealed class InventoryStore : IDisposable
 
     // Audit
 
-    public void AddAudit(AuditRecord entry)
+    /// <summary>Writes an audit entry; returns its id.</summary>
+    public long AddAudit(AuditRecord entry)
     {
         ArgumentNullException.ThrowIfNull(entry);
-        Write(c => Command(c,
-            "INSERT INTO audit (at, who, role, project, remote, method, path, action, object, status, detail) VALUES ($a, $w, $r, $p, $x, $m, $u, $c, $o, $s, $d)",
-            ("$a", Timestamp(entry.At)), ("$w", entry.Who), ("$r", entry.Role), ("$p", entry.Project), ("$x", entry.Remote), ("$m", entry.Method),
-            ("$u", entry.Path), ("$c", entry.Action), ("$o", entry.Object), ("$s", entry.Status), ("$d", entry.Detail)));
+        long id = 0;
+        Write(c =>
+        {
+            Command(c,
+                "INSERT INTO audit (at, who, role, project, remote, method, path, action, object, status, detail, count) VALUES ($a, $w, $r, $p, $x, $m, $u, $c, $o, $s, $d, $n)",
+                ("$a", Timestamp(entry.At)), ("$w", entry.Who), ("$r", entry.Role), ("$p", entry.Project), ("$x", entry.Remote), ("$m", entry.Method),
+                ("$u", entry.Path), ("$c", entry.Action), ("$o", entry.Object), ("$s", entry.Status), ("$d", entry.Detail), ("$n", entry.Count));
+            using var last = c.CreateCommand();
+            last.CommandText = "SELECT last_insert_rowid()";
+            id = (long)last.ExecuteScalar()!;
+        });
+        return id;
+    }
+
+    /// <summary>Sets the count and detail of an entry that stands for many calls; false if it is gone (trimmed).</summary>
+    public bool UpdateAuditCount(long id, int count, string detail)
+    {
+        int changed = 0;
+        Write(c =>
+        {
+            using var cmd = c.CreateCommand();
+            cmd.CommandText = "UPDATE audit SET count = $n, detail = $d WHERE id = $i";
+            cmd.Parameters.AddWithValue("$n", count);
+            cmd.Parameters.AddWithValue("$d", detail);
+            cmd.Parameters.AddWithValue("$i", id);
+            changed = cmd.ExecuteNonQuery();
+        });
+        return changed > 0;
+    }
+
+    /// <summary>
+    /// Keeps at most <paramref name="maxRows"/> audit entries. The oldest entries of unauthenticated callers go
+    /// first, then the oldest of the rest: a flood of refusals must not push out the record of what tokens did.
+    /// Returns how many were deleted.
+    /// </summary>
+    public int TrimAudit(long maxRows)
+    {
+        int deleted = 0;
+        Write(c =>
+        {
+            foreach (string only in new[] { "WHERE who = 'anonymous'", string.Empty })
+            {
+                using var cmd = c.CreateCommand();
+                cmd.CommandText = $"DELETE FROM audit WHERE id IN (SELECT id FROM audit {only} ORDER BY id LIMIT MAX(0, (SELECT COUNT(*) FROM audit) - $max))";
+                cmd.Parameters.AddWithValue("$max", maxRows);
+                deleted += cmd.ExecuteNonQuery();
+            }
+        });
+        return deleted;
     }
 
     /// <summary>Audit entries, newest first, filtered by time (inclusive), project, object ("vm/NAME") and caller.</summary>
@@ -205,7 +256,7 @@ public sealed class InventoryStore : IDisposable
         {
             using var cmd = _db.CreateCommand();
             cmd.CommandText = """
-                SELECT id, at, who, role, project, remote, method, path, action, object, status, detail FROM audit
+                SELECT id, at, who, role, project, remote, method, path, action, object, status, detail, count FROM audit
                 WHERE ($since IS NULL OR at >= $since) AND ($until IS NULL OR at <= $until) AND ($p IS NULL OR project = $p)
                   AND ($o IS NULL OR object = $o) AND ($w IS NULL OR who = $w)
                 ORDER BY id DESC LIMIT $l
@@ -222,7 +273,7 @@ public sealed class InventoryStore : IDisposable
             while (r.Read())
             {
                 list.Add(new AuditRecord(r.GetInt64(0), DateTimeOffset.Parse(r.GetString(1), System.Globalization.CultureInfo.InvariantCulture), r.GetString(2), Text(3), Text(4),
-                    r.GetString(5), r.GetString(6), r.GetString(7), r.GetString(8), Text(9), r.GetInt32(10), Text(11)));
+                    r.GetString(5), r.GetString(6), r.GetString(7), r.GetString(8), Text(9), r.GetInt32(10), Text(11), r.GetInt32(12)));
             }
 
             return list;

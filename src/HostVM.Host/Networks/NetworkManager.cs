@@ -2,6 +2,7 @@ using HostVM.Host.Api;
 using HostVM.Host.Inventory;
 using HostVM.Networking.Switch;
 using HostVM.Networking.UserNet;
+using HostVM.Vmm;
 
 namespace HostVM.Host.Networks;
 
@@ -145,7 +146,7 @@ public sealed class NetworkManager : IDisposable
     /// <summary>The switch directory exists (so the first VMM's port finds it), and the NAT uplink runs if the network has one.</summary>
     private void Prepare(NetworkRecord network)
     {
-        Directory.CreateDirectory(SwitchLocation.SwitchDirectory(network.Name, _settings.RuntimeDir));
+        OwnerOnly.CreateDirectory(SwitchLocation.SwitchDirectory(network.Name, _settings.RuntimeDir)); // its ports' sockets: the daemon's user's alone
         if (network.Nat && !_uplinks.ContainsKey(network.Name))
         {
             // Tenants share the host: their NAT refuses the host and what lies behind it (EgressPolicy).

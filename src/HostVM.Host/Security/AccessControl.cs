@@ -10,10 +10,12 @@ namespace HostVM.Host.Security;
 /// <summary>
 /// The gate in front of every route: finds the caller (a Bearer token, or the owner on the local socket),
 /// refuses with 401 (no valid token) or 403 (a role that may not), slows down repeated failures (429), and
-/// writes every mutating call to the audit log before its answer is sent. Project visibility (404 across
+/// writes every mutating call to the audit log before its answer is sent. A request with no token that is
+/// refused counts as a failed authentication as a bad token does: otherwise anyone could send refusals
+/// without limit, each one an audit entry. Project visibility (404 across
 /// projects) is the handlers' part, through <see cref="Touch"/>'s callers in HostApi.
 /// </summary>
-public sealed class AccessControl(TokenService tokens, AuthFailureThrottle throttle, InventoryStore inventory)
+public sealed class AccessControl(TokenService tokens, AuthFailureThrottle throttle, AuditLog audit)
 {
     private const string ObjectKey = "hostvm.audit.object";
     private const string ProjectKey = "hostvm.audit.project";
@@ -21,6 +23,8 @@ public sealed class AccessControl(TokenService tokens, AuthFailureThrottle throt
     private const string WrittenKey = "hostvm.audit.written";
 
     public TokenService Tokens { get; } = tokens;
+
+    public AuditLog Audit { get; } = audit;
 
     /// <summary>The caller of a request that passed the gate.</summary>
     public static Caller CallerOf(HttpContext context)
@@ -73,7 +77,9 @@ public sealed class AccessControl(TokenService tokens, AuthFailureThrottle throt
             if (!caller.IsAuthenticated)
             {
                 context.Response.Headers.WWWAuthenticate = "Bearer realm=\"hostvm\"";
-                throw new ApiProblem(401, "unauthorized", "A token is needed", $"{endpoint.Method} {endpoint.Pattern} needs a token: send Authorization: Bearer hvt_... (hostvm token create, or the admin token printed at the daemon's first start).");
+                // No token at all guesses nothing, so it is not delayed (a delay would only hold a flood's
+                // connections open longer); it is counted, so a flood is answered 429 and audited in counts.
+                throw TooMany(context, remote) ?? new ApiProblem(401, "unauthorized", "A token is needed", $"{endpoint.Method} {endpoint.Pattern} needs a token: send Authorization: Bearer hvt_... (hostvm token create, or the admin token printed at the daemon's first start).");
             }
 
             throw new ApiProblem(403, "forbidden", "The token's role may not do this",
@@ -101,7 +107,7 @@ public sealed class AccessControl(TokenService tokens, AuthFailureThrottle throt
         string? header = context.Request.Headers.Authorization;
         if (header is null)
         {
-            // The local socket is the owner's alone (0600): whoever reaches it is the host's admin.
+            // The local socket is the owner's alone (0600, and PeerCredentials closes other users' connections): whoever reaches it is the host's admin.
             return IsLocalSocket(context) ? Caller.Local : Caller.Anonymous(remote);
         }
 
@@ -122,15 +128,27 @@ public sealed class AccessControl(TokenService tokens, AuthFailureThrottle throt
         }
 
         context.Response.Headers.WWWAuthenticate = "Bearer realm=\"hostvm\", error=\"invalid_token\"";
-        if (throttle.Fail(remote) is { } retry)
+        if (TooMany(context, remote) is { } tooMany)
         {
-            await Task.Delay(AuthFailureThrottle.Delay, context.RequestAborted).ConfigureAwait(false);
-            context.Response.Headers.RetryAfter = Math.Ceiling(retry.TotalSeconds).ToString(CultureInfo.InvariantCulture);
-            throw new ApiProblem(429, "too-many-failures", "Too many failed authentications",
-                $"{throttle.Limit} failed authentications from {remote} within {throttle.Window.TotalSeconds:0} s; wait {Math.Ceiling(retry.TotalSeconds):0} s.");
+            await Task.Delay(AuthFailureThrottle.Delay, context.RequestAborted).ConfigureAwait(false); // a guesser waits
+            throw tooMany;
         }
 
         throw new ApiProblem(401, "unauthorized", "The token was refused", refusal!);
+    }
+
+    /// <summary>Counts a failed authentication from <paramref name="remote"/>; past the limit, the 429 to answer (Retry-After is set).</summary>
+    private ApiProblem? TooMany(HttpContext context, string remote)
+    {
+        if (throttle.Fail(remote) is not { } retry)
+        {
+            return null;
+        }
+
+        string seconds = Math.Ceiling(retry.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+        context.Response.Headers.RetryAfter = seconds;
+        return new ApiProblem(429, "too-many-failures", "Too many failed authentications",
+            $"{throttle.Limit} failed authentications from {remote} within {throttle.Window.TotalSeconds:0} s; wait {seconds} s.");
     }
 
     /// <summary>A connection on the Unix socket: Kestrel gives it no IP addresses (every TCP connection has both).</summary>
@@ -156,10 +174,10 @@ public sealed class AccessControl(TokenService tokens, AuthFailureThrottle throt
         context.Items[WrittenKey] = true;
         var caller = context.Items[typeof(Caller)] as Caller;
         string? project = context.Items.TryGetValue(ProjectKey, out var p) ? p as string : caller?.Project;
-        inventory.AddAudit(new AuditRecord(
+        Audit.Add(new AuditRecord(
             0, DateTimeOffset.UtcNow, caller?.Who ?? "anonymous", caller is { IsAuthenticated: true } ? caller.Role : null, project,
             caller?.Remote ?? "unknown", endpoint.Method, context.Request.Path + context.Request.QueryString, endpoint.Action,
             context.Items.TryGetValue(ObjectKey, out var o) ? o as string : null, context.Response.StatusCode,
-            context.Items.TryGetValue(DetailKey, out var d) ? d as string : null));
+            context.Items.TryGetValue(DetailKey, out var d) ? d as string : null), caller is { IsAuthenticated: true });
     }
 }

@@ -5,6 +5,7 @@ using HostVM.Host.Api;
 using HostVM.Host.Images;
 using HostVM.Host.Inventory;
 using HostVM.Networking;
+using HostVM.Vmm;
 using HostVM.Vmm.Api;
 
 namespace HostVM.Host.Supervision;
@@ -202,7 +203,7 @@ public sealed class VmSupervisor : IDisposable
                 if (File.Exists(imageDisk))
                 {
                     string disk = Path.Combine(staging, "disk.img");
-                    File.Copy(imageDisk, disk);
+                    OwnerOnly.CopyFile(imageDisk, disk);
                     using var f = new FileStream(disk, FileMode.Open, FileAccess.Write);
                     if (f.Length < diskMib << 20)
                     {

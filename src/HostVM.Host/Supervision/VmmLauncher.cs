@@ -86,8 +86,8 @@ public sealed class VmmLauncher(HostSettings settings)
     {
         ArgumentNullException.ThrowIfNull(vm);
         ArgumentNullException.ThrowIfNull(paths);
-        Directory.CreateDirectory(paths.Directory);
-        Directory.CreateDirectory(paths.RuntimeDirectory);
+        OwnerOnly.CreateDirectory(paths.Directory);
+        OwnerOnly.CreateDirectory(paths.RuntimeDirectory); // the VM's sockets: only the daemon's user may reach them
         foreach (var stale in new[] { paths.ApiSocket, paths.ConsoleSocket, paths.ExitFile })
         {
             File.Delete(stale); // left by the previous run of this VM, whose process is gone

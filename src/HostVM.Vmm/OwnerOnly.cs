@@ -1,0 +1,103 @@
+using System.Runtime.InteropServices;
+
+namespace HostVM.Vmm;
+
+/// <summary>
+/// Files, directories and sockets that only their owner may use. The daemon and each VMM hold tenants' disks,
+/// consoles and control sockets: nothing they create may be readable, writable or connectable by another
+/// local user, not even for the instant between creating a file and setting its mode. So both set the umask
+/// to 077 as they start (<see cref="RestrictUmask"/>), and directories that hold sockets are checked with
+/// lstat (<see cref="Status"/>) before they are trusted.
+/// </summary>
+public static partial class OwnerOnly
+{
+    public const UnixFileMode DirectoryMode = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    public const UnixFileMode FileMode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+
+    private const int AtCurrentDirectory = -100; // AT_FDCWD
+    private const int AtSymlinkNoFollow = 0x100; // AT_SYMLINK_NOFOLLOW
+    private const uint StatxBasicStats = 0x7ff; // STATX_BASIC_STATS
+    private const int NoSuchFile = 2; // ENOENT
+    private const int NotADirectory = 20; // ENOTDIR
+
+    /// <summary>The effective user id of this process (root is 0).</summary>
+    public static uint EffectiveUserId => OperatingSystem.IsWindows() ? 0 : GetEuid();
+
+    /// <summary>
+    /// umask 077 for the rest of this process's life (and its children's): every file, directory and Unix
+    /// socket it creates is its owner's alone from the moment it exists. A socket is bound with the mode
+    /// 0777 &amp; ~umask, so under 077 no other user can connect even before anyone could chmod it.
+    /// </summary>
+    public static void RestrictUmask()
+    {
+        if (!OperatingSystem.IsWindows())
+        {
+            _ = Umask(0x3f); // 077
+        }
+    }
+
+    /// <summary>Creates <paramref name="path"/> (and its missing parents) mode 0700; an existing directory is left as it is.</summary>
+    public static string CreateDirectory(string path) =>
+        OperatingSystem.IsWindows() ? Directory.CreateDirectory(path).FullName : Directory.CreateDirectory(path, DirectoryMode).FullName;
+
+    /// <summary>
+    /// Copies a file as File.Copy does (reflinks and copy_file_range included) and makes the copy 0600: File.Copy
+    /// gives it its source's mode, and an imported file is often 0644. Copies go into owner-only directories,
+    /// so no one else can open the copy in between.
+    /// </summary>
+    public static void CopyFile(string source, string destination)
+    {
+        File.Copy(source, destination);
+        if (!OperatingSystem.IsWindows())
+        {
+            File.SetUnixFileMode(destination, FileMode);
+        }
+    }
+
+    /// <summary>Whether only the owner has any permission on it (its group and others none).</summary>
+    public static bool IsOwnerOnly(UnixFileMode mode) => (mode & (UnixFileMode)0x3f) == 0;
+
+    /// <summary>lstat(2) of <paramref name="path"/>; null if it does not exist.</summary>
+    /// <exception cref="IOException">It cannot be examined (a permission, a loop, ...).</exception>
+    public static UnixFileStatus? Status(string path)
+    {
+        ArgumentNullException.ThrowIfNull(path);
+        // statx rather than lstat: its buffer's layout is the same on every architecture.
+        Span<byte> buffer = stackalloc byte[256];
+        if (Statx(AtCurrentDirectory, path, AtSymlinkNoFollow, StatxBasicStats, ref MemoryMarshal.GetReference(buffer)) != 0)
+        {
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno is NoSuchFile or NotADirectory)
+            {
+                return null;
+            }
+
+            throw new IOException($"{path}: {Marshal.GetPInvokeErrorMessage(errno)}.");
+        }
+
+        uint owner = MemoryMarshal.Read<uint>(buffer[20..]);
+        int mode = MemoryMarshal.Read<ushort>(buffer[28..]);
+        var kind = (mode & 0xf000) switch
+        {
+            0x8000 => UnixFileKind.Regular,
+            0x4000 => UnixFileKind.Directory,
+            0xa000 => UnixFileKind.SymbolicLink,
+            0xc000 => UnixFileKind.Socket,
+            _ => UnixFileKind.Other,
+        };
+        return new UnixFileStatus(owner, (UnixFileMode)(mode & 0xfff), kind);
+    }
+
+    /// <summary>Whether <paramref name="owner"/> may be trusted by this process: itself, or root (who can do anything anyway).</summary>
+    public static bool IsTrustedOwner(uint owner) => owner == 0 || owner == EffectiveUserId;
+
+    [LibraryImport("libc", EntryPoint = "umask")]
+    private static partial uint Umask(uint mask);
+
+    [LibraryImport("libc", EntryPoint = "geteuid")]
+    private static partial uint GetEuid();
+
+    [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Statx(int directory, string path, int flags, uint mask, ref byte buffer);
+}
