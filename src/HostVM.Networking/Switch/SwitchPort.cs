@@ -279,7 +279,16 @@ public sealed class SwitchPort : IPacketPort
                     return;
                 }
 
-                Deliver(buffer.AsSpan(0, length), from);
+                try
+                {
+                    Deliver(buffer.AsSpan(0, length), from);
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    // A receiver's fault costs that frame, not this thread: in the daemon it carries
+                    // every guest's frames to a network's NAT, and an exception here would end the process.
+                    Interlocked.Increment(ref droppedFrames);
+                }
             }
         }
     }

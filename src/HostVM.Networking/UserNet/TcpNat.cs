@@ -55,9 +55,9 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
             IPEndPoint? host = isDns ? network.DnsServer!
                 : network.ResolveEgress(destination, segment.DestinationPort) is { } target ? new IPEndPoint(Ipv4.ToAddress(target), segment.DestinationPort)
                 : null;
-            if (host is not null)
+            if (host is not null && TcpNatConnection.Connect(network, this, key, segment, host) is { } opened)
             {
-                Track(key, TcpNatConnection.Connect(network, this, key, segment, host));
+                Track(key, opened);
                 return true;
             }
         }

@@ -91,10 +91,22 @@ internal sealed class TcpNatConnection
 
     public bool HasDeadlines => _ackDeadline != 0 || _rtoDeadline != 0;
 
-    /// <summary>The guest sent SYN: connect to <paramref name="host"/> and answer only once that succeeds.</summary>
-    public static TcpNatConnection Connect(UserNetwork network, TcpNat nat, FlowKey key, TcpSegment syn, IPEndPoint host)
+    /// <summary>
+    /// The guest sent SYN: connect to <paramref name="host"/> and answer only once that succeeds. Null when
+    /// the host refuses even the socket (out of file descriptors or buffers): the guest gets a reset.
+    /// </summary>
+    public static TcpNatConnection? Connect(UserNetwork network, TcpNat nat, FlowKey key, TcpSegment syn, IPEndPoint host)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        Socket socket;
+        try
+        {
+            socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
+        }
+        catch (SocketException)
+        {
+            return null;
+        }
+
         var connection = new TcpNatConnection(network, nat, key, socket, TcpNatState.Connecting);
         connection._rcvNxt = syn.Sequence + 1;
         connection.TakeSynOptions(syn);

@@ -29,16 +29,19 @@ internal sealed class UdpNatFlow : IDisposable
     /// <summary>Opens the host socket; null when the host refuses (e.g. no route).</summary>
     public static UdpNatFlow? TryOpen(UserNetwork network, FlowKey key, IPEndPoint target)
     {
-        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        Socket? socket = null;
         try
         {
+            // Out of file descriptors or buffers, the host refuses the socket itself: the flow fails, nothing else.
+            socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+
             // Send() runs on the NIC's thread: a full socket buffer must drop, not block.
             socket.Blocking = false;
             socket.Connect(target);
         }
         catch (SocketException)
         {
-            socket.Dispose();
+            socket?.Dispose();
             return null;
         }
 

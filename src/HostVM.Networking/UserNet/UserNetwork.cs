@@ -198,10 +198,12 @@ public sealed class UserNetwork : IPacketPort
                     _framesDropped++;
                 }
             }
-            catch (Exception ex) when (ex is ArgumentException or IndexOutOfRangeException or InvalidOperationException)
+            catch (Exception ex) when (ex is not OutOfMemoryException)
             {
-                // Parsing is written to check every length first; this is the last line of defence so
-                // that a bug reachable by a hostile frame drops that frame instead of killing the NIC thread.
+                // Parsing checks every length first, and a host that refuses a socket (out of file
+                // descriptors, buffers) is handled where it is opened; this is the last line of defence,
+                // so that anything a hostile frame reaches drops that frame instead of ending the thread
+                // that called us: a NIC's, or the daemon's switch thread, which serves every guest.
                 _framesDropped++;
             }
 

@@ -261,6 +261,44 @@ public sealed class SwitchPortTests : IDisposable
         inBlue.ExpectNothing();
     }
 
+    [Fact]
+    public void AReceiverThatThrowsCostsOneFrameNotTheReceiveThread()
+    {
+        // In the daemon the receiver is a network's NAT: an exception escaping into the switch's
+        // thread would end the whole process (the security review's F7).
+        var a = Port("lan", out _);
+        var b = SwitchPort.Open("lan", runtime);
+        cleanup.Add(b);
+        var received = new ThrowingOnMarker(3);
+        b.Start(received);
+        for (byte marker = 1; marker <= 5; marker++)
+        {
+            a.Send(Frame(MacAddress.Broadcast, MacA, marker));
+        }
+
+        Assert.Equal([1, 2, 4, 5], received.Take(4));
+        Assert.Equal(1, b.DroppedFrames);
+    }
+
+    private sealed class ThrowingOnMarker(byte bad) : IFrameReceiver
+    {
+        private readonly System.Collections.Concurrent.BlockingCollection<byte> markers = [];
+
+        public bool Receive(ReadOnlySpan<byte> frame)
+        {
+            if (frame[14] == bad)
+            {
+                throw new System.Net.Sockets.SocketException(24); // EMFILE, as a NAT out of descriptors once threw
+            }
+
+            markers.Add(frame[14]);
+            return true;
+        }
+
+        public byte[] Take(int count) =>
+            [.. Enumerable.Range(0, count).Select(_ => markers.TryTake(out byte m, TimeSpan.FromSeconds(5)) ? m : throw new Xunit.Sdk.XunitException("a frame did not arrive"))];
+    }
+
     private (SwitchPort A, SwitchPort B, SwitchPort C) ThreePorts(out FrameCollector inA, out FrameCollector inB, out FrameCollector inC) =>
         (Port("lan", out inA), Port("lan", out inB), Port("lan", out inC));
 
