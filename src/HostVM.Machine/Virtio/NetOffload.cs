@@ -16,7 +16,19 @@ public static class NetOffload
     public const byte FlagNeedsCsum = 1;
     public const byte GsoNone = 0;
     public const byte GsoTcpV4 = 1;
+
+    /// <summary>
+    /// The smallest MSS a GSO frame may ask for: IPv4's minimum datagram (576) less 40 bytes of headers
+    /// is 536; Linux itself never goes below 88 (TCP_MIN_MSS). Smaller would let one 64 KiB frame turn
+    /// into tens of thousands of packets on the switch, its peers and the NAT.
+    /// </summary>
+    public const int MinMss = 88;
+
+    private const byte GsoEcn = 0x80;
     private const int EthernetHeader = 14;
+
+    /// <summary>The frame asks for TCPv4 segmentation (with or without the ECN bit): decided once, for charging and for sending alike.</summary>
+    public static bool IsTcpV4Gso(byte gsoType) => (gsoType & ~GsoEcn) == GsoTcpV4;
 
     /// <summary>Fills in the checksum at csum_start + csum_offset over [csum_start, end). False if the offsets do not fit.</summary>
     public static bool CompleteChecksum(Span<byte> frame, int start, int offset)
@@ -33,15 +45,19 @@ public static class NetOffload
     }
 
     /// <summary>Bytes the segments of a TCPv4 GSO frame will take on the wire, or -1 if it is not one we can cut.</summary>
-    public static long SegmentedLength(ReadOnlySpan<byte> frame, int mss)
+    public static long SegmentedLength(ReadOnlySpan<byte> frame, int mss) => SegmentedLength(frame, mss, out _);
+
+    /// <summary>As <see cref="SegmentedLength(ReadOnlySpan{byte}, int)"/>, and how many segments (packets) that is.</summary>
+    public static long SegmentedLength(ReadOnlySpan<byte> frame, int mss, out int segments)
     {
+        segments = 0;
         if (!TryParseTcpV4(frame, mss, out int headers))
         {
             return -1;
         }
 
         int payload = frame.Length - headers;
-        int segments = Math.Max(1, (payload + mss - 1) / mss);
+        segments = Math.Max(1, (payload + mss - 1) / mss);
         return payload + ((long)segments * headers);
     }
 
@@ -104,7 +120,7 @@ public static class NetOffload
     private static bool TryParseTcpV4(ReadOnlySpan<byte> frame, int mss, out int headers)
     {
         headers = 0;
-        if (mss <= 0 || frame.Length < EthernetHeader + 20 + 20
+        if (mss < MinMss || frame.Length < EthernetHeader + 20 + 20
             || BinaryPrimitives.ReadUInt16BigEndian(frame[12..]) != 0x0800)
         {
             return false;

@@ -38,12 +38,15 @@ public sealed class RateLimiter
     /// Takes one operation of <paramref name="bytes"/> and returns true, or takes nothing, returns false
     /// and says how long to wait before asking again (never zero, so a caller cannot mistake it for a go).
     /// </summary>
-    public bool TryConsume(long bytes, out TimeSpan wait)
+    public bool TryConsume(long bytes, out TimeSpan wait) => TryConsume(bytes, 1, out wait);
+
+    /// <summary>As <see cref="TryConsume(long, out TimeSpan)"/>, for <paramref name="operations"/> at once (a GSO frame's segments).</summary>
+    public bool TryConsume(long bytes, int operations, out TimeSpan wait)
     {
         long now = Stopwatch.GetTimestamp();
         lock (_lock)
         {
-            long ticks = Math.Max(_bytes?.TicksUntil(bytes, now) ?? 0, _ops?.TicksUntil(1, now) ?? 0);
+            long ticks = Math.Max(_bytes?.TicksUntil(bytes, now) ?? 0, _ops?.TicksUntil(operations, now) ?? 0);
             if (ticks > 0)
             {
                 Throttled++;
@@ -52,7 +55,7 @@ public sealed class RateLimiter
             }
 
             _bytes?.Take(bytes);
-            _ops?.Take(1);
+            _ops?.Take(operations);
             wait = TimeSpan.Zero;
             return true;
         }

@@ -59,6 +59,7 @@ public sealed class VirtioBlock : VirtioDevice
     private readonly List<GuestMemoryWindow> _windows = [];
     private Virtqueue? _queue;
     private bool _holding; // _chain holds a popped request that waits for the rate limiter
+    private BlockRequestHeader _header; // _chain's header, read once when it was popped
 
     public VirtioBlock(IBlockDevice backend, RateLimitSettings? limits = null)
         : base(VirtioDeviceType.Block, 1, QueueSize)
@@ -157,14 +158,19 @@ public sealed class VirtioBlock : VirtioDevice
                     continue;
                 }
 
-                _holding = true;
-                if (!Limiter.TryConsume(RequestBytes(_chain), out TimeSpan wait))
+                if (!_holding)
+                {
+                    _header = BlockRequestHeader.Read(_chain);
+                    _holding = true;
+                }
+
+                if (!Limiter.TryConsume(_header.Cost(_chain), out TimeSpan wait))
                 {
                     return wait;
                 }
 
                 _holding = false;
-                uint written = Execute(_chain);
+                uint written = Execute(_chain, _header);
                 queue.Push(_chain.Head, written);
                 pushed = true;
             }
@@ -178,25 +184,8 @@ public sealed class VirtioBlock : VirtioDevice
         }
     }
 
-    /// <summary>What a request costs the bandwidth bucket: the data it moves.</summary>
-    private static long RequestBytes(DescriptorChain chain)
-    {
-        Span<byte> header = stackalloc byte[HeaderSize];
-        if (chain.Read(0, header) < HeaderSize)
-        {
-            return 0;
-        }
-
-        return BinaryPrimitives.ReadUInt32LittleEndian(header) switch
-        {
-            RequestIn => Math.Max(0, (long)chain.WritableLength - 1),
-            RequestOut => Math.Max(0, (long)chain.ReadableLength - HeaderSize),
-            _ => 0,
-        };
-    }
-
     /// <summary>Runs one request; returns the bytes written into the driver's buffers (data + status).</summary>
-    private uint Execute(DescriptorChain chain)
+    private uint Execute(DescriptorChain chain, BlockRequestHeader header)
     {
         if (chain.WritableLength == 0)
         {
@@ -205,26 +194,24 @@ public sealed class VirtioBlock : VirtioDevice
         }
 
         uint statusOffset = chain.WritableLength - 1;
-        Span<byte> header = stackalloc byte[HeaderSize];
         byte status;
         uint dataWritten = 0;
-        if (chain.Read(0, header) < HeaderSize)
+        if (!header.Complete)
         {
             status = StatusIoError;
         }
         else
         {
-            uint type = BinaryPrimitives.ReadUInt32LittleEndian(header);
-            ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(header[8..]);
+            ulong sector = header.Sector;
             try
             {
-                (status, dataWritten) = type switch
+                (status, dataWritten) = header.Type switch
                 {
                     RequestIn => DoRead(chain, sector, statusOffset),
                     RequestOut => (DoWrite(chain, sector), 0u),
                     RequestFlush => (DoFlush(), 0u),
                     RequestGetId => DoGetId(chain, statusOffset),
-                    RequestDiscard or RequestWriteZeroes => (DoRanges(chain, type), 0u),
+                    RequestDiscard or RequestWriteZeroes => (DoRanges(header), 0u),
                     _ => (StatusUnsupported, 0u),
                 };
             }
@@ -329,23 +316,23 @@ public sealed class VirtioBlock : VirtioDevice
         return (StatusOk, (uint)length);
     }
 
-    private byte DoRanges(DescriptorChain chain, uint type)
+    private byte DoRanges(BlockRequestHeader header)
     {
         if (_backend.ReadOnly)
         {
             return StatusIoError;
         }
 
-        // One 16-byte range per request (max_discard_seg = max_write_zeroes_seg = 1).
-        Span<byte> range = stackalloc byte[16];
-        if (chain.ReadableLength != HeaderSize + 16 || chain.Read(HeaderSize, range) != 16)
+        // One 16-byte range per request (max_discard_seg = max_write_zeroes_seg = 1), read with the header.
+        if (!header.HasRange)
         {
             return StatusUnsupported;
         }
 
-        ulong sector = BinaryPrimitives.ReadUInt64LittleEndian(range);
-        uint sectors = BinaryPrimitives.ReadUInt32LittleEndian(range[8..]);
-        uint flags = BinaryPrimitives.ReadUInt32LittleEndian(range[12..]);
+        uint type = header.Type;
+        ulong sector = header.RangeSector;
+        uint sectors = header.RangeSectors;
+        uint flags = header.RangeFlags;
         bool unmap = (flags & 1) != 0;
         if ((flags & ~1u) != 0 || (type == RequestDiscard && unmap) || sectors > MaxDiscardSectors)
         {

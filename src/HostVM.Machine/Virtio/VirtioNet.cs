@@ -194,18 +194,24 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
                 long frameLength = (long)_chain.ReadableLength - _headerSize;
                 int length = 0;
                 long cost = Math.Max(0, frameLength);
+                int packets = 1;
                 if (frameLength is >= EthernetHeaderSize and <= MaxGsoFrame)
                 {
+                    // Read once into our buffer: what is charged and what is sent are the same bytes.
                     length = _chain.Read(0, _txBuffer.AsSpan(0, (int)_chain.ReadableLength));
-                    if (_txBuffer[1] == NetOffload.GsoTcpV4)
+                    if (NetOffload.IsTcpV4Gso(_txBuffer[1]))
                     {
-                        // Charge what goes on the wire: every segment repeats the headers.
-                        long wire = NetOffload.SegmentedLength(_txBuffer.AsSpan(_headerSize, length - _headerSize), BinaryPrimitives.ReadUInt16LittleEndian(_txBuffer.AsSpan(4)));
-                        cost = wire > 0 ? wire : cost;
+                        // Charge what goes on the wire: every segment is a packet and repeats the headers.
+                        long wire = NetOffload.SegmentedLength(_txBuffer.AsSpan(_headerSize, length - _headerSize), BinaryPrimitives.ReadUInt16LittleEndian(_txBuffer.AsSpan(4)), out int segments);
+                        if (wire > 0)
+                        {
+                            cost = wire;
+                            packets = segments;
+                        }
                     }
                 }
 
-                if (!TransmitLimiter.TryConsume(cost, out TimeSpan wait))
+                if (!TransmitLimiter.TryConsume(cost, packets, out TimeSpan wait))
                 {
                     return wait;
                 }
@@ -237,7 +243,7 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
         ushort csumStart = BinaryPrimitives.ReadUInt16LittleEndian(buffer[6..]);
         ushort csumOffset = BinaryPrimitives.ReadUInt16LittleEndian(buffer[8..]);
         var frame = buffer[_headerSize..];
-        if ((gso & 0x7f) == NetOffload.GsoTcpV4)
+        if (NetOffload.IsTcpV4Gso(gso))
         {
             return NetOffload.SegmentTcpV4(frame, gsoSize, _segment, _sendSegment);
         }

@@ -7,7 +7,7 @@ namespace HostVM.Machine.Tests.Virtio;
 public class NetOffloadTests
 {
     /// <summary>An Ethernet + IPv4 + TCP frame (TCP checksum left as the guest would: the pseudo-header sum).</summary>
-    private static byte[] TcpFrame(int payload, byte flags = 0x18, uint seq = 1000, ushort id = 7)
+    internal static byte[] TcpFrame(int payload, byte flags = 0x18, uint seq = 1000, ushort id = 7)
     {
         var f = new byte[14 + 20 + 20 + payload];
         BinaryPrimitives.WriteUInt16BigEndian(f.AsSpan(12), 0x0800);
@@ -131,8 +131,29 @@ public class NetOffloadTests
         hugeTcpHeader[46] = 0xf0; // data offset 60 bytes > what the frame holds
         Assert.False(NetOffload.SegmentTcpV4(hugeTcpHeader, 1448, scratch, Count));
         Assert.False(NetOffload.SegmentTcpV4(TcpFrame(3000), 0, scratch, Count));      // no MSS
+        Assert.False(NetOffload.SegmentTcpV4(TcpFrame(3000), 1, scratch, Count));      // one byte a packet: a flood
+        Assert.False(NetOffload.SegmentTcpV4(TcpFrame(3000), NetOffload.MinMss - 1, scratch, Count));
+        Assert.Equal(-1, NetOffload.SegmentedLength(TcpFrame(3000), NetOffload.MinMss - 1));
         Assert.False(NetOffload.SegmentTcpV4(TcpFrame(3000), 9000, scratch, Count));   // MSS beyond the MTU
         Assert.False(NetOffload.SegmentTcpV4(TcpFrame(3000).AsSpan(0, 40), 1448, scratch, Count)); // truncated
         Assert.Equal(0, sent);
+    }
+
+    [Theory]
+    [InlineData(0x01, true)]
+    [InlineData(0x81, true)] // with the ECN bit: still TCPv4, and charged as such
+    [InlineData(0x00, false)]
+    [InlineData(0x03, false)]
+    [InlineData(0x83, false)]
+    public void TheGsoTypeIsClassifiedOnceForChargingAndSending(byte gso, bool tcpV4) => Assert.Equal(tcpV4, NetOffload.IsTcpV4Gso(gso));
+
+    [Fact]
+    public void TheSmallestMssSegmentsAndCountsItsPackets()
+    {
+        var segments = new List<byte[]>();
+        Assert.True(NetOffload.SegmentTcpV4(TcpFrame(880), NetOffload.MinMss, new byte[1514], s => segments.Add(s.ToArray())));
+        Assert.Equal(10, segments.Count);
+        Assert.Equal(880 + (10 * 54), NetOffload.SegmentedLength(TcpFrame(880), NetOffload.MinMss, out int packets));
+        Assert.Equal(10, packets);
     }
 }

@@ -20,9 +20,9 @@ public sealed class VirtioBlockTests : IDisposable
         _disk.Dispose();
     }
 
-    private VirtioTestDriver Open(bool legacy = false, bool readOnly = false)
+    private VirtioTestDriver Open(bool legacy = false, bool readOnly = false, RateLimitSettings? limits = null)
     {
-        var block = new VirtioBlock(RawFileBlockDevice.Open(_disk.Path, readOnly, Serial));
+        var block = new VirtioBlock(RawFileBlockDevice.Open(_disk.Path, readOnly, Serial), limits);
         _rig = new VirtioRig(block, legacy);
         _rig.Driver.Initialize();
         return _rig.Driver;
@@ -295,5 +295,43 @@ public sealed class VirtioBlockTests : IDisposable
         d.Kick(0);
         Assert.True(VirtioTestDriver.WaitUntil(() => q.PendingUsed == 16));
         Assert.All(statuses, s => Assert.Equal(StatusOk, d.Contents(s)[0]));
+    }
+
+    [Fact]
+    public void A_request_runs_as_the_type_it_was_charged_as_even_if_the_guest_rewrites_its_header()
+    {
+        // One operation per 2 s: the second request waits in the device, and meanwhile the guest turns
+        // its header from FLUSH (0 bytes) into a write of 512 bytes. It must run as the FLUSH it was charged as.
+        var d = Open(limits: new RateLimitSettings(null, new TokenBucketSettings(1, TimeSpan.FromSeconds(2))));
+        Assert.Equal(StatusOk, Request(d, RequestFlush, 0).Status);
+
+        var header = d.Buffer(HeaderSize);
+        var h = d.Ram.GetSpan(header.Address, HeaderSize);
+        BinaryPrimitives.WriteUInt32LittleEndian(h, RequestFlush);
+        var data = d.Buffer(512);
+        d.Ram.GetSpan(data.Address, 512).Fill(0xab);
+        var status = d.Buffer(1);
+        d.Queue(0).Add([header, data], [status]);
+        d.Kick(0);
+        Assert.True(VirtioTestDriver.WaitUntil(() => Block.Limiter.Throttled > 0), "the second request is held by the limiter");
+        BinaryPrimitives.WriteUInt32LittleEndian(h, RequestOut);
+
+        d.WaitUsed(0, TimeSpan.FromSeconds(10));
+        Assert.Equal(2, Block.Statistics.Flushes);
+        Assert.Equal(_disk.Initial.AsSpan(0, 512).ToArray(), DiskBytes(0, 512));
+    }
+
+    [Theory]
+    [InlineData(RequestDiscard, 0u)]
+    [InlineData(RequestWriteZeroes, 0u)]
+    [InlineData(RequestWriteZeroes, 1u)]
+    public void Discard_and_write_zeroes_are_charged_for_their_range(uint type, uint flags)
+    {
+        // 8 KiB per 10 s: zeroing 16 sectors (8 KiB) empties the bucket, so the next 512-byte read waits.
+        var d = Open(limits: new RateLimitSettings(new TokenBucketSettings(8192, TimeSpan.FromSeconds(10)), null));
+        Assert.Equal(StatusOk, Request(d, type, 0, dataOut: [Range(d, 16, 16, flags)]).Status);
+        Assert.Equal(0, Block.Limiter.Throttled);
+        Assert.Equal(StatusOk, Request(d, RequestIn, 0, dataIn: [d.Buffer(512)]).Status);
+        Assert.True(Block.Limiter.Throttled > 0, "a read after a free zeroing would not have waited");
     }
 }

@@ -185,4 +185,34 @@ public sealed class VirtioNetTests : IDisposable
         d.Stream(Tx, 1000, [buf], []);
         Assert.Equal(1000, _port.Sent.Count);
     }
+
+    [Fact]
+    public void A_GSO_frame_pays_bytes_and_operations_for_every_segment_it_becomes()
+    {
+        // 8 packets per 10 s. A TSO frame of 8 segments marked with the ECN bit (gso_type 0x81) uses them
+        // all, so the next frame waits: it was once charged as one 8 KiB frame and then cut into packets.
+        var limits = new RateLimitSettings(null, new TokenBucketSettings(8, TimeSpan.FromSeconds(10)));
+        var port = new LoopbackPacketPort();
+        using var rig = new VirtioRig(new VirtioNet(port, Mac, transmitLimits: limits), legacy: false);
+        var d = rig.Driver;
+        d.Initialize();
+        var net = (VirtioNet)rig.Device;
+
+        byte[] frame = NetOffloadTests.TcpFrame(8000);
+        var hdr = new byte[12];
+        hdr[1] = 0x81;
+        BinaryPrimitives.WriteUInt16LittleEndian(hdr.AsSpan(4), 1000); // gso_size
+        var gso = d.Buffer((uint)(hdr.Length + frame.Length));
+        d.Fill(gso, [.. hdr, .. frame]);
+        d.Submit(Tx, [gso], []);
+        Assert.Equal(8, port.Sent.Count);
+        Assert.Equal(0, net.TransmitLimiter.Throttled);
+
+        var plain = d.Buffer(12 + 60);
+        d.Fill(plain, [.. new byte[12], .. Frame(60, 3)]);
+        d.Queue(Tx).Add([plain], []);
+        d.Kick(Tx);
+        Assert.True(VirtioTestDriver.WaitUntil(() => net.TransmitLimiter.Throttled > 0, TimeSpan.FromSeconds(5)), "the ninth packet waits for the bucket");
+        Assert.Equal(8, port.Sent.Count);
+    }
 }
