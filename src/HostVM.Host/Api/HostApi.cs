@@ -277,7 +277,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         var request = await ReadAsync(context, Json.ImportImageRequest).ConfigureAwait(false);
         string project = TargetProject(context, request.Project);
         AccessControl.Touch(context, "image", request.Name ?? string.Empty, project);
-        var imported = images.ImportFromPaths(request with { Project = project });
+        var imported = images.ImportFromPaths(request with { Project = project }, Caller(context).Project);
         return Created(context, imported, Json.ImageRecord, $"/v1/images/{imported.Name}");
     }
 
