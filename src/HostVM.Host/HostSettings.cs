@@ -43,6 +43,12 @@ public sealed record HostSettings
     /// <summary>Directories JSON image imports may read from (default: DataDir/import).</summary>
     public IReadOnlyList<string> ImportDirs { get; init; } = [];
 
+    /// <summary>Console WebSockets and event streams one token may hold open at once (each may queue megabytes of output).</summary>
+    public int MaxSessionsPerToken { get; init; } = Security.SessionRegistry.DefaultMaxPerToken;
+
+    /// <summary>Console WebSockets one VM may have open at once, whoever opened them.</summary>
+    public int MaxSessionsPerVm { get; init; } = Security.SessionRegistry.DefaultMaxPerVm;
+
     /// <summary>How long a graceful stop waits for the guest before killing the VMM.</summary>
     public int StopTimeoutS { get; init; } = 30;
 
@@ -172,6 +178,8 @@ public sealed record HostSettings
             VmmCommand = List("vmm_command"),
             MetricsPublic = Flag("metrics_public"),
             AuthFailureLimit = (int)Number("auth_failure_limit", 10, 1, 1_000_000),
+            MaxSessionsPerToken = (int)Number("max_sessions_per_token", Security.SessionRegistry.DefaultMaxPerToken, 1, 10_000),
+            MaxSessionsPerVm = (int)Number("max_sessions_per_vm", Security.SessionRegistry.DefaultMaxPerVm, 1, 10_000),
             AuditMaxRows = (long)Number("audit_max_rows", DefaultAuditMaxRows, 1000, 1e10),
         };
     }

@@ -1,4 +1,5 @@
 using System.Runtime.InteropServices;
+using Microsoft.Win32.SafeHandles;
 
 namespace HostVM.Vmm;
 
@@ -53,6 +54,38 @@ public static partial class OwnerOnly
         {
             File.SetUnixFileMode(destination, FileMode);
         }
+    }
+
+    /// <summary>
+    /// Copies what <paramref name="source"/> (an open regular file, read from its start) holds into a new file
+    /// <paramref name="destination"/>, created 0600. Reading the descriptor, not a path, is the point: it is the
+    /// file that was checked, whatever the path names by now. Blocks of zeros are skipped, not written, so a
+    /// sparse disk image stays sparse.
+    /// </summary>
+    public static void CopyFile(SafeFileHandle source, string destination)
+    {
+        var options = new FileStreamOptions { Mode = System.IO.FileMode.CreateNew, Access = FileAccess.Write };
+        if (!OperatingSystem.IsWindows())
+        {
+            options.UnixCreateMode = FileMode;
+        }
+
+        using var target = new FileStream(destination, options);
+        var buffer = new byte[1 << 20];
+        long offset = 0;
+        int n;
+        while ((n = RandomAccess.Read(source, buffer, offset)) > 0)
+        {
+            var block = buffer.AsSpan(0, n);
+            if (block.ContainsAnyExcept((byte)0))
+            {
+                RandomAccess.Write(target.SafeFileHandle, block, offset);
+            }
+
+            offset += n;
+        }
+
+        target.SetLength(offset); // a file that ends in zeros ends where its source does
     }
 
     /// <summary>Whether only the owner has any permission on it (its group and others none).</summary>

@@ -235,4 +235,87 @@ public sealed class AccessControlTests
         Assert.Equal("local", entry.GetProperty("who").GetString());
         Assert.Equal("unix", entry.GetProperty("remote").GetString());
     }
+
+    [Fact]
+    public async Task ImportsOpenOnlyRegularFilesBeneathTheCallersOwnImportDirectory()
+    {
+        using var daemon = await DaemonUnderTest.StartAsync();
+        string import = Path.Combine(daemon.DataDir, "import");
+        string key = Path.Combine(daemon.DataDir, "tls", "server.key");
+        Assert.True(File.Exists(key), "the daemon's TLS key, the secret a swapped symlink would leak");
+        var tenants = new Dictionary<string, HttpClient>();
+        foreach (string project in new[] { "a", "b" })
+        {
+            Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/projects", new { name = project })).Status);
+            var (_, created) = await daemon.SendAsync(HttpMethod.Post, "/v1/tokens", new { role = "operator", project });
+            tenants[project] = daemon.ClientWith(created.GetProperty("token").GetString());
+            Directory.CreateDirectory(Path.Combine(import, project, "sub"));
+        }
+
+        byte[] kernelA = System.Security.Cryptography.RandomNumberGenerator.GetBytes(8192);
+        await File.WriteAllBytesAsync(Path.Combine(import, "a", "sub", "kernel"), kernelA);
+        await File.WriteAllBytesAsync(Path.Combine(import, "b", "kernel-b"), new byte[4096]);
+        await File.WriteAllBytesAsync(Path.Combine(import, "top-kernel"), new byte[4096]);
+        // A symlink at each component: the file itself, a directory on the way, and one that climbs out.
+        File.CreateSymbolicLink(Path.Combine(import, "a", "key"), key);
+        Directory.CreateSymbolicLink(Path.Combine(import, "a", "tls"), Path.GetDirectoryName(key)!);
+        Directory.CreateSymbolicLink(Path.Combine(import, "a", "sub", "up"), daemon.DataDir);
+        File.CreateSymbolicLink(Path.Combine(import, "a", "same"), Path.Combine(import, "a", "sub", "kernel"));
+        File.CreateSymbolicLink(Path.Combine(import, "key"), key);
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", Path.Combine(import, "a", "fifo")))
+        {
+            await mkfifo.WaitForExitAsync();
+            Assert.Equal(0, mkfifo.ExitCode);
+        }
+
+        async Task<(int Status, string Body)> ImportAsync(HttpClient client, string name, string kernel)
+        {
+            using var response = await client.PostAsJsonAsync("/v1/images", new { name, kernel });
+            return ((int)response.StatusCode, await response.Content.ReadAsStringAsync());
+        }
+
+        // A normal import: the file's bytes, in a file only the daemon's user may read.
+        var (status, body) = await ImportAsync(tenants["a"], "a-kernel", "sub/kernel");
+        Assert.True(status == 201, body);
+        string stored = Path.Combine(daemon.DataDir, "images", "a-kernel", "kernel");
+        Assert.Equal(kernelA, await File.ReadAllBytesAsync(stored));
+        Assert.True(OperatingSystem.IsWindows() || File.GetUnixFileMode(stored) == (UnixFileMode.UserRead | UnixFileMode.UserWrite), "the copy is 0600");
+
+        foreach (string path in new[] { "key", "tls/server.key", "sub/up/tls/server.key", "same", Path.Combine(import, "a", "tls", "server.key") })
+        {
+            (status, body) = await ImportAsync(tenants["a"], "leak", path);
+            Assert.True(status == 400 && body.Contains("symlink", StringComparison.Ordinal), $"{path}: {status} {body}");
+        }
+
+        // A FIFO (no writer will ever come) is refused at once, not waited on.
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        (status, body) = await ImportAsync(tenants["a"], "hang", "fifo");
+        Assert.True(status == 400 && body.Contains("not a regular file", StringComparison.Ordinal), body);
+        Assert.True(clock.Elapsed < TimeSpan.FromSeconds(2), $"{clock.ElapsedMilliseconds} ms");
+
+        // A tenant reads its own directory only: not another project's, not the top level.
+        foreach (string path in new[] { "../b/kernel-b", Path.Combine(import, "b", "kernel-b"), "../top-kernel", Path.Combine(import, "top-kernel") })
+        {
+            (status, body) = await ImportAsync(tenants["a"], "theft", path);
+            Assert.True(status == 400 && body.Contains("outside", StringComparison.Ordinal), $"{path}: {status} {body}");
+        }
+
+        Assert.Equal(201, (await ImportAsync(tenants["b"], "b-kernel", "kernel-b")).Status);
+        (status, body) = await ImportAsync(tenants["b"], "b-theft", "../a/sub/kernel");
+        Assert.Equal(400, status);
+
+        // The host's admin reads the import directories as before, every project's included, and no symlink either.
+        Assert.Equal(201, (await ImportAsync(daemon.Client, "top", "top-kernel")).Status);
+        Assert.Equal(201, (await ImportAsync(daemon.Client, "from-a", "a/sub/kernel")).Status);
+        Assert.Equal(400, (await ImportAsync(daemon.Client, "admin-leak", "key")).Status);
+
+        // Nothing refused left an image or a copy of the key behind.
+        byte[] secret = await File.ReadAllBytesAsync(key);
+        Assert.Equal(["a-kernel", "b-kernel", "from-a", "top"], (await daemon.GetAsync("/v1/images")).EnumerateArray().Select(i => i.GetProperty("name").GetString()).Order(StringComparer.Ordinal));
+        Assert.DoesNotContain(Directory.EnumerateFiles(Path.Combine(daemon.DataDir, "images"), "*", SearchOption.AllDirectories), f => File.ReadAllBytes(f).AsSpan().SequenceEqual(secret));
+        foreach (var client in tenants.Values)
+        {
+            client.Dispose();
+        }
+    }
 }

@@ -72,8 +72,14 @@ public sealed class AccessMatrixTests
         await File.WriteAllTextAsync(config, """{"vmm_command": ["/bin/false"], "auth_failure_limit": 100000}""");
         using var daemon = await DaemonUnderTest.StartAsync("--config", config);
         File.Delete(config);
+        // The host's admin imports from the import directory, alpha's tokens from its own directory in it.
         string kernel = Path.Combine(daemon.DataDir, "import", "kernel");
-        await File.WriteAllBytesAsync(kernel, new byte[4096]);
+        foreach (string dir in new[] { "", "alpha" })
+        {
+            Directory.CreateDirectory(Path.Combine(daemon.DataDir, "import", dir));
+            await File.WriteAllBytesAsync(Path.Combine(daemon.DataDir, "import", dir, "kernel"), new byte[4096]);
+        }
+
         var admin = daemon.Client;
 
         foreach (string project in new[] { "alpha", "beta" })
@@ -229,7 +235,7 @@ public sealed class AccessMatrixTests
             .Replace("{id}", VictimTokens.TryGetValue(target, out string? id) ? id : "0000000000000000", StringComparison.Ordinal);
         object? body = (method, pattern) switch
         {
-            ("POST", "/v1/images") => new { name = $"img-new-{n}", kernel = Path.Combine(daemon.DataDir, "import", "kernel"), project = target },
+            ("POST", "/v1/images") => new { name = $"img-new-{n}", kernel = "kernel", project = target },
             ("POST", "/v1/vms") => new { name = $"vm-new-{n}", image = $"img-{target}", project = target },
             ("POST", "/v1/networks") => new { name = $"net-new-{n}", project = target },
             ("PUT", "/v1/networks/{name}/egress") => new { allow = new[] { "10.1.2.3:5432" } },

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Net;
 using System.Net.WebSockets;
 using System.Text.Json;
@@ -6,7 +7,8 @@ namespace HostVM.Integration.Tests;
 
 /// <summary>
 /// The console over the daemon's WebSocket with a real guest: watchers and one writer, replay on
-/// attach, the size limit on input, and the serial log's bound on disk (across a daemon restart).
+/// attach, the size limit on input, the serial log's bound on disk (across a daemon restart), and sessions
+/// that end with their token and are capped per token and per VM.
 /// </summary>
 [Collection(GuestCollection.Name)]
 public sealed class ConsoleWebSocketTests
@@ -162,6 +164,83 @@ public sealed class ConsoleWebSocketTests
             using var writer2 = await WebConsole.AttachAsync(daemon, "loud", "replay=0");
             await writer2.SendAsync("echo ADOPTED-$((7*6))\n");
             await watcher.WaitForAsync("ADOPTED-42");
+        }
+        finally
+        {
+            File.Delete(config);
+        }
+    }
+
+    [Fact]
+    public async Task ARevokedTokensConsoleAndEventSessionsAreClosedWithinASecondAndSessionLimitsHold()
+    {
+        string config = Path.Combine(Path.GetTempPath(), $"hostvm-sessions-{Guid.NewGuid():N}.json");
+        File.WriteAllText(config, """{ "max_sessions_per_vm": 6 }"""); // max_sessions_per_token: the default, 8
+        try
+        {
+            using var daemon = await DaemonUnderTest.StartAsync("--config", config);
+            await StartShellVmAsync(daemon, "lapse");
+            var (_, created) = await daemon.SendAsync(HttpMethod.Post, "/v1/tokens", new { role = "viewer" });
+            string viewer = created.GetProperty("token").GetString()!;
+            string viewerId = created.GetProperty("details").GetProperty("id").GetString()!;
+            using var viewerClient = daemon.ClientWith(viewer);
+
+            // Eight sessions of one token: four consoles and four event streams.
+            var consoles = new List<WebConsole>();
+            var streams = new List<SseReader>();
+            for (int i = 0; i < 4; i++)
+            {
+                consoles.Add(await WebConsole.AttachAsync(daemon, "lapse", "mode=watch", viewer));
+                streams.Add(await SseReader.OpenAsync(viewerClient, "/v1/events/stream"));
+            }
+
+            // A ninth of either kind is refused before it starts, with a problem that says what to do.
+            Assert.Equal(HttpStatusCode.TooManyRequests, (await WebConsole.TryAttachAsync(daemon, "lapse", "mode=watch", viewer)).Status);
+            using (var ninth = await viewerClient.GetAsync("/v1/events/stream", HttpCompletionOption.ResponseHeadersRead))
+            {
+                Assert.Equal(HttpStatusCode.TooManyRequests, ninth.StatusCode);
+                Assert.Equal("application/problem+json", ninth.Content.Headers.ContentType?.MediaType);
+                string problem = await ninth.Content.ReadAsStringAsync();
+                Assert.Contains("max_sessions_per_token", problem, StringComparison.Ordinal);
+                Assert.Contains("close one", problem, StringComparison.Ordinal);
+            }
+
+            // Another token is not held back by that one's cap, but the VM's cap counts everyone's consoles (4 + 2 = 6).
+            using var adminWatch = await WebConsole.AttachAsync(daemon, "lapse", "mode=watch");
+            using var adminWrite = await WebConsole.AttachAsync(daemon, "lapse", "mode=write&replay=0");
+            Assert.Equal(HttpStatusCode.TooManyRequests, (await WebConsole.TryAttachAsync(daemon, "lapse", "mode=watch")).Status);
+
+            // Revoked: every one of its sessions ends within a second (consoles with 1008 and the reason), no one else's.
+            var clock = Stopwatch.StartNew();
+            Assert.Equal(204, (await daemon.SendAsync(HttpMethod.Delete, $"/v1/tokens/{viewerId}")).Status);
+            await Task.WhenAll(consoles.Select(c => c.WaitClosedAsync(1)).Concat(streams.Select(s => s.WaitForEndAsync(TimeSpan.FromSeconds(1)))));
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(1), $"closed {clock.ElapsedMilliseconds} ms after the revocation was sent");
+            foreach (var console in consoles)
+            {
+                Assert.Equal(WebSocketCloseStatus.PolicyViolation, console.CloseStatus);
+                Assert.Equal($"token {viewerId} was revoked; attach again with a valid token", console.CloseReason);
+            }
+
+            Assert.Null(adminWatch.CloseStatus);
+            await adminWrite.SendAsync("echo STILL-ATTACHED-$((6*7))\n");
+            await adminWatch.WaitForAsync("STILL-ATTACHED-42");
+
+            // Their places are free again; and a token that expires has its sessions closed within a second of that.
+            using var again = await WebConsole.AttachAsync(daemon, "lapse", "mode=watch&replay=0");
+            (_, created) = await daemon.SendAsync(HttpMethod.Post, "/v1/tokens", new { role = "viewer", expires_in = "3s" });
+            string shortLived = created.GetProperty("token").GetString()!;
+            var expires = created.GetProperty("details").GetProperty("expires_at").GetDateTimeOffset();
+            using var expiringClient = daemon.ClientWith(shortLived);
+            using var expiringConsole = await WebConsole.AttachAsync(daemon, "lapse", "mode=watch&replay=0", shortLived);
+            using var expiringStream = await SseReader.OpenAsync(expiringClient, "/v1/events/stream");
+            await Task.WhenAll(expiringConsole.WaitClosedAsync(10), expiringStream.WaitForEndAsync(TimeSpan.FromSeconds(10)));
+            var late = DateTimeOffset.UtcNow - expires;
+            Assert.True(late < TimeSpan.FromSeconds(1), $"closed {late.TotalMilliseconds:0} ms after the token expired");
+            Assert.Equal(WebSocketCloseStatus.PolicyViolation, expiringConsole.CloseStatus);
+            Assert.Contains("expired", expiringConsole.CloseReason, StringComparison.Ordinal);
+            Assert.Null(again.CloseStatus);
+            consoles.ForEach(c => c.Dispose());
+            streams.ForEach(s => s.Dispose());
         }
         finally
         {

@@ -231,8 +231,8 @@ public sealed class HostDaemonTests
         {
             (new { name = "x", kernel = "../hostvm.db" }, null, "/v1/images", 400, "outside"),
             (new { name = "x", kernel = "/etc/passwd" }, null, "/v1/images", 400, "outside"),
-            (new { name = "x", kernel = "escape" }, null, "/v1/images", 400, "outside"),
-            (new { name = "x", kernel = "sub/up/hostvm.db" }, null, "/v1/images", 400, "outside"),
+            (new { name = "x", kernel = "escape" }, null, "/v1/images", 400, "symlink"),
+            (new { name = "x", kernel = "sub/up/hostvm.db" }, null, "/v1/images", 400, "symlink"),
             (new { name = "x", kernel = "missing" }, null, "/v1/images", 400, "no such file"),
             (new { name = "Bad Name", kernel = "Image" }, null, "/v1/images", 400, "lower-case"),
             (new { name = "guest", kernel = "Image" }, null, "/v1/images", 409, "exists"),

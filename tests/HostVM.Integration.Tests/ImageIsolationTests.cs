@@ -16,15 +16,15 @@ public sealed class ImageIsolationTests
     public async Task AVmBootsOnlyItsOwnImagesFilesAndNeverAnotherTenantsUnderTheSameName()
     {
         using var daemon = await DaemonUnderTest.StartAsync();
-        string import = Path.Combine(daemon.DataDir, "import");
-        foreach (var f in new[] { "Image", "initramfs.cpio.gz", "bench-initramfs.cpio.gz", "disk.ext4" })
-        {
-            File.Copy(GuestArtifacts.Guest(f), Path.Combine(import, f));
-        }
-
         foreach (var project in new[] { "a", "b" })
         {
             Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/projects", new { name = project })).Status);
+            // A project's token imports from its own directory in the import directory.
+            string import = Directory.CreateDirectory(Path.Combine(daemon.DataDir, "import", project)).FullName;
+            foreach (var f in new[] { "Image", "initramfs.cpio.gz", "bench-initramfs.cpio.gz", "disk.ext4" })
+            {
+                File.Copy(GuestArtifacts.Guest(f), Path.Combine(import, f));
+            }
         }
 
         using var tenantA = daemon.ClientWith(await OperatorTokenAsync(daemon, "a"));

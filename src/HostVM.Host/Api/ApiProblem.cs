@@ -19,4 +19,7 @@ public sealed class ApiProblem(int status, string type, string title, string det
     public static ApiProblem NotFound(string what, string name) => new(404, "not-found", $"No such {what}", $"There is no {what} '{name}'.");
 
     public static ApiProblem Conflict(string detail) => new(409, "conflict", "The request conflicts with the current state", detail);
+
+    /// <summary>A console or event stream past the caller's (or the VM's) cap of open sessions.</summary>
+    public static ApiProblem TooManySessions(string detail) => new(429, "too-many-sessions", "Too many open sessions", detail);
 }

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using HostVM.Host.Inventory;
+using HostVM.Host.Security;
 using Microsoft.AspNetCore.Http;
 
 namespace HostVM.Host.Api;
@@ -11,9 +12,10 @@ namespace HostVM.Host.Api;
 /// event's JSON) as the inventory writes them. With <c>Last-Event-ID</c> or <c>?since_id=</c> the events
 /// after that id come first (from the inventory), then the live ones, with none twice or missing;
 /// <c>?vm=NAME</c> keeps one VM's; a project's token gets its project's only. A comment every <see cref="Heartbeat"/> keeps proxies from closing an
-/// idle stream. It ends when the client goes, the daemon stops, or the client falls too far behind.
+/// idle stream. It ends when the client goes, the daemon stops, the client falls too far behind, or its token is
+/// revoked or expires (<paramref name="sessions"/> counts it against the token's cap and ends it then).
 /// </summary>
-public sealed class EventStream(InventoryStore inventory, EventBroadcaster broadcaster, CancellationToken daemonStopping)
+public sealed class EventStream(InventoryStore inventory, EventBroadcaster broadcaster, SessionRegistry sessions, CancellationToken daemonStopping)
 {
     public static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(15);
 
@@ -23,12 +25,14 @@ public sealed class EventStream(InventoryStore inventory, EventBroadcaster broad
     {
         ArgumentNullException.ThrowIfNull(context);
         string? vm = context.Request.Query["vm"].FirstOrDefault() is { Length: > 0 } name ? name : null;
-        string? project = Security.AccessControl.CallerOf(context).Project; // a project's token sees its project's events only
+        var caller = AccessControl.CallerOf(context);
+        string? project = caller.Project; // a project's token sees its project's events only
         long? after = ResumeId(context.Request);
+        using var lease = sessions.TryOpen(caller, null, out string tooMany) ?? throw ApiProblem.TooManySessions(tooMany);
 
         // Subscribed before the backlog is read: an event written in between is in both, and skipped by id.
         using var subscription = broadcaster.Subscribe();
-        using var done = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, daemonStopping);
+        using var done = CancellationTokenSource.CreateLinkedTokenSource(context.RequestAborted, daemonStopping, lease.Ended);
         var token = done.Token;
         var response = context.Response;
         response.ContentType = "text/event-stream";
@@ -87,10 +91,29 @@ public sealed class EventStream(InventoryStore inventory, EventBroadcaster broad
         }
         catch (OperationCanceledException) when (token.IsCancellationRequested)
         {
+            if (lease.Reason is { } reason)
+            {
+                await SayWhyAsync(response, reason, context.RequestAborted).ConfigureAwait(false);
+            }
         }
         catch (IOException)
         {
             // The client went away mid-write.
+        }
+    }
+
+    /// <summary>Tells the client why its stream ends (a comment, so EventSource ignores it), if it still reads within a second.</summary>
+    private static async Task SayWhyAsync(HttpResponse response, string reason, CancellationToken requestAborted)
+    {
+        using var patience = CancellationTokenSource.CreateLinkedTokenSource(requestAborted);
+        patience.CancelAfter(TimeSpan.FromSeconds(1));
+        try
+        {
+            await WriteTextAsync(response, $": {reason}\n\n", patience.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException)
+        {
+            // The client does not read: the stream ends without the reason.
         }
     }
 

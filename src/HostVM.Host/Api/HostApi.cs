@@ -29,8 +29,6 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
 
     private static HostJsonContext Json => HostJsonContext.Default;
 
-    private readonly ConsoleHub _consoles = new(vms);
-
     /// <summary>The routes mapped so far, with what each asks of its caller (access control, audit and OpenAPI read them).</summary>
     public IReadOnlyList<ApiEndpoint> Endpoints => _routes?.Endpoints ?? [];
 
@@ -38,7 +36,11 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
     {
         ArgumentNullException.ThrowIfNull(app);
         ArgumentNullException.ThrowIfNull(access);
-        app.Lifetime.ApplicationStopping.Register(_consoles.Dispose);
+        // Console WebSockets and event streams, counted and capped per token and VM, closed when their token lapses.
+        var sessions = new SessionRegistry(access.Tokens, settings.MaxSessionsPerToken, settings.MaxSessionsPerVm);
+        var consoles = new ConsoleHub(vms, sessions);
+        app.Lifetime.ApplicationStopping.Register(consoles.Dispose);
+        app.Lifetime.ApplicationStopped.Register(sessions.Dispose);
         app.Use(async (context, next) =>
         {
             try
@@ -108,9 +110,9 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         routes.Get("/v1/vms/{vm}/stats/history", Access.Read, "vm.stats.history", "The sampler's samples of the VM over the last hour, oldest first", (string vm, string? since, HttpContext c) =>
             Ok(stats.History(Vm(c, vm).Id, StatsSampler.ParseSince(since)), Json.IReadOnlyListStatsSample)).Produces<IReadOnlyList<StatsSample>>();
         routes.Map("GET", "/v1/vms/{vm}/console", Access.Read, "vm.console", "The serial console as a WebSocket (mode=watch: read-only; mode=write: operator or admin; one writer)",
-            (string vm, HttpContext c) => _consoles.AttachAsync(Vm(c, vm), c, Caller(c).May(Access.Operate)), auditAlways: true);
+            (string vm, HttpContext c) => consoles.AttachAsync(Vm(c, vm), c, Caller(c).May(Access.Operate)), auditAlways: true);
         routes.Get("/v1/vms/{vm}/console/log", Access.Read, "vm.console-log", "The last bytes of the VM's serial log (text)",
-            (string vm, string? bytes, HttpContext c) => _consoles.Log(Vm(c, vm), bytes)).Produces<string>(200, "text/plain");
+            (string vm, string? bytes, HttpContext c) => consoles.Log(Vm(c, vm), bytes)).Produces<string>(200, "text/plain");
 
         routes.Get("/v1/networks", Access.Read, "network.list", "Networks", (HttpContext c) => Ok(networks.List().Where(n => Caller(c).Sees(n.Project)).ToList(), Json.ListNetworkView)).Produces<List<NetworkView>>();
         routes.Get("/v1/networks/{name}", Access.Read, "network.get", "One network", (string name, HttpContext c) => Ok(networks.Get(Network(c, name).Name), Json.NetworkView)).Produces<NetworkView>();
@@ -142,7 +144,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             return Ok(inventory.Events(vm, limit ?? 100, Caller(c).Project).ToList(), Json.ListEventRecord);
         }).Produces<List<EventRecord>>();
         routes.Get("/v1/events/stream", Access.Read, "event.stream", "Events as server-sent events as they are written (Last-Event-ID or since_id resumes)",
-            (Delegate)new EventStream(inventory, events, app.Lifetime.ApplicationStopping).StreamAsync).Produces<EventRecord>(200, "text/event-stream");
+            (Delegate)new EventStream(inventory, events, sessions, app.Lifetime.ApplicationStopping).StreamAsync).Produces<EventRecord>(200, "text/event-stream");
 
         new AccessApi(access.Tokens, inventory, access.Audit).Map(routes);
         routes.Add(app.MapOpenApi(OpenApiDescription.Route).CacheOutput(p => p.Expire(TimeSpan.FromDays(365))), "GET", "/openapi/v1.json", Access.Anyone, "openapi", "This API's OpenAPI document");
@@ -275,7 +277,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         var request = await ReadAsync(context, Json.ImportImageRequest).ConfigureAwait(false);
         string project = TargetProject(context, request.Project);
         AccessControl.Touch(context, "image", request.Name ?? string.Empty, project);
-        var imported = images.ImportFromPaths(request with { Project = project });
+        var imported = images.ImportFromPaths(request with { Project = project }, Caller(context).Project);
         return Created(context, imported, Json.ImageRecord, $"/v1/images/{imported.Name}");
     }
 

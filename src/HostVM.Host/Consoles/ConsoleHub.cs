@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Net.WebSockets;
 using HostVM.Host.Api;
 using HostVM.Host.Inventory;
+using HostVM.Host.Security;
 using HostVM.Host.Supervision;
 using HostVM.Vmm;
 using Microsoft.AspNetCore.Http;
@@ -12,9 +13,10 @@ namespace HostVM.Host.Consoles;
 /// <summary>
 /// The consoles of all VMs: GET /v1/vms/{vm}/console (a WebSocket, <c>?mode=watch|write&amp;replay=BYTES</c>)
 /// and GET /v1/vms/{vm}/console/log (the persisted tail). A VM's <see cref="ConsoleBroker"/> is made at
-/// its first attach and lives until the VM stops.
+/// its first attach and lives until the VM stops. Every session is counted in <paramref name="sessions"/>, which
+/// caps them and closes them (1008) when their token is revoked or expires.
 /// </summary>
-public sealed class ConsoleHub(VmSupervisor vms) : IDisposable
+public sealed class ConsoleHub(VmSupervisor vms, SessionRegistry sessions) : IDisposable
 {
     public const int DefaultReplayBytes = SerialSocket.DefaultReplayBytes;
 
@@ -59,9 +61,11 @@ public sealed class ConsoleHub(VmSupervisor vms) : IDisposable
             throw WriterTaken(record.Name);
         }
 
+        using var lease = sessions.TryOpen(AccessControl.CallerOf(context), record, out string tooMany) ?? throw ApiProblem.TooManySessions(tooMany);
         using var socket = await context.WebSockets.AcceptWebSocketAsync().ConfigureAwait(false);
         using var session = new ConsoleSession(socket, mode, context.RequestAborted);
         session.Closing = () => broker.Detach(session);
+        using var tokenLapsed = lease.Ended.Register(() => session.Close(WebSocketCloseStatus.PolicyViolation, lease.Reason!));
         if (!broker.TryAttach(session, replay, out string refusal))
         {
             // Lost a race after the checks above: the close frame says why.

@@ -38,15 +38,19 @@ public sealed class ImageStore
     /// <summary>A staging directory for one import; <see cref="Commit"/> or <see cref="Abandon"/> it.</summary>
     public string BeginImport() => Directory.CreateDirectory(Path.Combine(Root, $".staging-{Guid.NewGuid():N}")).FullName;
 
-    /// <summary>JSON import: copies files that are already on the host, from the import directories.</summary>
-    public ImageRecord ImportFromPaths(ImportImageRequest request)
+    /// <summary>
+    /// JSON import: copies files that are already on the host, from the import directories (from the
+    /// <paramref name="callerProject"/>'s directory in each, for a project's token). Each file is opened once,
+    /// safely (<see cref="PathGuard"/>), and copied from that descriptor.
+    /// </summary>
+    public ImageRecord ImportFromPaths(ImportImageRequest request, string? callerProject)
     {
         ArgumentNullException.ThrowIfNull(request);
         string name = Names.Check(request.Name, "name");
         RequireFree(name);
-        string kernel = PathGuard.Resolve(request.Kernel ?? string.Empty, _settings.ImportDirs, "kernel");
-        string? initrd = request.Initrd is null ? null : PathGuard.Resolve(request.Initrd, _settings.ImportDirs, "initrd");
-        string? disk = request.Disk is null ? null : PathGuard.Resolve(request.Disk, _settings.ImportDirs, "disk");
+        using var kernel = PathGuard.Open(request.Kernel ?? string.Empty, _settings.ImportDirs, callerProject, "kernel");
+        using var initrd = request.Initrd is null ? null : PathGuard.Open(request.Initrd, _settings.ImportDirs, callerProject, "initrd");
+        using var disk = request.Disk is null ? null : PathGuard.Open(request.Disk, _settings.ImportDirs, callerProject, "disk");
         string staging = BeginImport();
         try
         {

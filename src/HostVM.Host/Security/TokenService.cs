@@ -23,6 +23,9 @@ public sealed class TokenService
         _tokens = inventory.Tokens().ToDictionary(t => t.Token.Id, StringComparer.Ordinal);
     }
 
+    /// <summary>Raised after a token is revoked (not under the service's lock), so what it opened can be closed at once.</summary>
+    public event Action<TokenRecord>? Revoked;
+
     public bool IsEmpty
     {
         get
@@ -76,6 +79,7 @@ public sealed class TokenService
     /// <summary>Revokes a token for good (kept, marked, so the audit log's references still resolve).</summary>
     public TokenRecord Revoke(string id)
     {
+        TokenRecord revoked;
         lock (_lock)
         {
             var (token, hash) = _tokens[id];
@@ -84,11 +88,13 @@ public sealed class TokenService
                 return token;
             }
 
-            var revoked = token with { RevokedAt = _time.GetUtcNow() };
+            revoked = token with { RevokedAt = _time.GetUtcNow() };
             _inventory.PutToken(revoked, null);
             _tokens[id] = (revoked, hash);
-            return revoked;
         }
+
+        Revoked?.Invoke(revoked);
+        return revoked;
     }
 
     /// <summary>Checks a presented token: the record when valid, else why not (never which part was wrong).</summary>
