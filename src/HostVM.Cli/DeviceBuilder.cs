@@ -88,7 +88,8 @@ public sealed class DeviceBuilder : IDisposable
         IPacketPort port = NetworkBackends.Open(list, Notes);
         try
         {
-            Add(new VirtioNet(port, mac, rx, tx));
+            // A switch other VMs share carries this guest's frames only with its own MAC (GuestFrameFilter).
+            Add(new VirtioNet(port, mac, rx, tx, filterGuestFrames: port is HostVM.Networking.Switch.SwitchPort));
         }
         catch
         {

@@ -851,12 +851,15 @@ public sealed class VmmController : IDisposable
 
                 foreach (var n in _nics)
                 {
-                    var port = NetworkBackendSpec.Parse(n.HostDevName!).Open();
+                    var spec = NetworkBackendSpec.Parse(n.HostDevName!);
+                    var port = spec.Open();
                     VirtioNet net;
                     try
                     {
+                        // On a switch other guests share, this guest's frames must carry its own MAC (GuestFrameFilter).
                         net = new VirtioNet(port, n.GuestMac is { } m ? MacAddress.Parse(m) : MacAddress.Random(),
-                            RateLimits.ToSettings(n.RxRateLimiter, "rx_rate_limiter"), RateLimits.ToSettings(n.TxRateLimiter, "tx_rate_limiter"));
+                            RateLimits.ToSettings(n.RxRateLimiter, "rx_rate_limiter"), RateLimits.ToSettings(n.TxRateLimiter, "tx_rate_limiter"),
+                            filterGuestFrames: spec.Kind == NetworkBackendKind.Switch);
                     }
                     catch
                     {

@@ -3,7 +3,7 @@ namespace HostVM.Machine.Virtio;
 /// <summary>What a virtio-net device has carried, for the host's statistics.</summary>
 public sealed class NetStatistics
 {
-    private long _rxFrames, _rxBytes, _rxDropped, _txFrames, _txBytes, _txDropped;
+    private long _rxFrames, _rxBytes, _rxDropped, _txFrames, _txBytes, _txDropped, _txSpoofed;
 
     public long ReceivedFrames => Interlocked.Read(ref _rxFrames);
 
@@ -18,6 +18,9 @@ public sealed class NetStatistics
 
     /// <summary>Frames from the guest that were malformed or too large.</summary>
     public long SendDropped => Interlocked.Read(ref _txDropped);
+
+    /// <summary>Frames from the guest refused by the switch's filter (another MAC, ARP for another MAC, a DHCP server reply); also in <see cref="SendDropped"/>.</summary>
+    public long SendSpoofed => Interlocked.Read(ref _txSpoofed);
 
     internal void CountReceived(long bytes)
     {
@@ -34,4 +37,6 @@ public sealed class NetStatistics
     }
 
     internal void CountSendDropped() => Interlocked.Increment(ref _txDropped);
+
+    internal void CountSendSpoofed() => Interlocked.Increment(ref _txSpoofed);
 }

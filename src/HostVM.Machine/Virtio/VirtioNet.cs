@@ -2,6 +2,7 @@ using System.Buffers;
 using System.Buffers.Binary;
 using System.Collections.Concurrent;
 using HostVM.Networking;
+using HostVM.Networking.Switch;
 
 namespace HostVM.Machine.Virtio;
 
@@ -49,12 +50,17 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
     private bool _txHolding;
     private bool _rxHolding;
 
-    public VirtioNet(IPacketPort port, MacAddress mac, RateLimitSettings? receiveLimits = null, RateLimitSettings? transmitLimits = null)
+    /// <param name="filterGuestFrames">
+    /// Apply <see cref="GuestFrameFilter"/> to what the guest sends: for a port on a switch other guests
+    /// share. A user network or TAP of one's own may carry any MAC, as in QEMU.
+    /// </param>
+    public VirtioNet(IPacketPort port, MacAddress mac, RateLimitSettings? receiveLimits = null, RateLimitSettings? transmitLimits = null, bool filterGuestFrames = false)
         : base(VirtioDeviceType.Network, 2, QueueSize)
     {
         ArgumentNullException.ThrowIfNull(port);
         _port = port;
         Mac = mac;
+        FiltersGuestFrames = filterGuestFrames;
         ReceiveLimiter = new RateLimiter(receiveLimits);
         TransmitLimiter = new RateLimiter(transmitLimits);
         _sendSegment = segment =>
@@ -67,6 +73,9 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
     }
 
     public MacAddress Mac { get; }
+
+    /// <summary>Frames the guest sends pass <see cref="GuestFrameFilter"/> first.</summary>
+    public bool FiltersGuestFrames { get; }
 
     public IPacketPort Port => _port;
 
@@ -243,6 +252,12 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
         ushort csumStart = BinaryPrimitives.ReadUInt16LittleEndian(buffer[6..]);
         ushort csumOffset = BinaryPrimitives.ReadUInt16LittleEndian(buffer[8..]);
         var frame = buffer[_headerSize..];
+        if (FiltersGuestFrames && GuestFrameFilter.Refusal(frame, Mac) is not null)
+        {
+            Statistics.CountSendSpoofed();
+            return false; // counted as dropped by the caller; segments would carry the same headers
+        }
+
         if (NetOffload.IsTcpV4Gso(gso))
         {
             return NetOffload.SegmentTcpV4(frame, gsoSize, _segment, _sendSegment);

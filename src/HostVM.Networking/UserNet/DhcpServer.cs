@@ -44,8 +44,13 @@ internal sealed class DhcpServer
     /// <summary>The lease time given to clients, in whole seconds as DHCP carries it.</summary>
     private uint LeaseSeconds { get; }
 
-    /// <summary>Handles a datagram to port 67; <paramref name="destination"/> is its IP destination.</summary>
-    public bool Handle(uint destination, ReadOnlySpan<byte> message)
+    /// <summary>
+    /// Handles a datagram to port 67; <paramref name="destination"/> is its IP destination and
+    /// <paramref name="sender"/> the frame's source MAC: a client asks for itself only (its chaddr
+    /// must be that MAC), so one guest can neither drain the pool under made-up MACs nor release
+    /// another guest's lease.
+    /// </summary>
+    public bool Handle(uint destination, ReadOnlySpan<byte> message, MacAddress sender)
     {
         if ((destination != Ipv4.Broadcast && destination != network.GatewayAddress) ||
             message.Length < FixedLength + 4 ||
@@ -97,7 +102,7 @@ internal sealed class DhcpServer
 
         uint clientAddress = BinaryPrimitives.ReadUInt32BigEndian(message[12..]);
         var clientMac = MacAddress.FromBytes(message[28..]);
-        if (clientMac.IsMulticast || clientMac == network.GatewayMac)
+        if (clientMac.IsMulticast || clientMac == network.GatewayMac || clientMac != sender)
         {
             return false;
         }

@@ -612,12 +612,12 @@ public sealed class UserNetwork : IPacketPort
         {
             Ipv4Packet.ProtocolIcmp => _icmp.Handle(ip),
             Ipv4Packet.ProtocolTcp => _tcp.Handle(ip),
-            Ipv4Packet.ProtocolUdp => DispatchUdp(ip),
+            Ipv4Packet.ProtocolUdp => DispatchUdp(ip, source),
             _ => false,
         };
     }
 
-    private bool DispatchUdp(Ipv4Packet ip)
+    private bool DispatchUdp(Ipv4Packet ip, MacAddress source)
     {
         var udp = ip.Payload;
         if (udp.Length < 8)
@@ -643,7 +643,7 @@ public sealed class UserNetwork : IPacketPort
         var data = udp[8..];
         if (destinationPort == DhcpServer.ServerPort)
         {
-            return _dhcp.Handle(ip.Destination, data);
+            return _dhcp.Handle(ip.Destination, data, source);
         }
 
         if (!IsGuestAddress(ip.Source))

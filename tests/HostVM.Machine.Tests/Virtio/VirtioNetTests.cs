@@ -215,4 +215,34 @@ public sealed class VirtioNetTests : IDisposable
         Assert.True(VirtioTestDriver.WaitUntil(() => net.TransmitLimiter.Throttled > 0, TimeSpan.FromSeconds(5)), "the ninth packet waits for the bucket");
         Assert.Equal(8, port.Sent.Count);
     }
+
+    [Fact]
+    public void On_a_shared_switch_frames_with_another_source_MAC_are_dropped_and_counted()
+    {
+        var port = new LoopbackPacketPort();
+        using var rig = new VirtioRig(new VirtioNet(port, Mac, filterGuestFrames: true), legacy: false);
+        var d = rig.Driver;
+        d.Initialize();
+        var net = (VirtioNet)rig.Device;
+
+        byte[] Ethernet(MacAddress source)
+        {
+            var f = Frame(60, 5);
+            source.CopyTo(f.AsSpan(6));
+            f[12] = 0x88;
+            f[13] = 0xb5;
+            return f;
+        }
+
+        foreach (var source in new[] { MacAddress.Parse("52:54:00:00:00:99"), MacAddress.Parse("52:55:0a:00:02:02"), Mac })
+        {
+            var b = d.Buffer(12 + 60);
+            d.Fill(b, [.. new byte[12], .. Ethernet(source)]);
+            d.Submit(Tx, [b], []);
+        }
+
+        Assert.Equal([Ethernet(Mac)], port.Sent.ToArray());
+        Assert.Equal(2, net.Statistics.SendSpoofed);
+        Assert.Equal(2, net.Statistics.SendDropped);
+    }
 }

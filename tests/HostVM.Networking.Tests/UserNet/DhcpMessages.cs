@@ -13,7 +13,7 @@ internal static class DhcpMessages
     public const byte Release = 7;
 
     /// <summary>A client message from 0.0.0.0 broadcast to the servers, from <paramref name="client"/> (default <see cref="Packets.GuestMac"/>).</summary>
-    public static byte[] Build(byte type, uint xid, uint requested, bool broadcast = false, MacAddress? client = null, uint clientAddress = 0)
+    public static byte[] Build(byte type, uint xid, uint requested, bool broadcast = false, MacAddress? client = null, uint clientAddress = 0, MacAddress? from = null)
     {
         var mac = client ?? Packets.GuestMac;
         var message = new byte[300];
@@ -47,7 +47,7 @@ internal static class DhcpMessages
         message[o++] = 3;
         message[o++] = 6;
         message[o] = 255;
-        return Packets.Udp(0, 68, 0xffff_ffff, 67, message, mac);
+        return Packets.Udp(0, 68, 0xffff_ffff, 67, message, from ?? mac);
     }
 
     /// <summary>The options of a server's reply, by code.</summary>

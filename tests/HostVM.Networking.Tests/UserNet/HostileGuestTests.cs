@@ -188,4 +188,19 @@ public class HostileGuestTests
         Assert.Equal(0, guest.Network.Statistics.KnownGuestAddresses);
         Assert.Equal(3, guest.Network.Statistics.FramesDropped);
     }
+
+    [Fact]
+    public void ADhcpClientAsksOnlyForItsOwnMac()
+    {
+        // chaddr is the guest's word; the frame's source is what its NIC sent. One guest asking for
+        // made-up MACs could drain the pool, or RELEASE another guest's lease.
+        using var guest = new FakeGuest(ToHost.Options);
+        var other = MacAddress.Parse("52:54:00:99:99:99");
+        guest.Send(DhcpMessages.Build(DhcpMessages.Discover, 1, 0, client: other, from: Packets.GuestMac));
+        Assert.Null(guest.TryTake(300));
+        Assert.Equal(1, guest.Network.Statistics.FramesDropped);
+
+        guest.Send(DhcpMessages.Build(DhcpMessages.Discover, 2, 0));
+        Assert.Equal(DhcpMessages.Offer, DhcpMessages.TypeOf(guest.WaitFor(f => f.IsUdp && f.DestinationPort == 68)));
+    }
 }
