@@ -32,6 +32,7 @@ public sealed class SwitchPort : IPacketPort
     private IFrameReceiver? receiver;
     private volatile bool disposed;
     private long droppedFrames;
+    private long queueWaits;
 
     private SwitchPort(string switchName, string directory, string socketPath, Socket socket)
     {
@@ -54,6 +55,9 @@ public sealed class SwitchPort : IPacketPort
 
     /// <summary>Frames not delivered: malformed, too large, or a peer's queue stayed full.</summary>
     public long DroppedFrames => Interlocked.Read(ref droppedFrames);
+
+    /// <summary>Sends that waited for a peer's full queue to drain (a congested peer is not waited for again).</summary>
+    internal long QueueWaits => Interlocked.Read(ref queueWaits);
 
     internal int LearnedMacCount => macs.Count;
 
@@ -183,6 +187,7 @@ public sealed class SwitchPort : IPacketPort
                 if (giveUpAt == 0 && !peer.Congested)
                 {
                     giveUpAt = now + FullQueueWaitTicks;
+                    Interlocked.Increment(ref queueWaits);
                 }
                 else if (giveUpAt == 0 || now > giveUpAt)
                 {
