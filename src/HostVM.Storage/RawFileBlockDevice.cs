@@ -19,6 +19,7 @@ public sealed class RawFileBlockDevice : IBlockDevice
 
     private readonly SafeFileHandle handle;
     private readonly string path;
+    private IOException? flushFailure;
     private volatile bool disposed;
 
     private RawFileBlockDevice(SafeFileHandle handle, string path, long length, bool readOnly, string identifier)
@@ -177,12 +178,35 @@ public sealed class RawFileBlockDevice : IBlockDevice
         RandomAccess.Write(handle, source, offset);
     }
 
+    /// <summary>How data reaches the disk; a test stands in a failing one, since a real fsync error cannot be made here.</summary>
+    internal Action<SafeFileHandle> FlushToDisk { get; set; } = RandomAccess.FlushToDisk;
+
+    /// <summary>
+    /// Makes every completed write durable. Once an fsync has failed, every later flush fails too: the
+    /// kernel marks the pages it could not write clean after reporting the error once, so a flush that
+    /// succeeded afterwards would call writes that are lost durable (PostgreSQL's "fsyncgate").
+    /// </summary>
     public void Flush()
     {
         ObjectDisposedException.ThrowIf(disposed, this);
-        if (!ReadOnly)
+        if (ReadOnly)
         {
-            RandomAccess.FlushToDisk(handle);
+            return;
+        }
+
+        if (flushFailure is not null)
+        {
+            throw new IOException($"Disk image '{path}': an earlier flush failed ({flushFailure.Message}); writes since then may be lost, so no flush succeeds again until the image is reopened.", flushFailure);
+        }
+
+        try
+        {
+            FlushToDisk(handle);
+        }
+        catch (IOException e)
+        {
+            flushFailure = e;
+            throw;
         }
     }
 

@@ -259,4 +259,24 @@ public sealed class RawFileBlockDeviceTests : IDisposable
     private static long NextHole(RawFileBlockDevice disk, long from) => LinuxFile.Seek(disk.Handle, from, LinuxFile.SeekHole);
 
     private static long NextData(RawFileBlockDevice disk, long from) => LinuxFile.Seek(disk.Handle, from, LinuxFile.SeekData);
+
+    [Fact]
+    public void AFailedFlushFailsEveryLaterFlushUntilReopened()
+    {
+        string path = temp.Create(MiB);
+        using (var disk = RawFileBlockDevice.Open(path, readOnly: false))
+        {
+            int calls = 0;
+            disk.FlushToDisk = _ => throw new IOException($"EIO #{++calls}"); // the kernel reports a lost write once
+            Assert.Equal("EIO #1", Assert.Throws<IOException>(disk.Flush).Message);
+
+            disk.FlushToDisk = _ => calls++; // and then says all is well
+            var again = Assert.Throws<IOException>(disk.Flush);
+            Assert.Contains("an earlier flush failed (EIO #1)", again.Message, StringComparison.Ordinal);
+            Assert.Equal(1, calls); // not even asked: its success would be a lie
+        }
+
+        using var reopened = RawFileBlockDevice.Open(path, readOnly: false);
+        reopened.Flush();
+    }
 }

@@ -1,5 +1,6 @@
 using HostVM.Host.Api;
 using HostVM.Host.Inventory;
+using HostVM.Storage;
 using HostVM.Vmm;
 
 namespace HostVM.Host.Images;
@@ -116,7 +117,10 @@ public sealed class ImageStore
                 Directory.Delete(target, recursive: true); // files of an image whose row was never written
             }
 
+            // Durable before the row that names them: the files, then the rename into images/.
+            FileSync.Tree(staging);
             Directory.Move(staging, target);
+            FileSync.Entries(Root);
             try
             {
                 _inventory.PutImage(image);

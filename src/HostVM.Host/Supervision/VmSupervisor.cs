@@ -5,6 +5,7 @@ using HostVM.Host.Api;
 using HostVM.Host.Images;
 using HostVM.Host.Inventory;
 using HostVM.Networking;
+using HostVM.Storage;
 using HostVM.Vmm;
 using HostVM.Vmm.Api;
 
@@ -45,10 +46,36 @@ public sealed class VmSupervisor : IDisposable
         _launcher = new VmmLauncher(settings);
         _resources = new HostResources(settings);
         Directory.CreateDirectory(Path.Combine(settings.DataDir, "vms"));
+        SweepLeftovers();
         _monitor = new Timer(_ => Monitor(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
     public VmPaths PathsOf(VmRecord vm) => VmPaths.For(_settings, vm.Id);
+
+    /// <summary>
+    /// What a daemon that died inside a create left: a half-made <c>vms/ID.creating</c> is removed (the
+    /// VM never existed), and a finished directory whose row was never written is kept in
+    /// <c>orphans/unrecorded-ID</c> rather than deleted, so nothing that might matter is lost.
+    /// </summary>
+    private void SweepLeftovers()
+    {
+        string vms = Path.Combine(_settings.DataDir, "vms");
+        var known = _inventory.Vms().Select(v => v.Id).ToHashSet(StringComparer.Ordinal);
+        foreach (string dir in Directory.GetDirectories(vms))
+        {
+            string name = Path.GetFileName(dir);
+            if (name.EndsWith(".creating", StringComparison.Ordinal))
+            {
+                Directory.Delete(dir, recursive: true);
+            }
+            else if (!known.Contains(name))
+            {
+                string orphans = Path.Combine(_settings.DataDir, "orphans");
+                Directory.CreateDirectory(orphans);
+                Directory.Move(dir, Path.Combine(orphans, $"unrecorded-{name}"));
+            }
+        }
+    }
 
     public VmRecord Get(string nameOrId) => _inventory.Vm(nameOrId) ?? throw ApiProblem.NotFound("VM", nameOrId);
 
@@ -211,7 +238,10 @@ public sealed class VmSupervisor : IDisposable
                     }
                 }
 
+                // Durable before the row that names them: the files, then the rename into vms/.
+                FileSync.Tree(staging);
                 Directory.Move(staging, paths.Directory);
+                FileSync.Entries(Path.GetDirectoryName(paths.Directory)!);
                 _inventory.PutVm(vm, "created", $"created from image {imageName}: {vcpus} vCPUs, {memory} MiB, disk {diskMib} MiB");
             }
             catch
