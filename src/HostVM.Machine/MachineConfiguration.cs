@@ -41,6 +41,13 @@ public sealed record MachineConfiguration
     /// </summary>
     public int? CpuCapPercent { get; init; }
 
+    /// <summary>
+    /// The most host memory decoded guest code may take (<see cref="Cpu.CodeCache"/>); past it the cache
+    /// is emptied and refills with what runs. Without a bound a guest could jump to every 2-byte offset
+    /// of its RAM and make its VMM hold far more memory than its RAM.
+    /// </summary>
+    public long CodeCacheBytes { get; init; } = Cpu.CodeCache.DefaultBudgetBytes;
+
     /// <summary>True when <paramref name="percent"/> is a CPU cap a machine accepts: null or 1 to 100.</summary>
     public static bool IsValidCpuCap(int? percent) => percent is null or (>= 1 and <= 100);
 }

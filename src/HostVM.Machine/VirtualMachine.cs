@@ -47,7 +47,7 @@ public sealed class VirtualMachine : IDisposable
         Ram = new GuestRam(configuration.MemorySize);
         Bus = new Bus(Ram);
         Clock = new MachineClock();
-        Code = new CodeCache(Ram);
+        Code = new CodeCache(Ram, configuration.CodeCacheBytes);
         var harts = new List<Hart>();
         for (int i = 0; i < configuration.HartCount; i++)
         {

@@ -7,23 +7,55 @@ namespace HostVM.Machine.Cpu;
 /// Decoded blocks of guest code, per physical RAM page, shared by all harts. A page that holds
 /// decoded code gets no write-TLB entry in any hart (its <see cref="IsCodePage"/> flag is set), so
 /// every store to it takes the slow path and drops the page's blocks first.
+/// The host memory it holds is counted and bounded: past <see cref="BudgetBytes"/> everything is
+/// dropped at once (as QEMU flushes its translation buffer when it is full), and what runs is decoded
+/// again. Each block may start at any 2-byte offset, so without the bound a hostile guest could make
+/// the cache hundreds of times the size of its RAM. Lookups take no lock; inserting and dropping
+/// (rare next to lookups: once per decoded block, once per store to a code page) take one, which
+/// keeps the count exact.
 /// </summary>
 public sealed class CodeCache
 {
+    /// <summary>64 MiB: a Linux guest's hot kernel and user code takes a few MiB decoded.</summary>
+    public const long DefaultBudgetBytes = 64L << 20;
+
     private const int SlotsPerPage = (int)(GuestRam.PageSize / 2);
+
+    // What the counted allocations take on a 64-bit host: a page's slot array, and a block's object and
+    // instruction array (DecodedInsn is 16 bytes; arrays and objects carry about 24 bytes of header).
+    private const long PageBytes = 24 + (SlotsPerPage * 8L);
+    private const long BlockBytes = 24 + 24;
+    private const long InstructionBytes = 16;
 
     private readonly DecodedBlock?[]?[] _pages;
     private readonly int[] _codePageFlags;
     private readonly ulong _ramBase;
     private readonly List<Action<ulong>> _writeProtectors = [];
+    private readonly Lock _mutate = new();
+    private long _bytes;
 
-    public CodeCache(GuestRam ram)
+    public CodeCache(GuestRam ram, long budgetBytes = DefaultBudgetBytes)
     {
+        ArgumentNullException.ThrowIfNull(ram);
+        ArgumentOutOfRangeException.ThrowIfLessThan(budgetBytes, PageBytes * 4);
+        BudgetBytes = budgetBytes;
         _ramBase = ram.BaseAddress;
         int pages = checked((int)(ram.Size / GuestRam.PageSize));
         _pages = new DecodedBlock?[]?[pages];
         _codePageFlags = new int[pages];
     }
+
+    /// <summary>The most host memory the decoded code may hold.</summary>
+    public long BudgetBytes { get; }
+
+    /// <summary>Host memory the decoded code holds now (slot arrays, blocks and their instructions).</summary>
+    public long Bytes => Interlocked.Read(ref _bytes);
+
+    /// <summary>The most <see cref="Bytes"/> has been (a statistic).</summary>
+    public long PeakBytes { get; private set; }
+
+    /// <summary>Times the whole cache was dropped for going over its budget (a statistic).</summary>
+    public long BudgetFlushes { get; private set; }
 
     /// <summary>Blocks decoded so far (a statistic).</summary>
     public long BlocksDecoded { get; private set; }
@@ -57,29 +89,46 @@ public sealed class CodeCache
 
     public void Insert(ulong physicalAddress, DecodedBlock block)
     {
+        ArgumentNullException.ThrowIfNull(block);
         ulong offset = physicalAddress - _ramBase;
         int pageIndex = (int)(offset >> 12);
-        var page = Volatile.Read(ref _pages[pageIndex]);
-        if (page is null)
+        lock (_mutate)
         {
-            page = new DecodedBlock?[SlotsPerPage];
-            // Publish the flag first, then remove write mappings: a hart filling its write TLB
-            // re-checks the flag after the fill (see Hart), so no stale writable mapping survives.
-            Interlocked.Exchange(ref _codePageFlags[pageIndex], 1);
-            ulong pageAddress = physicalAddress & ~(GuestRam.PageSize - 1);
-            lock (_writeProtectors)
+            if (_bytes + CostOf(block) + PageBytes > BudgetBytes)
             {
-                foreach (var protect in _writeProtectors)
+                BudgetFlushes++;
+                for (int i = 0; i < _pages.Length; i++)
                 {
-                    protect(pageAddress);
+                    DropLocked(i);
                 }
             }
 
-            page = Interlocked.CompareExchange(ref _pages[pageIndex], page, null) ?? page;
-        }
+            var page = _pages[pageIndex];
+            if (page is null)
+            {
+                page = new DecodedBlock?[SlotsPerPage];
+                // Publish the flag first, then remove write mappings: a hart filling its write TLB
+                // re-checks the flag after the fill (see Hart), so no stale writable mapping survives.
+                Interlocked.Exchange(ref _codePageFlags[pageIndex], 1);
+                ulong pageAddress = physicalAddress & ~(GuestRam.PageSize - 1);
+                lock (_writeProtectors)
+                {
+                    foreach (var protect in _writeProtectors)
+                    {
+                        protect(pageAddress);
+                    }
+                }
 
-        page[(offset & 0xfff) >> 1] = block;
-        BlocksDecoded++;
+                Volatile.Write(ref _pages[pageIndex], page);
+                _bytes += PageBytes;
+            }
+
+            ref var slot = ref page[(offset & 0xfff) >> 1];
+            _bytes += CostOf(block) - (slot is null ? 0 : CostOf(slot));
+            Volatile.Write(ref slot, block);
+            PeakBytes = Math.Max(PeakBytes, _bytes);
+            BlocksDecoded++;
+        }
     }
 
     /// <summary>Drops every block decoded from the page holding <paramref name="physicalAddress"/>.</summary>
@@ -92,23 +141,42 @@ public sealed class CodeCache
         }
 
         int pageIndex = (int)(offset >> 12);
-        if (Interlocked.Exchange(ref _codePageFlags[pageIndex], 0) != 0)
+        if (Volatile.Read(ref _codePageFlags[pageIndex]) == 0)
         {
-            var page = Interlocked.Exchange(ref _pages[pageIndex], null);
-            if (page is not null)
-            {
-                foreach (var block in page)
-                {
-                    if (block is not null)
-                    {
-                        block.Invalidated = true;
-                    }
-                }
-            }
+            return; // no code there: the common case of a store, without the lock
+        }
 
-            PagesInvalidated++;
+        lock (_mutate)
+        {
+            DropLocked(pageIndex);
         }
     }
+
+    private void DropLocked(int pageIndex)
+    {
+        if (Interlocked.Exchange(ref _codePageFlags[pageIndex], 0) == 0)
+        {
+            return;
+        }
+
+        var page = Interlocked.Exchange(ref _pages[pageIndex], null);
+        if (page is not null)
+        {
+            _bytes -= PageBytes;
+            foreach (var block in page)
+            {
+                if (block is not null)
+                {
+                    block.Invalidated = true;
+                    _bytes -= CostOf(block);
+                }
+            }
+        }
+
+        PagesInvalidated++;
+    }
+
+    private static long CostOf(DecodedBlock block) => BlockBytes + (block.Instructions.Length * InstructionBytes);
 
     /// <summary>Drops code on every page touched by a write of <paramref name="length"/> bytes (device DMA, loaders).</summary>
     public void InvalidateRange(ulong physicalAddress, ulong length)

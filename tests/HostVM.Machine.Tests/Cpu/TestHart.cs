@@ -30,11 +30,11 @@ internal sealed class TestHart : IDisposable
     /// <summary>Holds one mret that <see cref="StartIn"/> uses to drop to a lower privilege.</summary>
     public const ulong Trampoline = RamBase + 0xF_F000;
 
-    public TestHart(bool openPmp = true)
+    public TestHart(bool openPmp = true, long codeCacheBytes = CodeCache.DefaultBudgetBytes)
     {
         Ram = new GuestRam(RamSize, RamBase);
         Bus = new Bus(Ram);
-        Code = new CodeCache(Ram);
+        Code = new CodeCache(Ram, codeCacheBytes);
         Clock = new MachineClock();
         Hart = new Hart(0, Bus, Code, Clock);
 
