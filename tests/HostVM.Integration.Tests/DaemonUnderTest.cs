@@ -99,8 +99,14 @@ public sealed partial class DaemonUnderTest : IDisposable
         await _process.WaitForOutputAsync("data in ", TimeSpan.FromSeconds(10));
         // The last start's lines: after a restart the output holds both.
         Fingerprint = FingerprintLine().Matches(_process.Output)[^1].Groups[1].Value;
-        // The first start prints the admin token; a restarted daemon keeps the tokens it had.
-        Token ??= AdminTokenLine().Match(_process.Output).Groups[1].Value;
+        // The first start prints the admin token, after the lines above: wait for it (reading the output
+        // at once raced with it on a loaded machine, and left an empty token). A restarted daemon keeps
+        // the tokens it had and prints none.
+        if (Token is null)
+        {
+            await _process.WaitForOutputAsync("admin token (shown once, keep it safe): hvt_", TimeSpan.FromSeconds(30));
+            Token = AdminTokenLine().Match(_process.Output).Groups[1].Value;
+        }
         Client.Dispose();
         Client = ClientWith(Token);
     }

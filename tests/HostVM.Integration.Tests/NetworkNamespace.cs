@@ -10,7 +10,9 @@ namespace HostVM.Integration.Tests;
 /// which also holds the addresses the test gives it; removed with every process in it on Dispose.
 /// What runs inside can reach nothing outside it, so a test of what a guest must not reach cannot
 /// send anything off this machine even when the code under test is wrong. (This machine's kernel has
-/// no dummy-interface module, so the extra addresses sit on the namespace's loopback.)
+/// no dummy-interface module, so the extra addresses sit on the namespace's loopback.) Programs enter
+/// it with nsenter, which joins the network namespace only: <c>ip netns exec</c> and <c>ip -n</c> also
+/// remount /sys, which fails where / is not a mount point (a chroot, as fresh-machine.sh's root is).
 /// </summary>
 public sealed partial class NetworkNamespace : IDisposable
 {
@@ -21,7 +23,7 @@ public sealed partial class NetworkNamespace : IDisposable
     public string Name { get; }
 
     /// <summary>The command prefix that runs a program inside.</summary>
-    public IReadOnlyList<string> Exec => ["ip", "netns", "exec", Name];
+    public IReadOnlyList<string> Exec => ["nsenter", $"--net=/run/netns/{Name}"];
 
     public static string? WhyNot() =>
         !Environment.IsPrivilegedProcess ? "making a network namespace (ip netns add) needs root; test.sh as root runs it"
@@ -31,13 +33,13 @@ public sealed partial class NetworkNamespace : IDisposable
     public static NetworkNamespace Create(params string[] addresses)
     {
         var ns = new NetworkNamespace("hvt-" + Guid.NewGuid().ToString("N")[..10]);
-        Ip("netns", "add", ns.Name);
+        Run(["ip", "netns", "add", ns.Name]);
         try
         {
-            Ip("-n", ns.Name, "link", "set", "lo", "up");
+            Run([.. ns.Exec, "ip", "link", "set", "lo", "up"]);
             foreach (string address in addresses)
             {
-                Ip("-n", ns.Name, "addr", "add", address, "dev", "lo");
+                Run([.. ns.Exec, "ip", "addr", "add", address, "dev", "lo"]);
             }
         }
         catch
@@ -52,8 +54,8 @@ public sealed partial class NetworkNamespace : IDisposable
     /// <summary>A process inside, with its output collected; the caller disposes it.</summary>
     public Process Start(string program, params string[] args)
     {
-        var info = new ProcessStartInfo("ip") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in (string[])["netns", "exec", Name, program, .. args])
+        var info = new ProcessStartInfo(Exec[0]) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in (string[])[.. Exec.Skip(1), program, .. args])
         {
             info.ArgumentList.Add(a);
         }
@@ -107,14 +109,14 @@ public sealed partial class NetworkNamespace : IDisposable
         delete.WaitForExit();
     }
 
-    private static void Ip(params string[] args)
+    private static void Run(string[] command)
     {
-        using var ip = Process.Start(new ProcessStartInfo("ip", args) { RedirectStandardError = true })!;
-        string error = ip.StandardError.ReadToEnd();
-        ip.WaitForExit();
-        if (ip.ExitCode != 0)
+        using var process = Process.Start(new ProcessStartInfo(command[0], command[1..]) { RedirectStandardError = true })!;
+        string error = process.StandardError.ReadToEnd();
+        process.WaitForExit();
+        if (process.ExitCode != 0)
         {
-            throw new InvalidOperationException($"ip {string.Join(' ', args)}: {error}");
+            throw new InvalidOperationException($"{string.Join(' ', command)}: {error}");
         }
     }
 
