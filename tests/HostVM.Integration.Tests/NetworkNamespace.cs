@@ -105,8 +105,19 @@ public sealed partial class NetworkNamespace : IDisposable
             pids.WaitForExit();
         }
 
-        using var delete = Process.Start(new ProcessStartInfo("ip", ["netns", "del", Name]) { RedirectStandardError = true })!;
-        delete.WaitForExit();
+        using (var delete = Process.Start(new ProcessStartInfo("ip", ["netns", "del", Name]) { RedirectStandardError = true })!)
+        {
+            delete.WaitForExit();
+        }
+
+        // ip netns add made /run/netns a mount point of its own; with no namespace left in it, take that
+        // back too, so the test leaves the machine's mounts as it found them (a chroot's root can then
+        // be removed). The next ip netns add makes it again.
+        if (Directory.Exists("/run/netns") && !Directory.EnumerateFileSystemEntries("/run/netns").Any())
+        {
+            using var unmount = Process.Start(new ProcessStartInfo("umount", ["/run/netns"]) { RedirectStandardError = true })!;
+            unmount.WaitForExit();
+        }
     }
 
     private static void Run(string[] command)
