@@ -1,15 +1,18 @@
 #!/usr/bin/env bash
 # The host daemon's figures (issue: the host), with QEMU measured in the same run where it has a counterpart:
-#   1. VMM process start to API-ready (median ms)     vs QEMU start to QMP-ready
+#   1. VMM process start to API-ready (median of 20 ms)   vs QEMU start to QMP-ready
 #   2. API create+start to HOSTVM-GUEST-READY (ms)     vs QEMU launch to the same marker, same kernel
-#   3. VMs created and started per second, for N VMs (default 20)
-#   4. host memory overhead per VM: VMM RSS minus the guest RAM it touched (1 vCPU / 128 MiB)
-#   5. idle density: how many idle 64 MiB guests run at once (up to MAX, default 48) and the host CPU they use
-# Usage: bench/host.sh [N] [MAX]. Needs the guest images (./test.sh builds them), curl and socat (scripts/deps.sh).
+#   3. VMs created and started per second, for N VMs (default 50)
+#   4. host memory overhead per idle VM: VMM RSS minus the guest RAM it touched (1 vCPU / 128 MiB)   vs QEMU's
+#   5. idle density: how many idle 64 MiB guests run at once (up to MAX, default 200) and the host CPU they use
+#      vs the same number of idle QEMU guests' CPU (up to QMAX, default 20, scaled per guest)
+# Usage: bench/host.sh [N] [MAX] [QMAX]. Needs the guest images (./test.sh builds them), curl and socat (scripts/deps.sh).
+# Run as root, the daemon jails its VMMs (the production set-up); as another user they run unjailed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-N=${1:-20}
-MAX=${2:-48}
+N=${1:-50}
+MAX=${2:-200}
+QMAX=${3:-20}
 G=${HOSTVM_GUEST_DIR:-$HOME/.cache/hostvm/guest/current}
 H=src/HostVM.Cli/bin/Release/net10.0/hostvm
 [ -x "$H" ] || dotnet build -c Release src/HostVM.Cli -nologo -v quiet >&2
@@ -18,8 +21,8 @@ trap 'pkill -9 -f "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
-echo "== 1. process start to control-API ready (median of 10)"
-for i in $(seq 10); do
+echo "== 1. process start to control-API ready (median of 20)"
+for i in $(seq 20); do
   s="$work/api-$i.sock"; t0=$(now_ms)
   "$H" vmm --api-sock "$s" >/dev/null 2>&1 & pid=$!
   until curl -sf --unix-socket "$s" http://localhost/ >/dev/null 2>&1; do sleep 0.001; done
@@ -40,7 +43,7 @@ until grep -q 'data in' "$work/serve.out" 2>/dev/null; do sleep 0.05; done
 # The owner's Unix socket needs no token (the TCP API does).
 api() { curl -sf --unix-socket "$work/run/hostvm.sock" -X "$1" "http://localhost$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
 api POST /v1/images '{"name":"guest","kernel":"Image","initrd":"initramfs.cpio.gz","boot_args":"console=ttyS0 quiet hostvm.mode=shell"}' >/dev/null
-serial() { echo "$work/data/vms/$(api GET "/v1/vms/$1" | jq -r .id)/serial.log"; }
+serial() { echo "$work/data/vms/$(api GET "/v1/vms/$1" | jq -r .id)/out/serial.log"; }
 
 echo "== 2. API create+start to HOSTVM-GUEST-READY (median of 3)"
 for i in 1 2 3; do
@@ -75,6 +78,15 @@ pid=$(api GET /v1/vms/mem | jq .pid)
 read -r total guest < <(awk '/^Size:/{size=$2} /^Rss:/{t+=$2; if(size>=131072 && size<=132096) g+=$2} END{print t, g+0}' "/proc/$pid/smaps")
 echo "VMM RSS ${total} kB, guest RAM touched ${guest} kB, overhead $(( (total-guest)/1024 )) MiB (Firecracker's anchor: <= 5 MiB)"
 api DELETE "/v1/vms/mem?force=true&purge=true" >/dev/null
+qemu_guest() { # LOG MIB: an idle QEMU guest of the same kernel, its serial output in LOG
+  qemu-system-riscv64 -machine virt -m "$2M" -nographic -kernel "$G/Image" -initrd "$G/initramfs.cpio.gz" \
+    -append "console=ttyS0 quiet hostvm.mode=shell" -bios "$G/fw_jump.bin" >"$1" 2>&1 </dev/null &
+}
+qemu_guest "$work/qemu-mem.log" 128; qpid=$!
+until grep -q HOSTVM-SHELL-READY "$work/qemu-mem.log"; do sleep 0.1; done; sleep 5
+read -r qtotal qguest < <(awk '/^Size:/{size=$2} /^Rss:/{t+=$2; if(size>=131072 && size<=132096) g+=$2} END{print t, g+0}' "/proc/$qpid/smaps")
+echo "QEMU RSS ${qtotal} kB, guest RAM touched ${qguest} kB, overhead $(( (qtotal-qguest)/1024 )) MiB   ratio hostvm/qemu: $(awk "BEGIN{printf \"%.2f\", ($total-$guest)/($qtotal-$qguest)}")"
+kill -9 $qpid; wait $qpid 2>/dev/null || true
 
 echo "== 5. idle density: 64 MiB guests started until $MAX run (or the host refuses)"
 count=0
@@ -90,3 +102,15 @@ rss() { for p in $pids; do awk '/VmRSS/{print $2}' "/proc/$p/status"; done | awk
 c0=$(ticks); sleep 10; c1=$(ticks)
 hz=$(getconf CLK_TCK)
 echo "$count idle 64 MiB guests running; together they use $(awk "BEGIN{printf \"%.1f\", ($c1-$c0)/$hz/10*100}")% of one host core while idle, $(rss) MiB resident"
+for i in $(seq "$count"); do api DELETE "/v1/vms/idle$i?force=true&purge=true" >/dev/null; done
+hostvm_pct=$(awk "BEGIN{printf \"%.3f\", ($c1-$c0)/$hz/10*100}")
+
+qpids=()
+for i in $(seq "$QMAX"); do qemu_guest "$work/qemu-idle$i.log" 64; qpids+=($!); done
+for i in $(seq "$QMAX"); do until grep -q HOSTVM-SHELL-READY "$work/qemu-idle$i.log" 2>/dev/null; do sleep 0.2; done; done
+sleep 10
+pids="${qpids[*]}"
+c0=$(ticks); sleep 10; c1=$(ticks)
+qemu_pct=$(awk "BEGIN{printf \"%.3f\", ($c1-$c0)/$hz/10*100}")
+echo "$QMAX idle 64 MiB QEMU guests use ${qemu_pct}% of one core, $(rss) MiB resident; per idle guest: hostvm $(awk "BEGIN{printf \"%.3f\", $hostvm_pct/$count}")% vs qemu $(awk "BEGIN{printf \"%.3f\", $qemu_pct/$QMAX}")% of a core   ratio: $(awk "BEGIN{q=$qemu_pct/$QMAX; printf \"%.2f\", (q>0)?($hostvm_pct/$count)/q:0}")"
+kill -9 "${qpids[@]}" 2>/dev/null || true

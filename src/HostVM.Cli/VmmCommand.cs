@@ -42,9 +42,10 @@ public static class VmmCommand
         var logPath = new Option<string?>("--log-path") { Description = "The VMM's log file (default: stderr)." };
         var metricsPath = new Option<string?>("--metrics-path") { Description = "Append JSON metrics lines to this file every minute." };
         var newSession = new Option<bool>("--new-session") { Description = "Start a new session (setsid), detached from the caller's terminal." };
+        var seccomp = new Option<bool>("--seccomp") { Description = "Run under a seccomp allowlist (needs libseccomp2): any other system call kills the process. The daemon's jail uses it." };
         var command = new Command("vmm", "Run one VM in this process, controlled over a Firecracker-style HTTP API on a Unix socket; the serial console is stdout.")
         {
-            apiSock, id, configFile, noApi, consoleSock, replay, serialLog, serialLogMax, exitFile, logPath, metricsPath, newSession,
+            apiSock, id, configFile, noApi, consoleSock, replay, serialLog, serialLogMax, exitFile, logPath, metricsPath, newSession, seccomp,
         };
         command.SetAction(parse => VmmProcess.Run(new VmmOptions
         {
@@ -60,6 +61,7 @@ public static class VmmCommand
             LogPath = parse.GetValue(logPath),
             MetricsPath = parse.GetValue(metricsPath),
             NewSession = parse.GetValue(newSession),
+            Seccomp = parse.GetValue(seccomp),
         }));
         return command;
     }

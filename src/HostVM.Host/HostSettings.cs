@@ -83,19 +83,58 @@ public sealed record HostSettings
     /// <summary>The command that runs a VMM (default: this hostvm executable).</summary>
     public IReadOnlyList<string>? VmmCommand { get; init; }
 
-    public static string DefaultDataDir() => Environment.UserName == "root" || Environment.GetEnvironmentVariable("USER") == "root"
+    /// <summary>
+    /// Whether each VMM runs jailed (<see cref="Supervision.VmmJail"/>): <c>auto</c> (when the daemon runs as
+    /// root, as it must to jail), <c>on</c> (refuse to start otherwise) or <c>off</c>.
+    /// </summary>
+    public string Jail { get; init; } = "auto";
+
+    /// <summary>
+    /// The first of the uids and gids jailed VMMs run as: this one is the group every jailed VMM shares for
+    /// its networks' switches, and VM n gets uid and gid base + n (1 ≤ n &lt; <see cref="JailIdCount"/>).
+    /// Nothing else on the host should use the range.
+    /// </summary>
+    public int JailIdBase { get; init; } = 900_000;
+
+    public int JailIdCount { get; init; } = 65_536;
+
+    /// <summary>A jailed VM's memory limit (its cgroup's) is its guest RAM plus this, for the VMM's own heap and code.</summary>
+    public long JailMemoryOverheadMib { get; init; } = 256;
+
+    public static string DefaultDataDir() => IsRoot
         ? "/var/lib/hostvm"
         : System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".local", "share", "hostvm");
 
     public static string DefaultRuntimeDir() => Environment.GetEnvironmentVariable("XDG_RUNTIME_DIR") is { Length: > 0 } xdg
         ? System.IO.Path.Combine(xdg, "hostvm")
-        : IsRoot ? "/run/hostvm" : $"/tmp/hostvm-{Environment.UserName}";
+        : IsRoot ? "/run/hostvm" : $"/tmp/hostvm-{UserName}";
 
     public static string DefaultConfigFile() => IsRoot
         ? "/etc/hostvm/hostvm.json"
         : System.IO.Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.UserProfile), ".config", "hostvm", "hostvm.json");
 
-    private static bool IsRoot => Environment.UserName == "root";
+    // By uid, not by name: a jailed VMM runs as a uid with no entry in a passwd file it cannot see anyway.
+    private static bool IsRoot => Environment.IsPrivilegedProcess;
+
+    private static string UserName
+    {
+        get
+        {
+            if (Environment.GetEnvironmentVariable("USER") is { Length: > 0 } user)
+            {
+                return user;
+            }
+
+            try
+            {
+                return Environment.UserName;
+            }
+            catch (IOException)
+            {
+                return Vmm.OwnerOnly.EffectiveUserId.ToString(CultureInfo.InvariantCulture); // no passwd entry (a jail has no /etc)
+            }
+        }
+    }
 
     /// <summary>Reads the settings; <paramref name="flags"/> are the command line's values by key (null: not given).</summary>
     public static HostSettings Load(string? configFile, IReadOnlyDictionary<string, string?> flags)
@@ -181,6 +220,10 @@ public sealed record HostSettings
             MaxSessionsPerToken = (int)Number("max_sessions_per_token", Security.SessionRegistry.DefaultMaxPerToken, 1, 10_000),
             MaxSessionsPerVm = (int)Number("max_sessions_per_vm", Security.SessionRegistry.DefaultMaxPerVm, 1, 10_000),
             AuditMaxRows = (long)Number("audit_max_rows", DefaultAuditMaxRows, 1000, 1e10),
+            Jail = Get("jail", "auto") is "auto" or "on" or "off" ? Get("jail", "auto") : throw new HostSettingsException($"jail {config["jail"]}: must be auto, on or off."),
+            JailIdBase = (int)Number("jail_id_base", 900_000, 1000, int.MaxValue - (1 << 20)),
+            JailIdCount = (int)Number("jail_id_count", 65_536, 2, 1 << 20),
+            JailMemoryOverheadMib = (long)Number("jail_memory_overhead_mib", 256, 16, 1 << 20),
         };
     }
 }

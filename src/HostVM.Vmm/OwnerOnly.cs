@@ -21,6 +21,10 @@ public static partial class OwnerOnly
     private const uint StatxBasicStats = 0x7ff; // STATX_BASIC_STATS
     private const int NoSuchFile = 2; // ENOENT
     private const int NotADirectory = 20; // ENOTDIR
+    private const int AtEmptyPath = 0x1000; // AT_EMPTY_PATH: statx of the descriptor itself
+    private const int OpenReadOnly = 0;
+    private const int OpenNonBlocking = 0x800; // O_NONBLOCK
+    private const int OpenCloseOnExec = 0x80000; // O_CLOEXEC
 
     /// <summary>The effective user id of this process (root is 0).</summary>
     public static uint EffectiveUserId => OperatingSystem.IsWindows() ? 0 : GetEuid();
@@ -122,8 +126,39 @@ public static partial class OwnerOnly
         return new UnixFileStatus(owner, (UnixFileMode)(mode & 0xfff), kind);
     }
 
+    /// <summary>
+    /// Opens <paramref name="path"/> for reading only if it is a regular file and not a symbolic link (O_NOFOLLOW;
+    /// O_NONBLOCK, so a FIFO put in its place cannot hold the reader); null if it is missing or anything else.
+    /// For files in a directory someone else (a jailed VMM) may write: what they plant there is never followed.
+    /// </summary>
+    public static FileStream? OpenRegularNoFollow(string path)
+    {
+        // O_NOFOLLOW is 0400000 on x86-64 and riscv64, 0100000 on arm64.
+        int noFollow = RuntimeInformation.ProcessArchitecture == Architecture.Arm64 ? 0x8000 : 0x20000;
+        ArgumentNullException.ThrowIfNull(path);
+        int fd = Open(path, OpenReadOnly | noFollow | OpenNonBlocking | OpenCloseOnExec);
+        if (fd < 0)
+        {
+            return null;
+        }
+
+        var handle = new SafeFileHandle(fd, ownsHandle: true);
+        Span<byte> buffer = stackalloc byte[256];
+        if (Statx(fd, string.Empty, AtEmptyPath, StatxBasicStats, ref MemoryMarshal.GetReference(buffer)) != 0
+            || (MemoryMarshal.Read<ushort>(buffer[28..]) & 0xf000) != 0x8000)
+        {
+            handle.Dispose();
+            return null;
+        }
+
+        return new FileStream(handle, FileAccess.Read);
+    }
+
     /// <summary>Whether <paramref name="owner"/> may be trusted by this process: itself, or root (who can do anything anyway).</summary>
     public static bool IsTrustedOwner(uint owner) => owner == 0 || owner == EffectiveUserId;
+
+    [LibraryImport("libc", EntryPoint = "open", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int Open(string path, int flags);
 
     [LibraryImport("libc", EntryPoint = "umask")]
     private static partial uint Umask(uint mask);

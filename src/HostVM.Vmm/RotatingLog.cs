@@ -79,7 +79,13 @@ public sealed class RotatingLog : Stream
     {
         try
         {
-            using var file = new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+            // Never following a link or opening a FIFO: the daemon reads a jailed VMM's log from a directory that VMM owns.
+            using var file = OwnerOnly.OpenRegularNoFollow(path);
+            if (file is null)
+            {
+                return [];
+            }
+
             long start = Math.Max(0, file.Length - maxBytes);
             file.Position = start;
             var data = new byte[file.Length - start];

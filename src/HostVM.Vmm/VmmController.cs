@@ -653,10 +653,15 @@ public sealed class VmmController : IDisposable
             case "SendCtrlAltDel":
                 PressPowerButton();
                 break;
+            case "SeccompSelfTest":
+                // A check of the jail for whoever holds this socket (the daemon, or root): the filter kills the process here.
+                _log.Warning("SeccompSelfTest: making a system call outside the seccomp allowlist");
+                SeccompFilter.ProbeForbiddenCall();
+                break;
             case null:
-                throw new VmmFault("action_type is required: InstanceStart, FlushMetrics or SendCtrlAltDel.");
+                throw new VmmFault("action_type is required: InstanceStart, FlushMetrics, SendCtrlAltDel or SeccompSelfTest.");
             default:
-                throw new VmmFault($"action_type {action.ActionType}: must be InstanceStart, FlushMetrics or SendCtrlAltDel.");
+                throw new VmmFault($"action_type {action.ActionType}: must be InstanceStart, FlushMetrics, SendCtrlAltDel or SeccompSelfTest.");
         }
     }
 

@@ -39,4 +39,7 @@ public sealed record VmmOptions
 
     /// <summary>Start a new session (setsid), so the VMM outlives its starter's terminal and process group.</summary>
     public bool NewSession { get; init; }
+
+    /// <summary>Run under the seccomp allowlist (<see cref="SeccompFilter"/>), installed before anything else: a jail asks for it.</summary>
+    public bool Seccomp { get; init; }
 }

@@ -31,6 +31,19 @@ public static partial class VmmProcess
             _ = setsid(); // fails only if we already lead a process group, which is fine too
         }
 
+        if (options.Seccomp)
+        {
+            // Before any file, socket or guest byte is read: whatever follows runs under the allowlist.
+            try
+            {
+                SeccompFilter.Install();
+            }
+            catch (VmmFault e)
+            {
+                return Fail(e.Message);
+            }
+        }
+
         if (options.NoApi && options.ConfigFile is null)
         {
             return Fail("--no-api needs --config-file: without the API the VM can only be configured from a file.");

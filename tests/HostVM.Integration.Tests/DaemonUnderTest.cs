@@ -195,7 +195,7 @@ public sealed partial class DaemonUnderTest : IDisposable
         return body;
     }
 
-    public string SerialLog(JsonElement vm) => Path.Combine(DataDir, "vms", vm.GetProperty("id").GetString()!, "serial.log");
+    public string SerialLog(JsonElement vm) => Path.Combine(DataDir, "vms", vm.GetProperty("id").GetString()!, "out", "serial.log");
 
 
     public string ConsoleSocket(JsonElement vm) => Path.Combine(RuntimeDir, "vms", vm.GetProperty("id").GetString()!, "console.sock");

@@ -1,3 +1,5 @@
+using System.Text.Json;
+
 namespace HostVM.Integration.Tests;
 
 /// <summary>A daemon that died inside a create leaves directories; the next start sweeps them and keeps what it cannot place.</summary>
@@ -30,5 +32,108 @@ public sealed class LeftoverSweepTests
         Assert.Equal("something", File.ReadAllText(Path.Combine(daemon.DataDir, "orphans", $"unrecorded-{unrecordedId}", "disk.img")));
         Assert.True(Directory.Exists(keptDir), "a recorded VM's directory stays");
         Assert.Equal("stopped", (await daemon.GetAsync("/v1/vms/kept")).GetProperty("state").GetString());
+    }
+
+    /// <summary>
+    /// kill -9 of the daemon while creates (with start) and imports are under way, at a spread of moments (from before the
+    /// request is read to after it is answered): whatever the moment, the restarted daemon has every VM and image it lists
+    /// whole, nothing it does not list, no VM left starting, and no VMM running that it does not know of.
+    /// </summary>
+    [Fact]
+    public async Task KillingTheDaemonInsideCreatesAndImportsLeavesNothingHalfMade()
+    {
+        using var daemon = await DaemonUnderTest.StartAsync();
+        string import = Path.Combine(daemon.DataDir, "import");
+        await File.WriteAllBytesAsync(Path.Combine(import, "spin"), SpinKernel.Image);
+        var disk = new byte[24 << 20];
+        Random.Shared.NextBytes(disk); // not sparse: the copies take a while, so kills land inside them
+        await File.WriteAllBytesAsync(Path.Combine(import, "disk"), disk);
+        Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/images", new { name = "base", kernel = "spin", disk = "disk" })).Status);
+
+        int[] delaysMs = [0, 3, 10, 25, 60, 120, 250, 500];
+        for (int round = 0; round < delaysMs.Length; round++)
+        {
+            var create = daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = $"vm{round}", image = "base", memory_mib = 64, start = true, restart_policy = "never" });
+            var importing = daemon.SendAsync(HttpMethod.Post, "/v1/images", new { name = $"img{round}", kernel = "spin", disk = "disk" });
+            await Task.Delay(delaysMs[round]);
+            await daemon.KillAndRestartAsync();
+            await Task.WhenAll(Swallow(create), Swallow(importing));
+            await AssertWholeAsync(daemon, disk.Length);
+        }
+    }
+
+    private static async Task Swallow(Task task)
+    {
+        try
+        {
+            await task;
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+        {
+            // The daemon died under it: no answer is the point.
+        }
+    }
+
+    private static async Task AssertWholeAsync(DaemonUnderTest daemon, long diskBytes)
+    {
+        var images = (await daemon.GetAsync("/v1/images")).EnumerateArray().Select(i => i.GetProperty("name").GetString()!).ToHashSet();
+        string imageRoot = Path.Combine(daemon.DataDir, "images");
+        Assert.Equal(images.Order(), Directory.GetDirectories(imageRoot).Select(d => Path.GetFileName(d)!).Order());
+        foreach (string image in images)
+        {
+            Assert.Equal(diskBytes, new FileInfo(Path.Combine(imageRoot, image, "disk.img")).Length);
+            Assert.Equal(SpinKernel.Image.Length, new FileInfo(Path.Combine(imageRoot, image, "kernel")).Length);
+        }
+
+        var vms = (await daemon.GetAsync("/v1/vms")).EnumerateArray().ToList();
+        string vmRoot = Path.Combine(daemon.DataDir, "vms");
+        Assert.Equal(vms.Select(v => v.GetProperty("id").GetString()!).Order(), Directory.GetDirectories(vmRoot).Select(d => Path.GetFileName(d)!).Order());
+        var known = new HashSet<int>();
+        foreach (var vm in vms)
+        {
+            string dir = Path.Combine(vmRoot, vm.GetProperty("id").GetString()!);
+            Assert.Equal(diskBytes, new FileInfo(Path.Combine(dir, "disk.img")).Length);
+            Assert.True(File.Exists(Path.Combine(dir, "kernel")), $"{dir} has its kernel");
+            string state = vm.GetProperty("state").GetString()!;
+            Assert.True(state is "running" or "stopped" or "failed", $"{vm.GetProperty("name")} is {state}");
+            if (state == "running")
+            {
+                int pid = vm.GetProperty("pid").GetInt32();
+                Assert.True(DaemonUnderTest.Alive(pid), $"{vm.GetProperty("name")}'s VMM (pid {pid}) runs");
+                known.Add(pid);
+            }
+        }
+
+        // Every VMM of this daemon's VMs is one it knows: none was left running unrecorded beside a new one.
+        var vmms = Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)).Select(n => int.Parse(n!, System.Globalization.CultureInfo.InvariantCulture))
+            .Where(p => ReadCommandLine(p) is var command && command.Contains("vmm --id vm", StringComparison.Ordinal)
+                && !command.StartsWith("unshare ", StringComparison.Ordinal) // a jail's waiting parent, not the VMM
+                && ReadEnvironmentOrRoot(p).Contains(daemon.RuntimeDir, StringComparison.Ordinal)).ToList();
+        Assert.All(vmms, p => Assert.Contains(p, known));
+    }
+
+    private static string ReadCommandLine(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
+        }
+        catch (IOException)
+        {
+            return string.Empty;
+        }
+    }
+
+    /// <summary>What ties a VMM to this test's daemon: its environment names the daemon's runtime directory (jailed or not).</summary>
+    private static string ReadEnvironmentOrRoot(int pid)
+    {
+        try
+        {
+            return File.ReadAllText($"/proc/{pid}/environ");
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return string.Empty;
+        }
     }
 }

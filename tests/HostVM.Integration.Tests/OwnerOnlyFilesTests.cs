@@ -18,19 +18,18 @@ public sealed class OwnerOnlyFilesTests
     private const UnixFileMode GroupOrOther = UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute
         | UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
 
+    private const UnixFileMode Other = UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute;
+
     private const UnixFileMode Rwx = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     private const int Nobody = 65534;
-
-    /// <summary>A RISC-V Linux Image whose code is `j .` (code0): it boots and spins in place.</summary>
-    private static readonly byte[] Spin = SpinImage();
 
     [Fact]
     public async Task TheDataDirectoryDisksInventoryLogsAndSocketsAreTheDaemonsAlone()
     {
         using var daemon = await DaemonUnderTest.StartAsync();
         string import = Path.Combine(daemon.DataDir, "import");
-        await File.WriteAllBytesAsync(Path.Combine(import, "spin"), Spin);
+        await File.WriteAllBytesAsync(Path.Combine(import, "spin"), SpinKernel.Image);
         await File.WriteAllBytesAsync(Path.Combine(import, "disk"), new byte[1 << 20]);
         File.SetUnixFileMode(Path.Combine(import, "disk"), UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.OtherRead);
         Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/images", new { name = "spin", kernel = "spin", disk = "disk" })).Status);
@@ -39,7 +38,7 @@ public sealed class OwnerOnlyFilesTests
         using (var upload = new MultipartFormDataContent())
         {
             upload.Add(new StringContent("""{"name": "uploaded"}""", Encoding.UTF8, "application/json"), "metadata");
-            var kernel = new ByteArrayContent(Spin);
+            var kernel = new ByteArrayContent(SpinKernel.Image);
             kernel.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
             upload.Add(kernel, "kernel", "kernel");
             using var response = await daemon.Client.PostAsync("/v1/images", upload);
@@ -54,35 +53,60 @@ public sealed class OwnerOnlyFilesTests
         string vmDir = Path.Combine(daemon.DataDir, "vms", id);
         string vmRun = Path.Combine(daemon.RuntimeDir, "vms", id);
 
+        // Jailed (the daemon runs as root): what the VM's VMM must write is its jail uid's alone, what every jail on a
+        // network shares (the switch) or reads (its boot files) is open to the jails' group only. Never to others.
+        var (_, jailText) = Run("sh", "-c", $"awk '/^Uid:/ {{print $2}}' /proc/{started.GetProperty("pid").GetInt32()}/status");
+        int vmmUid = int.Parse(jailText.Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        bool jailed = vmmUid != 0 && Environment.IsPrivilegedProcess;
+        int daemonUid = jailed ? 0 : vmmUid;
+        const int JailGroup = 900_000; // jail_id_base: the group all jails share
         var failures = new List<string>();
-        foreach (string dir in new[] { daemon.DataDir, daemon.RuntimeDir, Path.Combine(daemon.RuntimeDir, "vms"), vmRun, Path.Combine(daemon.RuntimeDir, "switches", "lan"), vmDir, Path.Combine(daemon.DataDir, "images") })
+        foreach (string dir in new[] { daemon.DataDir, daemon.RuntimeDir, Path.Combine(daemon.RuntimeDir, "vms"), vmDir, Path.Combine(daemon.DataDir, "images") })
         {
-            Check(failures, dir, mode => mode == Rwx, "0700");
+            Check(failures, dir, (mode, uid, _) => mode == Rwx && uid == daemonUid, "0700, the daemon's");
         }
 
-        var files = new List<string>
+        foreach (string dir in new[] { vmRun, Path.Combine(vmDir, "out") })
         {
-            Path.Combine(daemon.DataDir, "images", "spin", "kernel"), Path.Combine(daemon.DataDir, "images", "spin", "disk.img"),
-            Path.Combine(daemon.DataDir, "images", "uploaded", "kernel"), Path.Combine(vmDir, "disk.img"),
-            Path.Combine(vmDir, "serial.log"), Path.Combine(vmDir, "vmm.log"),
-            Path.Combine(vmRun, "api.sock"), Path.Combine(vmRun, "console.sock"), Path.Combine(daemon.RuntimeDir, "hostvm.sock"),
+            Check(failures, dir, (mode, uid, _) => mode == Rwx && uid == vmmUid, "0700, the VMM's");
+        }
+
+        Check(failures, Path.Combine(daemon.RuntimeDir, "switches", "lan"), (mode, uid, gid) => jailed
+            ? (mode & ~UnixFileMode.SetGroup) == (Rwx | UnixFileMode.GroupRead | UnixFileMode.GroupWrite | UnixFileMode.GroupExecute) && gid == JailGroup
+            : mode == Rwx, jailed ? "2770, group the jails'" : "0700");
+
+        var daemons = new List<string>
+        {
+            Path.Combine(daemon.DataDir, "images", "spin", "disk.img"), Path.Combine(daemon.DataDir, "images", "uploaded", "kernel"),
+            Path.Combine(vmDir, "vmm.log"), Path.Combine(daemon.RuntimeDir, "hostvm.sock"),
         };
-        files.AddRange(Directory.GetFiles(daemon.DataDir, "hostvm.db*"));
-        files.AddRange(Directory.GetFiles(Path.Combine(daemon.RuntimeDir, "switches", "lan"))); // the VM's and the NAT's ports
-        Assert.Contains(Path.Combine(daemon.DataDir, "hostvm.db-wal"), files);
-        foreach (string file in files)
+        daemons.AddRange(Directory.GetFiles(daemon.DataDir, "hostvm.db*"));
+        Assert.Contains(Path.Combine(daemon.DataDir, "hostvm.db-wal"), daemons);
+        foreach (string file in daemons)
         {
-            Check(failures, file, mode => (mode & GroupOrOther) == 0, "no access for group or others");
+            Check(failures, file, (mode, uid, _) => (mode & GroupOrOther) == 0 && uid == daemonUid, "no access for group or others, the daemon's");
+        }
+
+        foreach (string file in new[] { Path.Combine(vmDir, "disk.img"), Path.Combine(vmDir, "out", "serial.log"), Path.Combine(vmRun, "api.sock"), Path.Combine(vmRun, "console.sock") })
+        {
+            Check(failures, file, (mode, uid, _) => (mode & GroupOrOther) == 0 && uid == vmmUid, "no access for group or others, the VMM's");
+        }
+
+        // The boot files (the image's, linked into the VM's directory), and the ports on the switch (the VM's and the NAT's).
+        foreach (string file in Directory.GetFiles(Path.Combine(daemon.RuntimeDir, "switches", "lan")).Append(Path.Combine(vmDir, "kernel")).Append(Path.Combine(daemon.DataDir, "images", "spin", "kernel")))
+        {
+            Check(failures, file, (mode, _, gid) => (mode & Other) == 0 && ((mode & GroupOrOther) == 0 || (jailed && gid == JailGroup && (mode & UnixFileMode.GroupExecute) == 0)),
+                "no access for others, and for a group only the jails' (read/write)");
         }
 
         // A deleted VM's disk and logs are kept in orphans/: still the daemon's alone.
         Assert.Equal(200, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms/spinner/stop", new { timeout_s = 1 })).Status);
         Assert.Equal(204, (await daemon.SendAsync(HttpMethod.Delete, "/v1/vms/spinner")).Status);
         string orphans = Path.Combine(daemon.DataDir, "orphans");
-        Check(failures, orphans, mode => mode == Rwx, "0700");
+        Check(failures, orphans, (mode, _, _) => mode == Rwx, "0700");
         foreach (string kept in Directory.GetFileSystemEntries(orphans, "*", SearchOption.AllDirectories))
         {
-            Check(failures, kept, mode => (mode & GroupOrOther) == 0, "no access for group or others");
+            Check(failures, kept, (mode, _, _) => (mode & Other) == 0 && ((mode & GroupOrOther) == 0 || jailed), "no access for others");
         }
 
         Assert.True(failures.Count == 0, string.Join('\n', failures));
@@ -158,16 +182,8 @@ public sealed class OwnerOnlyFilesTests
         Assert.DoesNotContain("listening", serve.Output, StringComparison.Ordinal);
     }
 
-    private static byte[] SpinImage()
-    {
-        var image = new byte[4096];
-        image[0] = 0x6f; // j .
-        "RISCV\0\0\0"u8.CopyTo(image.AsSpan(48));
-        "RSC\x05"u8.CopyTo(image.AsSpan(56));
-        return image;
-    }
-
-    private static void Check(List<string> failures, string path, Func<UnixFileMode, bool> ok, string expected)
+    /// <summary>Adds a failure unless <paramref name="path"/>'s mode, owner and group pass <paramref name="ok"/>.</summary>
+    private static void Check(List<string> failures, string path, Func<UnixFileMode, int, int, bool> ok, string expected)
     {
         if (!Path.Exists(path))
         {
@@ -176,9 +192,11 @@ public sealed class OwnerOnlyFilesTests
         }
 
         var mode = File.GetUnixFileMode(path);
-        if (!ok(mode))
+        var (_, owners) = Run("stat", "-c", "%u %g", path);
+        int[] ids = [.. owners.Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(t => int.Parse(t, System.Globalization.CultureInfo.InvariantCulture))];
+        if (!ok(mode, ids[0], ids[1]))
         {
-            failures.Add($"{path}: mode {Convert.ToString((int)mode, 8)}, expected {expected}");
+            failures.Add($"{path}: mode {Convert.ToString((int)mode, 8)} uid {ids[0]} gid {ids[1]}, expected {expected}");
         }
     }
 

@@ -30,6 +30,14 @@ public sealed class ImageStore
         {
             Directory.Delete(stale, recursive: true); // an import the daemon did not finish
         }
+
+        // Moved into place but never recorded (the daemon died between the rename and the row): the import was never
+        // acknowledged, and the name is free again, so its files go.
+        var recorded = inventory.Images().Select(i => i.Name).ToHashSet(StringComparer.Ordinal);
+        foreach (var unrecorded in Directory.GetDirectories(Root).Where(d => !Path.GetFileName(d).StartsWith('.') && !recorded.Contains(Path.GetFileName(d))))
+        {
+            Directory.Delete(unrecorded, recursive: true);
+        }
     }
 
     public string Root { get; }

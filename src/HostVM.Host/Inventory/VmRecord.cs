@@ -43,6 +43,9 @@ public sealed record VmRecord
     /// <summary>The VMM process's start time (clock ticks since boot, /proc/PID/stat field 22): tells a reused pid apart.</summary>
     public long? PidStartTicks { get; init; }
 
+    /// <summary>The uid and gid its jailed VMM runs as while it runs (null: not jailed).</summary>
+    public int? JailId { get; init; }
+
     public DateTimeOffset? StartedAt { get; init; }
 
     public DateTimeOffset CreatedAt { get; init; }

@@ -43,6 +43,34 @@ public static partial class ProcessTable
         }
     }
 
+    /// <summary>
+    /// The first child of <paramref name="pid"/> once it has one (a jail's <c>unshare --fork</c> makes the VMM's process
+    /// a moment after it starts), or null if none came within <paramref name="timeout"/> or the parent ended.
+    /// </summary>
+    public static int? WaitForChild(int pid, TimeSpan timeout)
+    {
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        while (watch.Elapsed < timeout)
+        {
+            try
+            {
+                string children = File.ReadAllText($"/proc/{pid}/task/{pid}/children");
+                if (children.Split(' ', StringSplitOptions.RemoveEmptyEntries) is [var first, ..])
+                {
+                    return int.Parse(first, CultureInfo.InvariantCulture);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                return null;
+            }
+
+            Thread.Sleep(1);
+        }
+
+        return null;
+    }
+
     public static void Signal(int pid, int signal) => _ = kill(pid, signal);
 
     /// <summary>The fields after the command name: [0] is the state, [19] the start time.</summary>

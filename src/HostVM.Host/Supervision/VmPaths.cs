@@ -3,7 +3,7 @@ namespace HostVM.Host.Supervision;
 /// <summary>
 /// Where one VM's files live: its disk, its own kernel and initrd (linked from its image when it was
 /// created, so the VM boots the same files whatever later happens to the image's name) and logs in
-/// the data directory, its sockets in the runtime directory.
+/// the data directory, what its VMM writes in <see cref="Output"/>, its sockets in the runtime directory.
 /// </summary>
 public sealed record VmPaths(string Directory, string RuntimeDirectory)
 {
@@ -19,13 +19,16 @@ public sealed record VmPaths(string Directory, string RuntimeDirectory)
 
     public string Initrd => Path.Combine(Directory, "initrd");
 
-    public string SerialLog => Path.Combine(Directory, "serial.log");
+    /// <summary>What the VMM writes (its serial log and exit file): a jailed VMM's own directory, apart from the daemon's files.</summary>
+    public string Output => Path.Combine(Directory, "out");
+
+    public string SerialLog => Path.Combine(Output, "serial.log");
 
     public string VmmLog => Path.Combine(Directory, "vmm.log");
 
     public string VmmConfig => Path.Combine(Directory, "vmm.json");
 
-    public string ExitFile => Path.Combine(Directory, "exit.json");
+    public string ExitFile => Path.Combine(Output, "exit.json");
 
     public string ApiSocket => Path.Combine(RuntimeDirectory, "api.sock");
 

@@ -95,14 +95,34 @@ public sealed class VmSupervisor : IDisposable
                 }
 
                 string state = vm.State;
-                try
+                var waited = Stopwatch.StartNew();
+                while (true)
                 {
-                    using var client = new VmmClient(PathsOf(vm).ApiSocket);
-                    state = client.DescribeAsync().GetAwaiter().GetResult().State == "Paused" ? VmStates.Paused : VmStates.Running;
+                    try
+                    {
+                        using var client = new VmmClient(PathsOf(vm).ApiSocket);
+                        state = client.DescribeAsync().GetAwaiter().GetResult().State == "Paused" ? VmStates.Paused : VmStates.Running;
+                        break;
+                    }
+                    catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or IOException)
+                    {
+                        // A running VM that does not answer stays running (the monitor watches its process). One the last
+                        // daemon left starting gets as long as a start would have had, or it would stay starting forever.
+                        if (vm.State != VmStates.Starting || !ProcessTable.IsAlive(pid, ticks) || waited.Elapsed > ApiWait)
+                        {
+                            break;
+                        }
+
+                        Thread.Sleep(50);
+                    }
                 }
-                catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException or IOException)
+
+                if (state == VmStates.Starting)
                 {
-                    // It lives but does not answer yet; the monitor keeps watching it.
+                    Kill(vm);
+                    Settle(vm with { LastExit = new VmExit("failed-to-start", null, "the VMM never answered after a daemon restart", DateTimeOffset.UtcNow) },
+                        VmStates.Failed, "failed", "the VMM the last daemon started never answered its API; killed");
+                    continue;
                 }
 
                 _inventory.PutVm(vm with { State = state }, "adopted", $"adopted the running VMM (pid {pid}) after a daemon restart; state {state}");
@@ -110,6 +130,18 @@ public sealed class VmSupervisor : IDisposable
             else
             {
                 HandleExit(vm);
+            }
+        }
+
+        // A jailed VMM the inventory does not know of (the last daemon died between starting it and writing it down,
+        // or inside the create that would have recorded its VM) is found in its VM's cgroup, and ended.
+        if (_launcher.Jail is { } jail)
+        {
+            var running = _inventory.Vms().Where(v => VmStates.HasProcess(v.State)).Select(v => v.Id).ToHashSet(StringComparer.Ordinal);
+            foreach (string id in VmCgroup.VmIds(jail.CgroupScope).Where(id => !running.Contains(id)))
+            {
+                VmCgroup.KillMembers(jail.CgroupScope, id);
+                VmCgroup.Remove(jail.CgroupScope, id);
             }
         }
 
@@ -296,13 +328,24 @@ public sealed class VmSupervisor : IDisposable
         var paths = PathsOf(vm);
         RequireOwnFiles(vm, paths);
         Process process;
+        int pid;
         long ticks;
         lock (_admission)
         {
-            _resources.Admit(vm, _inventory.Vms());
-            (process, ticks) = _launcher.Launch(vm, paths);
-            vm = vm with { State = VmStates.Starting, Pid = process.Id, PidStartTicks = ticks, StartedAt = DateTimeOffset.UtcNow };
-            _inventory.PutVm(vm, "starting", $"VMM started (pid {process.Id})");
+            var all = _inventory.Vms();
+            _resources.Admit(vm, all);
+
+            // A VMM the inventory does not know of (a daemon killed between starting it and writing it down) must not
+            // run beside the new one on the same disk; a jailed one is found in the VM's cgroup.
+            if (_launcher.Jail is { } jail)
+            {
+                VmCgroup.KillMembers(jail.CgroupScope, vm.Id);
+            }
+
+            vm = vm with { JailId = _launcher.Jail?.Allocate(all.Where(v => v.Id != vm.Id && VmStates.HasProcess(v.State)).Select(v => v.JailId)) };
+            (process, pid, ticks) = _launcher.Launch(vm, paths);
+            vm = vm with { State = VmStates.Starting, Pid = pid, PidStartTicks = ticks, StartedAt = DateTimeOffset.UtcNow };
+            _inventory.PutVm(vm, "starting", vm.JailId is { } uid ? $"VMM started (pid {pid}, jailed as uid {uid})" : $"VMM started (pid {pid})");
         }
 
         if (_children.TryRemove(vm.Id, out var old))
@@ -314,7 +357,7 @@ public sealed class VmSupervisor : IDisposable
         var watch = Stopwatch.StartNew();
         while (!ApiAnswers(paths.ApiSocket))
         {
-            if (!ProcessTable.IsAlive(process.Id, ticks) || watch.Elapsed > ApiWait)
+            if (!ProcessTable.IsAlive(pid, ticks) || watch.Elapsed > ApiWait)
             {
                 Kill(vm);
                 string log = Tail(paths.VmmLog);
@@ -327,7 +370,7 @@ public sealed class VmSupervisor : IDisposable
         }
 
         vm = vm with { State = VmStates.Running };
-        _inventory.PutVm(vm, eventType, $"{what} (pid {process.Id}, {watch.ElapsedMilliseconds} ms to API-ready)");
+        _inventory.PutVm(vm, eventType, $"{what} (pid {pid}, {watch.ElapsedMilliseconds} ms to API-ready)");
         return vm;
     }
 
@@ -490,7 +533,16 @@ public sealed class VmSupervisor : IDisposable
             process.Dispose();
         }
 
-        vm = vm with { State = state, Pid = null, PidStartTicks = null };
+        if (vm.JailId is not null)
+        {
+            if (_launcher.Jail is { } jail)
+            {
+                jail.Remove(vm.Id);
+                VmCgroup.Remove(jail.CgroupScope, vm.Id);
+            }
+        }
+
+        vm = vm with { State = state, Pid = null, PidStartTicks = null, JailId = null };
         _inventory.PutVm(vm, eventType, message);
         return vm;
     }
@@ -564,6 +616,10 @@ public sealed class VmSupervisor : IDisposable
                 if (request.CpuCapPercent is { } cap)
                 {
                     await c.SetCpuCapAsync(cap).ConfigureAwait(false);
+                    if (vm.JailId is not null && _launcher.Jail is { } jail)
+                    {
+                        VmCgroup.SetQuota(jail.CgroupScope, vm.Id, VmCgroup.QuotaMicroseconds(vm.Vcpus, updated.CpuCapPercent));
+                    }
                 }
 
                 if (request.DiskLimits is { } disk && File.Exists(PathsOf(vm).Disk))
@@ -759,12 +815,18 @@ public sealed class VmSupervisor : IDisposable
         }
     }
 
+    /// <summary>SIGSYS: how the kernel ends a process its seccomp filter kills.</summary>
+    private const int SignalBadSystemCall = 31;
+
     /// <summary>A VMM ended without being asked to: record why and restart it if the policy says so.</summary>
     private void HandleExit(VmRecord vm)
     {
-        int? code = _children.TryGetValue(vm.Id, out var child) ? SafeExitCode(child) : null;
+        // A jailed VMM's parent (unshare) ends a moment after it, with its status: wait for that moment.
+        int? code = _children.TryGetValue(vm.Id, out var child) && child.WaitForExit(TimeSpan.FromSeconds(2)) ? SafeExitCode(child) : null;
         var exit = ReadExit(vm) ?? new VmExit("crashed", code, code is { } c && c > 128
-            ? $"the VMM died (signal {c - 128})"
+            ? c - 128 == SignalBadSystemCall
+                ? $"the VMM was killed by its seccomp filter (signal {c - 128}, SIGSYS: it made a system call outside its allowlist)"
+                : $"the VMM died (signal {c - 128})"
             : code is { } c2 ? $"the VMM exited with code {c2} without saying why" : "the VMM died (killed, or crashed without a word)", DateTimeOffset.UtcNow);
         bool failure = exit.Reason is not ("poweroff" or "reboot" or "terminated");
         bool restart = exit.Reason == "reboot" && vm.RestartPolicy != RestartPolicies.Never
@@ -815,7 +877,14 @@ public sealed class VmSupervisor : IDisposable
                 return null;
             }
 
-            var report = JsonSerializer.Deserialize(File.ReadAllText(file), VmmJsonContext.Default.VmmExitReport);
+            // The VMM's own directory (a jailed VMM owns it): read no link, no FIFO, and no more than an exit report takes.
+            using var stream = OwnerOnly.OpenRegularNoFollow(file);
+            if (stream is null || stream.Length > 64 << 10)
+            {
+                return null;
+            }
+
+            var report = JsonSerializer.Deserialize(stream, VmmJsonContext.Default.VmmExitReport);
             return report is null ? null : new VmExit(report.Reason, report.ExitCode, report.Message, report.At);
         }
         catch (Exception e) when (e is IOException or JsonException or UnauthorizedAccessException)

@@ -23,6 +23,9 @@ public sealed class VmmLauncher(HostSettings settings)
     /// <summary>The command that runs <c>hostvm</c>: the setting, the apphost next to us, or dotnet with our dll.</summary>
     public IReadOnlyList<string> HostvmCommand { get; } = settings.VmmCommand ?? DefaultCommand();
 
+    /// <summary>The jail VMMs run in, or null where they run unjailed (<see cref="VmmJail.Enabled"/>).</summary>
+    public VmmJail? Jail { get; } = VmmJail.Enabled(settings) ? new VmmJail(settings) : null;
+
     private static string[] DefaultCommand()
     {
         string apphost = Path.Combine(AppContext.BaseDirectory, "hostvm");
@@ -31,23 +34,27 @@ public sealed class VmmLauncher(HostSettings settings)
 
     public static string InterfaceId(int index) => $"eth{index}";
 
-    /// <summary>The VMM's configuration for <paramref name="vm"/>.</summary>
-    public FullVmConfiguration Configuration(VmRecord vm, VmPaths paths)
+    /// <summary>
+    /// The VMM's configuration for <paramref name="vm"/>, whose files are at <paramref name="paths"/> on the host and at
+    /// <paramref name="inside"/> where the VMM sees them (the same, unless it is jailed).
+    /// </summary>
+    public FullVmConfiguration Configuration(VmRecord vm, VmPaths paths, VmPaths inside)
     {
         ArgumentNullException.ThrowIfNull(vm);
         ArgumentNullException.ThrowIfNull(paths);
+        ArgumentNullException.ThrowIfNull(inside);
         return new FullVmConfiguration
         {
             // The VM's own files only (VmPaths): never looked up by image name.
             BootSource = new BootSource
             {
-                KernelImagePath = paths.Kernel,
-                InitrdPath = File.Exists(paths.Initrd) ? paths.Initrd : null,
+                KernelImagePath = inside.Kernel,
+                InitrdPath = File.Exists(paths.Initrd) ? inside.Initrd : null,
                 BootArgs = vm.BootArgs,
             },
             MachineConfig = new MachineConfig { VcpuCount = vm.Vcpus, MemSizeMib = vm.MemoryMib, CpuCapPercent = vm.CpuCapPercent },
             Drives = vm.DiskMib > 0
-                ? [new Drive { DriveId = DiskId, PathOnHost = paths.Disk, IsRootDevice = false, IsReadOnly = false, RateLimiter = Limiter(vm.DiskLimits) }]
+                ? [new Drive { DriveId = DiskId, PathOnHost = inside.Disk, IsRootDevice = false, IsReadOnly = false, RateLimiter = Limiter(vm.DiskLimits) }]
                 : [],
             NetworkInterfaces = [.. vm.Networks.Select((n, i) => new NetworkInterface
             {
@@ -79,21 +86,30 @@ public sealed class VmmLauncher(HostSettings settings)
     }
 
     /// <summary>
-    /// Starts the VMM; returns its process (keep it until it exits: .NET reaps the children it tracks)
-    /// and start time. The caller waits for its API socket.
+    /// Starts the VMM, jailed when <paramref name="vm"/> has a <see cref="VmRecord.JailId"/>; returns the process the
+    /// daemon started (keep it until it exits: .NET reaps the children it tracks, and its exit code is the VMM's) and
+    /// the VMM's own pid and start time (the same process unless jailed). The caller waits for its API socket.
     /// </summary>
-    public (Process Process, long StartTicks) Launch(VmRecord vm, VmPaths paths)
+    public (Process Process, int Pid, long StartTicks) Launch(VmRecord vm, VmPaths paths)
     {
         ArgumentNullException.ThrowIfNull(vm);
         ArgumentNullException.ThrowIfNull(paths);
         OwnerOnly.CreateDirectory(paths.Directory);
-        OwnerOnly.CreateDirectory(paths.RuntimeDirectory); // the VM's sockets: only the daemon's user may reach them
+        OwnerOnly.CreateDirectory(paths.Output);
+        OwnerOnly.CreateDirectory(paths.RuntimeDirectory); // the VM's sockets: only the daemon's user (or the VM's jail) may reach them
         foreach (var stale in new[] { paths.ApiSocket, paths.ConsoleSocket, paths.ExitFile })
         {
             File.Delete(stale); // left by the previous run of this VM, whose process is gone
         }
 
-        File.WriteAllText(paths.VmmConfig, JsonSerializer.Serialize(Configuration(vm, paths), VmmJsonContext.Default.FullVmConfiguration));
+        var inside = vm.JailId is null ? paths : VmmJail.Inside;
+        File.WriteAllText(paths.VmmConfig, JsonSerializer.Serialize(Configuration(vm, paths, inside), VmmJsonContext.Default.FullVmConfiguration));
+        var arguments = new List<string>
+        {
+            "vmm", "--id", vm.Name, "--config-file", inside.VmmConfig, "--api-sock", inside.ApiSocket,
+            "--console-sock", inside.ConsoleSocket, "--console-replay-bytes", Invariant(SerialSocket.MaxReplayBytes),
+            "--serial-log", inside.SerialLog, "--serial-log-max-bytes", Invariant(settings.SerialLogMaxBytes), "--exit-file", inside.ExitFile, "--new-session",
+        };
 
         var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
         info.ArgumentList.Add("-c");
@@ -106,25 +122,41 @@ public sealed class VmmLauncher(HostSettings settings)
             info.ArgumentList.Add(nice.ToString(System.Globalization.CultureInfo.InvariantCulture));
         }
 
-        foreach (var part in HostvmCommand)
+        IEnumerable<string> command;
+        if (vm.JailId is { } id && Jail is { } jail)
+        {
+            arguments.Add("--seccomp");
+            var cgroup = VmCgroup.Create(jail.CgroupScope, vm.Id, VmCgroup.QuotaMicroseconds(vm.Vcpus, vm.CpuCapPercent),
+                (vm.MemoryMib + settings.JailMemoryOverheadMib) << 20, out _);
+            long fileSize = Math.Max(vm.DiskMib << 20, settings.SerialLogMaxBytes) + (1 << 20);
+            command = jail.Prepare(vm, paths, id, cgroup, HostvmCommand, arguments, fileSize);
+
+            // Nothing of the daemon's environment goes in: the jail's VMM gets what it needs, by name.
+            info.Environment.Clear();
+            info.Environment["PATH"] = "/usr/bin:/usr/sbin:/bin:/sbin";
+            info.Environment["HOME"] = VmmJail.Inside.Output; // the one directory it may write
+            info.Environment["USER"] = $"vm-{id}";
+            info.Environment["DOTNET_EnableDiagnostics"] = "0"; // no diagnostics socket: nowhere to put one, no one to use it
+
+            // The JIT's W^X double mapping sizes a memfd past the jail's file-size limit (and costs start-up time).
+            info.Environment["DOTNET_EnableWriteXorExecute"] = "0";
+        }
+        else
+        {
+            command = HostvmCommand.Concat(arguments);
+        }
+
+        info.Environment[SwitchLocation.RuntimeDirectoryVariable] = settings.RuntimeDir;
+
+        foreach (string part in command)
         {
             info.ArgumentList.Add(part);
         }
 
-        foreach (var arg in new[]
-        {
-            "vmm", "--id", vm.Name, "--config-file", paths.VmmConfig, "--api-sock", paths.ApiSocket,
-            "--console-sock", paths.ConsoleSocket, "--console-replay-bytes", Invariant(SerialSocket.MaxReplayBytes),
-            "--serial-log", paths.SerialLog, "--serial-log-max-bytes", Invariant(settings.SerialLogMaxBytes), "--exit-file", paths.ExitFile, "--new-session",
-        })
-        {
-            info.ArgumentList.Add(arg);
-        }
-
         info.Environment["HOSTVM_VMM_LOG"] = paths.VmmLog;
-        info.Environment[SwitchLocation.RuntimeDirectoryVariable] = settings.RuntimeDir;
         var process = Process.Start(info) ?? throw new InvalidOperationException("/bin/sh did not start");
-        return (process, ProcessTable.StartTicks(process.Id) ?? 0);
+        int pid = vm.JailId is null ? process.Id : ProcessTable.WaitForChild(process.Id, TimeSpan.FromSeconds(5)) ?? process.Id;
+        return (process, pid, ProcessTable.StartTicks(pid) ?? 0);
     }
 
     private static string Invariant(long value) => value.ToString(System.Globalization.CultureInfo.InvariantCulture);

@@ -86,6 +86,7 @@ public sealed class SwitchPort : IPacketPort
         try
         {
             socket.Bind(endPoint);
+            ShareLikeDirectory(directory, socketPath);
 
             // Send must never wait on a peer for long, and the receive loop polls so Dispose can stop it.
             socket.Blocking = false;
@@ -97,6 +98,25 @@ public sealed class SwitchPort : IPacketPort
         }
 
         return new SwitchPort(switchName, directory, socketPath, socket);
+    }
+
+    /// <summary>
+    /// Under a umask of 077 a port's socket is its owner's alone, which is right for a switch one user's VMs share. A
+    /// switch whose directory its group may write (the daemon's, shared by jailed VMMs that each run as their own uid
+    /// in one group) needs the group to reach every port: then the socket gets the directory's group permissions.
+    /// </summary>
+    private static void ShareLikeDirectory(string directory, string socketPath)
+    {
+        if (OperatingSystem.IsWindows())
+        {
+            return;
+        }
+
+        const UnixFileMode groupReadWrite = UnixFileMode.GroupRead | UnixFileMode.GroupWrite;
+        if ((File.GetUnixFileMode(directory) & (UnixFileMode.GroupWrite | UnixFileMode.GroupExecute)) == (UnixFileMode.GroupWrite | UnixFileMode.GroupExecute))
+        {
+            File.SetUnixFileMode(socketPath, UnixFileMode.UserRead | UnixFileMode.UserWrite | groupReadWrite);
+        }
     }
 
     public void Start(IFrameReceiver receiver)

@@ -1,0 +1,305 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using HostVM.Host.Inventory;
+
+namespace HostVM.Host.Supervision;
+
+/// <summary>
+/// Seals one VMM as Firecracker's jailer does. The daemon (root) runs util-linux's tools, so nothing of the
+/// jail depends on a multi-threaded runtime doing what only a single-threaded process may (unshare of the
+/// mount namespace):
+/// <list type="number">
+/// <item>its own cgroup (<see cref="VmCgroup"/>: a CPU quota and a memory limit), joined by the shell before anything else;</item>
+/// <item><c>unshare</c>: new mount, PID, network (no interfaces: frames go through the switch's Unix sockets), IPC and UTS namespaces;</item>
+/// <item>in the new mount namespace, a root of its own (<see cref="Root"/>) holding read-only binds of /usr and the VMM's
+/// program, /dev/null, /dev/zero, /dev/(u)random, its PID namespace's /proc, and only its VM's files: the disk (read-write),
+/// kernel, initrd and configuration (read-only), an output directory (serial log, exit file), its socket directory and its
+/// networks' switch directories; then <c>pivot_root</c> into it and the old root unmounted;</item>
+/// <item><c>setpriv</c>: its own uid and gid (<see cref="HostSettings.JailIdBase"/> + n), the switches' shared group only,
+/// no capabilities, <c>no_new_privs</c>; <c>prlimit</c>: open files, file size, processes, no core dumps;</item>
+/// <item>the VMM itself then installs its seccomp allowlist (<c>--seccomp</c>) before it reads its configuration.</item>
+/// </list>
+/// Inside, the VMM sees its files at fixed paths (<see cref="Inside"/>), whatever the host's layout.
+/// </summary>
+public sealed partial class VmmJail(HostSettings settings)
+{
+    /// <summary>The VM's paths as the jailed VMM sees them.</summary>
+    public static readonly VmPaths Inside = new("/vm", "/vm/sock");
+
+    private const int OpenFiles = 4096;
+    private const int Processes = 1024; // threads count: vCPUs, device and I/O threads, the runtime's pool
+
+    private static readonly string[] Tools = ["unshare", "setpriv", "prlimit", "mount", "umount", "pivot_root"];
+    private static readonly string[] Devices = ["null", "zero", "random", "urandom"];
+
+    /// <summary>What a jail's root holds itself: the switches, seen at the host's runtime directory, cannot be there.</summary>
+    private static readonly string[] Reserved = ["/vm", "/usr", "/dev", "/proc", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32"];
+
+    /// <summary>The group every jailed VMM has besides its own: it may use the switch directories it is given.</summary>
+    public int SharedGroup => settings.JailIdBase;
+
+    /// <summary>
+    /// Whether VMMs run jailed under <paramref name="settings"/>: <c>off</c> never; <c>auto</c> when this daemon is
+    /// root and util-linux's tools are there; <c>on</c> the same, but otherwise refuse to start (and say why).
+    /// </summary>
+    public static bool Enabled(HostSettings settings)
+    {
+        ArgumentNullException.ThrowIfNull(settings);
+        if (settings.Jail == "off")
+        {
+            return false;
+        }
+
+        string? missing = !Environment.IsPrivilegedProcess ? "the daemon is not root (it needs root to make namespaces and switch uids)"
+            : Reserved.FirstOrDefault(r => settings.RuntimeDir == r || settings.RuntimeDir.StartsWith(r + "/", StringComparison.Ordinal)) is { } taken
+                ? $"the runtime directory {settings.RuntimeDir} is under {taken}, which a jail's root holds for itself"
+            : Tools.FirstOrDefault(t => Which(t) is null) is { } tool ? $"'{tool}' is not installed (util-linux, mount)"
+            : null;
+        if (missing is not null && settings.Jail == "on")
+        {
+            throw new HostSettingsException($"jail on: VMMs cannot be jailed: {missing}.");
+        }
+
+        return missing is null;
+    }
+
+    /// <summary>Where this daemon's VMs' cgroups are (<see cref="VmCgroup"/>): one scope per data directory.</summary>
+    public string CgroupScope { get; } = "hostvm/" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(settings.DataDir)))[..12];
+
+    /// <summary>The jail's root directory on the host.</summary>
+    public string Root(string vmId) => Path.Combine(settings.RuntimeDir, "jail", vmId);
+
+    /// <summary>The uid and gid of jail number <paramref name="n"/>.</summary>
+    public int Id(int n) => settings.JailIdBase + n;
+
+    /// <summary>The lowest jail number no VM in <paramref name="inUse"/> holds (1 to JailIdCount - 1).</summary>
+    public int Allocate(IEnumerable<int?> inUse)
+    {
+        var taken = inUse.OfType<int>().ToHashSet();
+        for (int n = 1; n < settings.JailIdCount; n++)
+        {
+            if (!taken.Contains(Id(n)))
+            {
+                return Id(n);
+            }
+        }
+
+        throw new Api.ApiProblem(503, "no-jail-ids", "No jail uid is free", $"All {settings.JailIdCount - 1} jail uids from {settings.JailIdBase + 1} are in use: raise jail_id_count.");
+    }
+
+    /// <summary>
+    /// Makes the jail of <paramref name="vm"/> (its root of empty mount points, its output and socket directories owned by
+    /// <paramref name="id"/>) and returns the command that runs <paramref name="program"/> with <paramref name="arguments"/> in it.
+    /// </summary>
+    public IReadOnlyList<string> Prepare(VmRecord vm, VmPaths paths, int id, VmCgroup? cgroup, IReadOnlyList<string> program, IReadOnlyList<string> arguments, long fileSizeLimit)
+    {
+        ArgumentNullException.ThrowIfNull(vm);
+        ArgumentNullException.ThrowIfNull(paths);
+        ArgumentNullException.ThrowIfNull(program);
+        ArgumentNullException.ThrowIfNull(arguments);
+        string root = Root(vm.Id);
+        if (Directory.Exists(root))
+        {
+            Directory.Delete(root, recursive: true); // mount points only: the mounts were in the last jail's namespace
+        }
+
+        Directory.CreateDirectory(root);
+        OwnBy(root, 0, 0, 0x1ed); // 0755: the VMM's uid must pass through its own root
+        var script = new StringBuilder("set -e\n");
+        script.Append(CultureInfo.InvariantCulture, $"mount -n --bind {Quote(root)} {Quote(root)}\n");
+        void Bind(string source, string target, bool directory, string options)
+        {
+            string at = root + target;
+            if (directory)
+            {
+                MountPointDirectory(root, target);
+            }
+            else
+            {
+                MountPointDirectory(root, Path.GetDirectoryName(target)!);
+                File.WriteAllBytes(at, []);
+            }
+
+            script.Append(CultureInfo.InvariantCulture, $"mount -n --bind {Quote(source)} {Quote(at)}\nmount -n -o remount,bind,{options} {Quote(at)}\n");
+        }
+
+        // The system's programs and libraries, read-only; merged-/usr links as the host has them.
+        var readOnly = new List<string> { "/usr" };
+        foreach (string top in new[] { "bin", "sbin", "lib", "lib32", "lib64", "libx32" })
+        {
+            var info = new FileInfo("/" + top);
+            if (info.LinkTarget is { } target)
+            {
+                File.CreateSymbolicLink(Path.Combine(root, top), target);
+            }
+            else if (Directory.Exists("/" + top))
+            {
+                readOnly.Add("/" + top);
+            }
+        }
+
+        // The VMM's program (and the .NET runtime, for one that is not self-contained) where it is on the host.
+        foreach (string part in program.Where(p => p.StartsWith('/')).Select(p => Path.GetDirectoryName(Path.GetFullPath(p))!)
+            .Append(Path.GetFullPath(Path.Combine(System.Runtime.InteropServices.RuntimeEnvironment.GetRuntimeDirectory(), "..", "..", ".."))))
+        {
+            string real = Path.GetFullPath(new DirectoryInfo(part).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? part);
+            if (!readOnly.Any(r => real == r || real.StartsWith(r + "/", StringComparison.Ordinal)))
+            {
+                readOnly.Add(real);
+            }
+        }
+
+        foreach (string directory in readOnly)
+        {
+            Bind(directory, directory, directory: true, "ro,nosuid,nodev");
+        }
+
+        foreach (string device in Devices)
+        {
+            Bind("/dev/" + device, "/dev/" + device, directory: false, "ro,nosuid,noexec");
+        }
+
+        // The VM's own files. The host's VM directory stays the daemon's (it writes there as root, so the VMM must not be
+        // able to plant links in it); what the VMM writes goes to out/ and its sockets to its runtime directory, both its own.
+        Directory.CreateDirectory(paths.Output);
+        OwnBy(paths.Output, id, id, 0x1c0); // 0700
+        OwnBy(paths.RuntimeDirectory, id, id, 0x1c0);
+        Bind(paths.Output, Inside.Output, directory: true, "nosuid,nodev,noexec");
+        Bind(paths.RuntimeDirectory, Inside.RuntimeDirectory, directory: true, "nosuid,nodev,noexec");
+        if (vm.DiskMib > 0)
+        {
+            OwnBy(paths.Disk, id, id, 0x180); // 0600
+            Bind(paths.Disk, Inside.Disk, directory: false, "nosuid,nodev,noexec");
+        }
+
+        // Boot files are the image's (hard links): root's, readable by the jails' group; each jail sees only its own.
+        foreach (var (host, inside) in new[] { (paths.Kernel, Inside.Kernel), (paths.Initrd, Inside.Initrd) })
+        {
+            if (File.Exists(host))
+            {
+                OwnBy(host, 0, SharedGroup, 0x1a0); // 0640
+                Bind(host, inside, directory: false, "ro,nosuid,nodev,noexec");
+            }
+        }
+
+        OwnBy(paths.VmmConfig, 0, id, 0x1a0);
+        Bind(paths.VmmConfig, Inside.VmmConfig, directory: false, "ro,nosuid,nodev,noexec");
+
+        // A switch's ports name each other by their sockets' paths (a datagram's source address), so the jail sees its
+        // switches where the host has them: the daemon's NAT and the other VMs' VMMs recognise its port, and it theirs.
+        foreach (string network in vm.Networks.Select(n => n.Network).Distinct())
+        {
+            string switchDirectory = Path.Combine(settings.RuntimeDir, "switches", network);
+            ShareSwitch(switchDirectory);
+            Bind(switchDirectory, switchDirectory, directory: true, "nosuid,nodev,noexec");
+        }
+
+        MountPointDirectory(root, "/proc");
+        Directory.CreateDirectory(Path.Combine(root, ".old"));
+        script.Append(CultureInfo.InvariantCulture, $"mount -n -t proc -o ro,nosuid,nodev,noexec,hidepid=2 proc {Quote(root + "/proc")}\n");
+        script.Append(CultureInfo.InvariantCulture, $"cd {Quote(root)}\npivot_root . .old\numount -n -l /.old\nrmdir /.old\n");
+        script.Append("exec \"$@\"\n");
+
+        string idText = id.ToString(CultureInfo.InvariantCulture);
+        var command = new List<string>
+        {
+            "unshare", "--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child", "--propagation", "private",
+            "/bin/sh", "-c", script.ToString(), "hostvm-jail",
+            "setpriv", $"--reuid={idText}", $"--regid={idText}", $"--groups={SharedGroup.ToString(CultureInfo.InvariantCulture)}",
+            "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--",
+            "prlimit", $"--nofile={OpenFiles}", $"--nproc={Processes}", "--core=0",
+            $"--fsize={fileSizeLimit.ToString(CultureInfo.InvariantCulture)}", "--",
+        };
+        command.AddRange(program);
+        command.AddRange(arguments);
+        if (cgroup is not null)
+        {
+            // The shell that runs all this joins the VM's cgroup first, so the VMM (forked later) is in it from its first instruction.
+            var join = new StringBuilder();
+            foreach (string procs in cgroup.ProcsFiles)
+            {
+                join.Append(CultureInfo.InvariantCulture, $"echo $$ > {Quote(procs)}; ");
+            }
+
+            command.InsertRange(0, ["/bin/sh", "-c", join + "exec \"$@\"", "hostvm-cgroup"]);
+        }
+
+        return command;
+    }
+
+    /// <summary>Removes the jail's root once its VMM has gone (its mounts went with its namespace).</summary>
+    public void Remove(string vmId)
+    {
+        string root = Root(vmId);
+        try
+        {
+            if (Directory.Exists(root))
+            {
+                Directory.Delete(root, recursive: true);
+            }
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            // Left for the next start, which makes it anew.
+        }
+    }
+
+    /// <summary>
+    /// Lets the jails on a network use its switch: the directory is root's and the shared group's (setgid, so the sockets
+    /// the VMMs bind there are the group's too, and SwitchPort makes them group-writable), and sockets bound before
+    /// (the daemon's NAT uplink) join the group.
+    /// </summary>
+    private void ShareSwitch(string directory)
+    {
+        Directory.CreateDirectory(directory);
+        OwnBy(directory, 0, SharedGroup, 0x5f8); // 02770
+        foreach (string socket in Directory.EnumerateFiles(directory, "*.sock"))
+        {
+            if (new FileInfo(socket).LinkTarget is null)
+            {
+                OwnBy(socket, 0, SharedGroup, 0x1b0); // 0660
+            }
+        }
+
+        string reserved = Path.Combine(directory, "reserved"); // the NAT's addresses, that every port refuses guests' claims to
+        if (File.Exists(reserved) && new FileInfo(reserved).LinkTarget is null)
+        {
+            OwnBy(reserved, 0, SharedGroup, 0x1a0); // 0640
+        }
+    }
+
+    /// <summary>Makes <paramref name="inside"/> and its parents in the jail's root, each 0755 root's (the daemon's umask would make them 0700).</summary>
+    private static void MountPointDirectory(string root, string inside)
+    {
+        string at = root;
+        foreach (string part in inside.Split('/', StringSplitOptions.RemoveEmptyEntries))
+        {
+            at = Path.Combine(at, part);
+            if (!Directory.Exists(at))
+            {
+                Directory.CreateDirectory(at);
+                OwnBy(at, 0, 0, 0x1ed);
+            }
+        }
+    }
+
+    private static void OwnBy(string path, int uid, int gid, int mode)
+    {
+        if (lchown(path, uid, gid) != 0 || chmod(path, mode) != 0)
+        {
+            throw new IOException($"cannot give {path} to uid {uid} gid {gid}: {Marshal.GetLastPInvokeErrorMessage()}");
+        }
+    }
+
+    private static string Quote(string text) => "'" + text.Replace("'", "'\\''", StringComparison.Ordinal) + "'";
+
+    private static string? Which(string tool) =>
+        new[] { "/usr/bin", "/usr/sbin", "/bin", "/sbin" }.Select(d => Path.Combine(d, tool)).FirstOrDefault(File.Exists);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int lchown(string path, int owner, int group);
+
+    [LibraryImport("libc", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int chmod(string path, int mode);
+}
