@@ -140,6 +140,9 @@ public sealed class UserNetwork : IPacketPort
         }
     }
 
+    /// <summary>What guests on a switch with this NAT may not claim: its gateway and DNS addresses, which answer from <see cref="UserNetworkOptions.GatewayMac"/>.</summary>
+    public Switch.SwitchReservation Reservation => new(Options.GatewayMac, [Options.Gateway, Options.DnsAddress]);
+
     internal UserNetworkOptions Options { get; }
 
     internal Lock Gate => _gate;
