@@ -24,7 +24,7 @@ public static class ProjectCommands
                 Used(project.Usage.MemoryMib, project.Quotas.MaxMemoryMib, HumanOutput.Mib),
                 Used(project.Usage.DiskMib, project.Quotas.MaxDiskMib, HumanOutput.Mib),
                 Count(project.Usage.Images),
-                Count(project.Usage.Networks),
+                Used(project.Usage.Networks, project.Quotas.MaxNetworks, Count),
                 HumanOutput.Escape(project.Description),
             ]),
         ShowCommand(runner),
@@ -47,7 +47,7 @@ public static class ProjectCommands
 
     private static string Count(long n) => n.ToString(CultureInfo.InvariantCulture);
 
-    /// <summary>The four quota options, as `project create` and `project set` take them.</summary>
+    /// <summary>The quota options, as `project create` and `project set` take them.</summary>
     private sealed class QuotaOptions
     {
         public Option<string?> Vms { get; } = new("--max-vms") { Description = "At most this many VMs (running or not); none: no limit." };
@@ -58,16 +58,20 @@ public static class ProjectCommands
 
         public Option<string?> Disk { get; } = new("--max-disk") { Description = "At most this much VM disk over all its VMs, e.g. 20G (a bare number is MiB); none: no limit." };
 
+        public Option<string?> Networks { get; } = new("--max-networks") { Description = "At most this many networks; none: no limit." };
+
         public void AddTo(Command command)
         {
             command.Options.Add(Vms);
             command.Options.Add(Vcpus);
             command.Options.Add(Memory);
             command.Options.Add(Disk);
+            command.Options.Add(Networks);
         }
 
         public bool AnyGiven(DaemonCall call) =>
-            call.Get(Vms) is not null || call.Get(Vcpus) is not null || call.Get(Memory) is not null || call.Get(Disk) is not null;
+            call.Get(Vms) is not null || call.Get(Vcpus) is not null || call.Get(Memory) is not null || call.Get(Disk) is not null ||
+            call.Get(Networks) is not null;
 
         /// <summary><paramref name="current"/> with the quotas given on the command line replaced (none: no limit).</summary>
         public ProjectQuotas Over(DaemonCall call, ProjectQuotas current) => new()
@@ -76,6 +80,7 @@ public static class ProjectCommands
             MaxVcpus = call.Get(Vcpus) is { } vcpus ? Count("--max-vcpus", vcpus) : current.MaxVcpus,
             MaxMemoryMib = call.Get(Memory) is { } memory ? OptionValues.Quota("--max-memory", memory, size: true) : current.MaxMemoryMib,
             MaxDiskMib = call.Get(Disk) is { } disk ? OptionValues.Quota("--max-disk", disk, size: true) : current.MaxDiskMib,
+            MaxNetworks = call.Get(Networks) is { } networks ? Count("--max-networks", networks) : current.MaxNetworks,
         };
 
         private static int? Count(string option, string text) => OptionValues.Quota(option, text, size: false) switch
@@ -132,7 +137,7 @@ public static class ProjectCommands
             string project = call.Get(name);
             if (call.Get(description) is null && !quotas.AnyGiven(call))
             {
-                throw new UsageException("project set: nothing to change; give --description, --max-vms, --max-vcpus, --max-memory or --max-disk.");
+                throw new UsageException("project set: nothing to change; give --description, --max-vms, --max-vcpus, --max-memory, --max-disk or --max-networks.");
             }
 
             // The daemon replaces the quotas whole: start from the current ones so that --max-vms alone keeps the others.
@@ -165,7 +170,7 @@ public static class ProjectCommands
             ("Memory", Of(usage.MemoryMib, quotas.MaxMemoryMib, HumanOutput.Mib)),
             ("Disk", Of(usage.DiskMib, quotas.MaxDiskMib, HumanOutput.Mib)),
             ("Images", Count(usage.Images)),
-            ("Networks", Count(usage.Networks)),
+            ("Networks", Of(usage.Networks, quotas.MaxNetworks, Count)),
             ("Created", HumanOutput.Time(project.CreatedAt)),
         ]));
     }

@@ -6,18 +6,18 @@ namespace HostVM.Cli.Tests;
 public sealed class ProjectCommandsTests
 {
     private const string Alpha = """
-        {"name": "alpha", "description": "team a", "quotas": {"max_vms": 5, "max_vcpus": 8, "max_memory_mib": 4096, "max_disk_mib": null},
-         "usage": {"vms": 2, "vcpus": 3, "memory_mib": 1536, "disk_mib": 2048, "images": 1, "networks": 0}, "created_at": "2026-01-01T10:00:00Z"}
+        {"name": "alpha", "description": "team a", "quotas": {"max_vms": 5, "max_vcpus": 8, "max_memory_mib": 4096, "max_disk_mib": null, "max_networks": 3},
+         "usage": {"vms": 2, "vcpus": 3, "memory_mib": 1536, "disk_mib": 2048, "images": 1, "networks": 1}, "created_at": "2026-01-01T10:00:00Z"}
         """;
 
     [Fact]
     public void CreateSendsTheQuotas()
     {
         var daemon = new FakeDaemon().Answer("POST", "/v1/projects", HttpStatusCode.Created, Alpha);
-        var run = CliRun.Start(daemon, "project", "create", "alpha", "--description", "team a", "--max-vms", "5", "--max-vcpus", "8", "--max-memory", "4G", "--max-disk", "20480");
+        var run = CliRun.Start(daemon, "project", "create", "alpha", "--description", "team a", "--max-vms", "5", "--max-vcpus", "8", "--max-memory", "4G", "--max-disk", "20480", "--max-networks", "3");
         Assert.Equal(0, run.ExitCode);
         daemon.Single("POST").AssertJson("""
-            {"name": "alpha", "description": "team a", "quotas": {"max_vms": 5, "max_vcpus": 8, "max_memory_mib": 4096, "max_disk_mib": 20480}}
+            {"name": "alpha", "description": "team a", "quotas": {"max_vms": 5, "max_vcpus": 8, "max_memory_mib": 4096, "max_disk_mib": 20480, "max_networks": 3}}
             """);
         Assert.Contains("Created project alpha.", run.Output);
         Assert.Contains("2 of 5", run.Output);
@@ -36,6 +36,7 @@ public sealed class ProjectCommandsTests
     [InlineData("--max-vms", "-1", "--max-vms -1")]
     [InlineData("--max-vcpus", "99999999999", "--max-vcpus 99999999999: too large")]
     [InlineData("--max-memory", "lots", "--max-memory lots: not a size")]
+    [InlineData("--max-networks", "-2", "--max-networks -2")]
     public void ABadQuotaIsExitCode2AndNothingIsSent(string option, string value, string mentions)
     {
         var daemon = new FakeDaemon();
@@ -48,13 +49,14 @@ public sealed class ProjectCommandsTests
     [Fact]
     public void ListShowsUsageAgainstQuotas()
     {
-        string open = Alpha.Replace("\"alpha\"", "\"default\"").Replace("\"max_vms\": 5, \"max_vcpus\": 8, \"max_memory_mib\": 4096", "\"max_vms\": null, \"max_vcpus\": null, \"max_memory_mib\": null");
+        string open = Alpha.Replace("\"alpha\"", "\"default\"").Replace("\"max_vms\": 5, \"max_vcpus\": 8, \"max_memory_mib\": 4096", "\"max_vms\": null, \"max_vcpus\": null, \"max_memory_mib\": null")
+            .Replace("\"max_networks\": 3", "\"max_networks\": null");
         var daemon = new FakeDaemon().Answer("GET", "/v1/projects", HttpStatusCode.OK, $"[{open}, {Alpha}]");
         var run = CliRun.Start(daemon, "project", "list");
         Assert.Equal(0, run.ExitCode);
         var lines = run.Output.Split('\n');
         Assert.Contains(lines, l => l.Contains("NAME") && l.Contains("VMS") && l.Contains("VCPUS") && l.Contains("MEMORY"));
-        Assert.Contains(lines, l => l.Contains("alpha") && l.Contains("2/5") && l.Contains("3/8") && l.Contains("1.5 GiB/4 GiB") && l.Contains("team a"));
+        Assert.Contains(lines, l => l.Contains("alpha") && l.Contains("2/5") && l.Contains("3/8") && l.Contains("1.5 GiB/4 GiB") && l.Contains("1/3") && l.Contains("team a"));
         Assert.Contains(lines, l => l.Contains("default") && !l.Contains('/'));
     }
 
@@ -67,6 +69,7 @@ public sealed class ProjectCommandsTests
         Assert.Contains("2 of 5", run.Output);
         Assert.Contains("1.5 GiB of 4 GiB", run.Output);
         Assert.Contains("2 GiB (no limit)", run.Output);
+        Assert.Contains("1 of 3", run.Output); // networks
     }
 
     [Fact]
@@ -77,7 +80,18 @@ public sealed class ProjectCommandsTests
             .Answer("PATCH", "/v1/projects/alpha", HttpStatusCode.OK, Alpha);
         var run = CliRun.Start(daemon, "project", "set", "alpha", "--max-vms", "10", "--max-memory", "none", "--max-disk", "1G");
         Assert.Equal(0, run.ExitCode);
-        daemon.Single("PATCH").AssertJson("""{"quotas": {"max_vms": 10, "max_vcpus": 8, "max_disk_mib": 1024}}""");
+        daemon.Single("PATCH").AssertJson("""{"quotas": {"max_vms": 10, "max_vcpus": 8, "max_disk_mib": 1024, "max_networks": 3}}""");
+    }
+
+    [Fact]
+    public void SetOfTheNetworkQuotaAloneKeepsTheOthers()
+    {
+        var daemon = new FakeDaemon()
+            .Answer("GET", "/v1/projects/alpha", HttpStatusCode.OK, Alpha)
+            .Answer("PATCH", "/v1/projects/alpha", HttpStatusCode.OK, Alpha);
+        var run = CliRun.Start(daemon, "project", "set", "alpha", "--max-networks", "none");
+        Assert.Equal(0, run.ExitCode);
+        daemon.Single("PATCH").AssertJson("""{"quotas": {"max_vms": 5, "max_vcpus": 8, "max_memory_mib": 4096}}""");
     }
 
     [Fact]

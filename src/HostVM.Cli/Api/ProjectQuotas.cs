@@ -1,6 +1,6 @@
 namespace HostVM.Cli.Api;
 
-/// <summary>What a project's VMs may add up to; null: no limit (left out of the JSON, which the daemon reads as no limit).</summary>
+/// <summary>What a project's VMs and networks may add up to; null: no limit (left out of the JSON, which the daemon reads as no limit).</summary>
 public sealed record ProjectQuotas
 {
     public int? MaxVms { get; init; }
@@ -10,4 +10,6 @@ public sealed record ProjectQuotas
     public long? MaxMemoryMib { get; init; }
 
     public long? MaxDiskMib { get; init; }
+
+    public int? MaxNetworks { get; init; }
 }

@@ -160,7 +160,7 @@ public sealed class AccessApi(TokenService tokens, InventoryStore inventory, Aud
     private static ProjectQuotas Checked(ProjectQuotas? quotas)
     {
         quotas ??= new ProjectQuotas();
-        foreach (var (field, value) in new (string, long?)[] { ("quotas.max_vms", quotas.MaxVms), ("quotas.max_vcpus", quotas.MaxVcpus), ("quotas.max_memory_mib", quotas.MaxMemoryMib), ("quotas.max_disk_mib", quotas.MaxDiskMib) })
+        foreach (var (field, value) in new (string, long?)[] { ("quotas.max_vms", quotas.MaxVms), ("quotas.max_vcpus", quotas.MaxVcpus), ("quotas.max_memory_mib", quotas.MaxMemoryMib), ("quotas.max_disk_mib", quotas.MaxDiskMib), ("quotas.max_networks", quotas.MaxNetworks) })
         {
             if (value is < 0)
             {

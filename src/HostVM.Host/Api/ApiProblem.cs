@@ -20,6 +20,10 @@ public sealed class ApiProblem(int status, string type, string title, string det
 
     public static ApiProblem Conflict(string detail) => new(409, "conflict", "The request conflicts with the current state", detail);
 
+    /// <summary>Adding something would pass a project's quota; <paramref name="errors"/> names each quota (max_vms, ...) with why.</summary>
+    public static ApiProblem QuotaExceeded(string detail, IReadOnlyDictionary<string, string[]> errors) =>
+        new(409, "quota-exceeded", "The project's quota would be exceeded", detail, errors);
+
     /// <summary>A console or event stream past the caller's (or the VM's) cap of open sessions.</summary>
     public static ApiProblem TooManySessions(string detail) => new(429, "too-many-sessions", "Too many open sessions", detail);
 }

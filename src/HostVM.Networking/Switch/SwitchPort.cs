@@ -28,11 +28,13 @@ public sealed class SwitchPort : IPacketPort
     private readonly Socket socket;
     private readonly PeerDirectory peers;
     private readonly MacLearningTable macs = new(MacAgeLimit);
+    private readonly SwitchReservation? reservation;
     private Thread? receiveThread;
     private IFrameReceiver? receiver;
     private volatile bool disposed;
     private long droppedFrames;
     private long queueWaits;
+    private long falseClaims;
 
     private SwitchPort(string switchName, string directory, string socketPath, Socket socket)
     {
@@ -41,6 +43,7 @@ public sealed class SwitchPort : IPacketPort
         SocketPath = socketPath;
         this.socket = socket;
         peers = new PeerDirectory(directory, socketPath);
+        reservation = SwitchReservation.ReadFrom(directory);
     }
 
     public string SwitchName { get; }
@@ -55,6 +58,12 @@ public sealed class SwitchPort : IPacketPort
 
     /// <summary>Frames not delivered: malformed, too large, or a peer's queue stayed full.</summary>
     public long DroppedFrames => Interlocked.Read(ref droppedFrames);
+
+    /// <summary>
+    /// ARP frames dropped for claiming an address the switch reserves for its NAT (<see cref="SwitchReservation"/>),
+    /// whether this port's guest sent them or a peer did; they count in <see cref="DroppedFrames"/> too.
+    /// </summary>
+    public long FalseClaims => Interlocked.Read(ref falseClaims);
 
     /// <summary>Sends that waited for a peer's full queue to drain (a congested peer is not waited for again).</summary>
     internal long QueueWaits => Interlocked.Read(ref queueWaits);
@@ -143,7 +152,7 @@ public sealed class SwitchPort : IPacketPort
             return;
         }
 
-        if (frame.Length < EthernetHeaderSize || frame.Length > IPacketPort.MaxFrameSize)
+        if (frame.Length < EthernetHeaderSize || frame.Length > IPacketPort.MaxFrameSize || IsFalseClaim(frame))
         {
             Interlocked.Increment(ref droppedFrames);
             return;
@@ -318,6 +327,18 @@ public sealed class SwitchPort : IPacketPort
         }
     }
 
+    /// <summary>A guest's ARP claiming the NAT's gateway or DNS address: counted here, dropped by the caller.</summary>
+    private bool IsFalseClaim(ReadOnlySpan<byte> frame)
+    {
+        if (reservation is null || !reservation.IsFalseClaim(frame))
+        {
+            return false;
+        }
+
+        Interlocked.Increment(ref falseClaims);
+        return true;
+    }
+
     private void Deliver(ReadOnlySpan<byte> frame, SocketAddress from)
     {
         // Anything might arrive here (any process of this user can write to the socket): check before use.
@@ -328,7 +349,7 @@ public sealed class SwitchPort : IPacketPort
         }
 
         var sender = peers.FromAddress(from);
-        if (sender is null || sender.SocketPath == SocketPath)
+        if (sender is null || sender.SocketPath == SocketPath || IsFalseClaim(frame))
         {
             Interlocked.Increment(ref droppedFrames);
             return;

@@ -43,7 +43,7 @@ public sealed class SwitchUplink : IDisposable
     /// <paramref name="runtimeDirectory"/> is as for <see cref="SwitchPort.Open"/>.
     /// </summary>
     /// <exception cref="ArgumentException">The switch name is not valid.</exception>
-    /// <exception cref="IOException">The switch directory or socket cannot be created.</exception>
+    /// <exception cref="IOException">The switch directory, socket or (for a user network) reservation file cannot be created.</exception>
     /// <exception cref="InvalidOperationException"><paramref name="port"/> was already started (it delivers to one receiver only).</exception>
     public static SwitchUplink Open(string switchName, IPacketPort port, string? runtimeDirectory = null)
     {
@@ -53,6 +53,13 @@ public sealed class SwitchUplink : IDisposable
         try
         {
             port.Start(uplink._toSwitch);
+            if (port is UserNet.UserNetwork nat)
+            {
+                // Once the port is ours (a refused one leaves nothing behind) and before the NAT hears anyone:
+                // ports that join from now on refuse guests' claims to its addresses.
+                nat.Reservation.WriteTo(switchPort.SwitchDirectory);
+            }
+
             switchPort.Start(uplink._fromSwitch);
         }
         catch

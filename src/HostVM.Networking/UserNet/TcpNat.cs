@@ -15,7 +15,8 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
 
     public int Count => _connections.Count;
 
-    public bool Handle(Ipv4Packet ip)
+    /// <summary>A segment from the guest whose frames come from <paramref name="guest"/>.</summary>
+    public bool Handle(Ipv4Packet ip, MacAddress guest)
     {
         if (!TcpSegment.TryParse(ip.Source, ip.Destination, ip.Payload, out var segment))
         {
@@ -47,18 +48,30 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
         bool isDns = destination == network.DnsAddress && segment.DestinationPort == 53 && network.DnsServer is not null;
         bool reachable = network.IsGuestAddress(ip.Source) && !Ipv4.IsSpecial(destination) && segment.SourcePort != 0 && segment.DestinationPort != 0 &&
             (destination == network.GatewayAddress || isDns || !network.IsInSubnet(destination));
-        if (isConnectionRequest && reachable && _connections.Count < network.Options.MaxTcpConnections &&
-            _perGuest[ip.Source] < network.Options.MaxTcpConnectionsPerGuest)
+        if (isConnectionRequest && reachable)
         {
-            // DNS over TCP (for answers too big for UDP) goes to the same name server as DNS over UDP;
-            // anything else only where the egress policy lets it (a refusal is an RST, as a closed port).
-            IPEndPoint? host = isDns ? network.DnsServer!
-                : network.ResolveEgress(destination, segment.DestinationPort) is { } target ? new IPEndPoint(Ipv4.ToAddress(target), segment.DestinationPort)
-                : null;
-            if (host is not null && TcpNatConnection.Connect(network, this, key, segment, host) is { } opened)
+            if (_connections.Count >= network.Options.MaxTcpConnections || _perGuest[guest] >= network.Options.MaxTcpConnectionsPerGuest)
             {
-                Track(key, opened);
-                return true;
+                // The network's or this guest's share of host sockets is taken: refused as a closed port is.
+                network.CountFlowRefused();
+            }
+            else
+            {
+                // DNS over TCP (for answers too big for UDP) goes to the same name server as DNS over UDP;
+                // anything else only where the egress policy lets it (a refusal is an RST, as a closed port).
+                IPEndPoint? host = isDns ? network.DnsServer!
+                    : network.ResolveEgress(destination, segment.DestinationPort) is { } target ? new IPEndPoint(Ipv4.ToAddress(target), segment.DestinationPort)
+                    : null;
+                if (host is not null)
+                {
+                    if (TcpNatConnection.Connect(network, this, key, segment, host) is { } opened)
+                    {
+                        Track(key, opened, guest);
+                        return true;
+                    }
+
+                    network.CountFlowRefused(); // the host refused the socket (out of descriptors or buffers)
+                }
             }
         }
 
@@ -76,6 +89,7 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
         network.NeedFastTimer();
         if (_connections.Count >= network.Options.MaxTcpConnections)
         {
+            network.CountFlowRefused();
             client.Dispose();
             return;
         }
@@ -87,7 +101,7 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
             var key = new FlowKey(guestAddress, guestPort, network.GatewayAddress, port);
             if (!_connections.ContainsKey(key))
             {
-                Track(key, TcpNatConnection.Accept(network, this, key, client));
+                Track(key, TcpNatConnection.Accept(network, this, key, client), owner: null);
                 return;
             }
         }
@@ -186,17 +200,24 @@ internal sealed class TcpNat(UserNetwork network) : IDisposable
         _perGuest.Clear();
     }
 
-    private void Track(FlowKey key, TcpNatConnection connection)
+    /// <summary>
+    /// Adds a connection; one the guest opened counts against <paramref name="owner"/>'s share. A host client's
+    /// connection into a guest (a forward) counts only against the network's total: the guest did not ask for it.
+    /// </summary>
+    private void Track(FlowKey key, TcpNatConnection connection, MacAddress? owner)
     {
         _connections.Add(key, connection);
-        _perGuest.Add(key.GuestAddress);
+        if (owner is { } guest)
+        {
+            _perGuest.Add(key, guest);
+        }
     }
 
     private void Forget(FlowKey key)
     {
         if (_connections.Remove(key))
         {
-            _perGuest.Remove(key.GuestAddress);
+            _perGuest.Remove(key);
         }
     }
 }

@@ -33,7 +33,8 @@ internal sealed class UdpNat : IDisposable
 
     public int Count => _flows.Count;
 
-    public bool Handle(FlowKey key, ReadOnlySpan<byte> data)
+    /// <summary>A datagram from the guest whose frames come from <paramref name="guest"/>.</summary>
+    public bool Handle(FlowKey key, ReadOnlySpan<byte> data, MacAddress guest)
     {
         if (Ipv4.IsSpecial(key.RemoteAddress))
         {
@@ -81,19 +82,18 @@ internal sealed class UdpNat : IDisposable
                 return false; // the egress policy refuses it
             }
 
-            if (_flows.Count >= _network.Options.MaxUdpFlows || _perGuest[key.GuestAddress] >= _network.Options.MaxUdpFlowsPerGuest)
+            // Past the network's or this guest's share of host sockets, or when the host refuses one
+            // (out of descriptors or buffers), the datagram is dropped, as a congested router drops it.
+            if (_flows.Count >= _network.Options.MaxUdpFlows || _perGuest[guest] >= _network.Options.MaxUdpFlowsPerGuest ||
+                UdpNatFlow.TryOpen(_network, key, target) is not { } opened)
             {
+                _network.CountFlowRefused();
                 return false;
             }
 
-            flow = UdpNatFlow.TryOpen(_network, key, target);
-            if (flow is null)
-            {
-                return false;
-            }
-
+            flow = opened;
             _flows.Add(key, flow);
-            _perGuest.Add(key.GuestAddress);
+            _perGuest.Add(key, guest);
         }
 
         return flow.Send(data);
@@ -158,7 +158,7 @@ internal sealed class UdpNat : IDisposable
             {
                 _flows[key].Dispose();
                 _flows.Remove(key);
-                _perGuest.Remove(key.GuestAddress);
+                _perGuest.Remove(key);
             }
         }
 

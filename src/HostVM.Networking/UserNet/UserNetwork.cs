@@ -64,6 +64,7 @@ public sealed class UserNetwork : IPacketPort
     private long _bytesToGuest;
     private long _framesDropped;
     private long _egressRefused;
+    private long _flowsRefused;
     private long _framesIgnored;
     private bool _disposed;
     private EgressPolicy _egress = null!;
@@ -134,10 +135,13 @@ public sealed class UserNetwork : IPacketPort
             {
                 return new UserNetworkStatistics(
                     _framesFromGuest, _bytesFromGuest, _framesToGuest, _bytesToGuest, _framesDropped, _tcp.Count, _udp.Count,
-                    _framesIgnored, _dhcp.Leases.CountBound(Environment.TickCount64), _dhcp.Leases.Exhausted, _neighbours.Count, _egressRefused);
+                    _framesIgnored, _dhcp.Leases.CountBound(Environment.TickCount64), _dhcp.Leases.Exhausted, _neighbours.Count, _egressRefused, _flowsRefused);
             }
         }
     }
+
+    /// <summary>What guests on a switch with this NAT may not claim: its gateway and DNS addresses, which answer from <see cref="UserNetworkOptions.GatewayMac"/>.</summary>
+    public Switch.SwitchReservation Reservation => new(Options.GatewayMac, [Options.Gateway, Options.DnsAddress]);
 
     internal UserNetworkOptions Options { get; }
 
@@ -478,6 +482,9 @@ public sealed class UserNetwork : IPacketPort
 
     internal void CountDrop() => _framesDropped++;
 
+    /// <summary>A TCP connection or UDP flow refused for want of room: a limit of the options was reached, or the host refused a socket.</summary>
+    internal void CountFlowRefused() => _flowsRefused++;
+
     /// <summary>A datagram from a host client of a UDP forward.</summary>
     internal void ForwardUdpFromHost(UdpForwardListener listener, IPEndPoint client, ReadOnlySpan<byte> data)
     {
@@ -611,7 +618,7 @@ public sealed class UserNetwork : IPacketPort
         return ip.Protocol switch
         {
             Ipv4Packet.ProtocolIcmp => _icmp.Handle(ip),
-            Ipv4Packet.ProtocolTcp => _tcp.Handle(ip),
+            Ipv4Packet.ProtocolTcp => _tcp.Handle(ip, source),
             Ipv4Packet.ProtocolUdp => DispatchUdp(ip, source),
             _ => false,
         };
@@ -652,7 +659,7 @@ public sealed class UserNetwork : IPacketPort
             return false;
         }
 
-        return _udp.Handle(new FlowKey(ip.Source, sourcePort, ip.Destination, destinationPort), data);
+        return _udp.Handle(new FlowKey(ip.Source, sourcePort, ip.Destination, destinationPort), data, source);
     }
 
     private void OnTimer()

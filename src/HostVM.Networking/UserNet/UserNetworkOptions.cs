@@ -53,12 +53,12 @@ public sealed record UserNetworkOptions
     /// <summary>More guest connections than this are refused with RST (a hostile guest cannot exhaust host sockets).</summary>
     public int MaxTcpConnections { get; init; } = 1024;
 
-    /// <summary>More connections than this from one guest address are refused with RST, so one guest cannot use up <see cref="MaxTcpConnections"/>.</summary>
+    /// <summary>More connections than this from one guest (its MAC, whatever addresses it sends from) are refused with RST, so one guest cannot use up <see cref="MaxTcpConnections"/>.</summary>
     public int MaxTcpConnectionsPerGuest { get; init; } = 512;
 
     public int MaxUdpFlows { get; init; } = 256;
 
-    /// <summary>More UDP flows than this from one guest address are dropped, so one guest cannot use up <see cref="MaxUdpFlows"/>.</summary>
+    /// <summary>More UDP flows than this from one guest (its MAC, whatever addresses it sends from) are dropped, so one guest cannot use up <see cref="MaxUdpFlows"/>.</summary>
     public int MaxUdpFlowsPerGuest { get; init; } = 128;
 
     /// <summary>Bytes buffered per TCP connection and direction; also the receive window offered to the guest.</summary>

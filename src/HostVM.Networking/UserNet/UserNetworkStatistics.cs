@@ -6,6 +6,12 @@ namespace HostVM.Networking.UserNet;
 /// <param name="DhcpPoolExhausted">DHCP requests refused because the pool had no free address.</param>
 /// <param name="KnownGuestAddresses">Guest addresses whose MAC was learned from their own frames.</param>
 /// <param name="EgressRefused">TCP connections and UDP flows the egress policy refused.</param>
+/// <param name="FlowsRefused">
+/// TCP connections and UDP flows refused because the network or the guest already held its most host sockets
+/// (<see cref="UserNetworkOptions.MaxTcpConnections"/>, <see cref="UserNetworkOptions.MaxTcpConnectionsPerGuest"/>,
+/// <see cref="UserNetworkOptions.MaxUdpFlows"/>, <see cref="UserNetworkOptions.MaxUdpFlowsPerGuest"/>), or the host refused
+/// a socket (out of file descriptors or buffers): a guest trying to use up the host's descriptors shows here.
+/// </param>
 public sealed record UserNetworkStatistics(
     long FramesFromGuest,
     long BytesFromGuest,
@@ -18,4 +24,5 @@ public sealed record UserNetworkStatistics(
     int DhcpLeases,
     long DhcpPoolExhausted,
     int KnownGuestAddresses,
-    long EgressRefused);
+    long EgressRefused,
+    long FlowsRefused);

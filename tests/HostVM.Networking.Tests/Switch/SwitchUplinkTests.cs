@@ -287,6 +287,47 @@ public sealed class SwitchUplinkTests : IDisposable
         return echo;
     }
 
+    [Fact]
+    public void AGuestClaimingTheNatsAddressesIsDroppedAndCountedAndItsNeighboursNeverHearIt()
+    {
+        Nat();
+        var a = Port(out _);
+        var b = Port(out var inB);
+
+        // The NAT's own answer for the gateway still reaches guests.
+        b.Send(Packets.ArpRequest(GuestB, Packets.Gateway, MacB));
+        byte[] answer = inB.Expect();
+        Assert.Equal((Packets.GatewayMac, Packets.Gateway), (MacAddress.FromBytes(answer.AsSpan(22)), ArpSender(answer)));
+
+        // "10.0.2.2 (and 10.0.2.3) is at A's MAC", as gratuitous ARP: never leaves A's port. A's claim to its
+        // own address is sent after them and arrives, so anything sent before it would have arrived first.
+        a.Send(Packets.ArpRequest(Packets.Gateway, Packets.Gateway, MacA));
+        a.Send(Packets.ArpRequest(Packets.Dns, Packets.Dns, MacA));
+        a.Send(Packets.ArpRequest(GuestA, GuestA, MacA));
+        Assert.Equal(GuestA, ArpSender(inB.Expect()));
+        Assert.Equal(2, a.FalseClaims);
+
+        // A sender that does not check (any process of the switch's user can write to a port) is refused on arrival.
+        using var raw = new Socket(AddressFamily.Unix, SocketType.Dgram, ProtocolType.Unspecified);
+        raw.Bind(new UnixDomainSocketEndPoint(Path.Combine(b.SwitchDirectory, "raw.sock")));
+        raw.SendTo(Packets.ArpRequest(Packets.Gateway, GuestB, MacC), new UnixDomainSocketEndPoint(b.SocketPath));
+        raw.SendTo(Packets.ArpRequest(0x0a00_0211, GuestB, MacC), new UnixDomainSocketEndPoint(b.SocketPath));
+        Assert.Equal(0x0a00_0211u, ArpSender(inB.Expect()));
+        Assert.Equal(1, b.FalseClaims);
+    }
+
+    /// <summary>The sender protocol address of an Ethernet/IPv4 ARP frame.</summary>
+    private static uint ArpSender(byte[] frame) => BinaryPrimitives.ReadUInt32BigEndian(frame.AsSpan(28));
+
+    private SwitchPort Port(out FrameCollector received)
+    {
+        var port = SwitchPort.Open(SwitchName, runtime);
+        cleanup.Add(port);
+        received = new FrameCollector();
+        port.Start(received);
+        return port;
+    }
+
     /// <summary>Asserts that nothing meant for <paramref name="other"/> (by MAC or by IP) reached <paramref name="guest"/>.</summary>
     private static void AssertNothingFor(FakeGuest guest, FakeGuest other) =>
         Assert.DoesNotContain(guest.AllReceived, f =>

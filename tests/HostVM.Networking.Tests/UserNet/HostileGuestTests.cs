@@ -100,12 +100,19 @@ public class HostileGuestTests
         transport[checksumAt + 1] = (byte)sum;
     }
 
+    /// <summary>A host listener for the guests' connections to reach (through the gateway, as ToHost allows).</summary>
+    private static System.Net.Sockets.TcpListener ListenOnLoopback(out ushort port)
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        port = (ushort)((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        return listener;
+    }
+
     [Fact]
     public void TooManyConnectionsAreRefused()
     {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        ushort target = (ushort)((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        using var listener = ListenOnLoopback(out ushort target);
         using var guest = new FakeGuest(new UserNetworkOptions { Egress = ToHost.Policy, MaxTcpConnections = 4 });
         for (ushort port = 1; port <= 10; port++)
         {
@@ -113,16 +120,55 @@ public class HostileGuestTests
         }
 
         Assert.Equal(4, guest.Network.Statistics.TcpConnections);
+        Assert.Equal(6, guest.Network.Statistics.FlowsRefused);
         var reset = guest.WaitFor(f => f.IsTcp && f.Has(Packets.Rst));
         Assert.Equal(42005, reset.DestinationPort);
     }
 
     [Fact]
+    public void AGuestSendingFromMoreAddressesGetsNoMoreConnections()
+    {
+        // A guest may use any free address of the subnet; its share of host sockets goes with its MAC.
+        using var listener = ListenOnLoopback(out ushort target);
+        using var guest = new FakeGuest(new UserNetworkOptions { Egress = ToHost.Policy, MaxTcpConnections = 20, MaxTcpConnectionsPerGuest = 3 });
+        for (uint address = Packets.Guest; address < Packets.Guest + 4; address++)
+        {
+            guest.Send(Packets.Tcp(address, 42300, Packets.Gateway, target, 1, 0, Packets.Syn, 1000, []));
+        }
+
+        Assert.Equal(3, guest.Network.Statistics.TcpConnections);
+        Assert.Equal(1, guest.Network.Statistics.FlowsRefused);
+        var reset = guest.WaitFor(f => f.IsTcp && f.Has(Packets.Rst));
+        Assert.Equal(Packets.Guest + 3, reset.IpDestination);
+    }
+
+    [Fact]
+    public void UdpFlowsAreBoundedPerGuestWhateverItsAddressAndPerNetwork()
+    {
+        using var sink = new System.Net.Sockets.UdpClient(new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 0));
+        ushort target = (ushort)((System.Net.IPEndPoint)sink.Client.LocalEndPoint!).Port;
+        using var guest = new FakeGuest(new UserNetworkOptions { Egress = ToHost.Policy, MaxUdpFlows = 3, MaxUdpFlowsPerGuest = 2 });
+        guest.Send(Packets.Udp(Packets.Guest, 5001, Packets.Gateway, target, "a"u8));
+        guest.Send(Packets.Udp(Packets.Guest + 1, 5001, Packets.Gateway, target, "b"u8));
+        guest.Send(Packets.Udp(Packets.Guest + 2, 5001, Packets.Gateway, target, "c"u8)); // a third flow of the same MAC
+        Assert.Equal(2, guest.Network.Statistics.UdpFlows);
+        Assert.Equal(1, guest.Network.Statistics.FlowsRefused);
+
+        // The flows it holds still carry its datagrams: the refusal costs only the new flow.
+        guest.Send(Packets.Udp(Packets.Guest, 5001, Packets.Gateway, target, "d"u8));
+        Assert.Equal(2, guest.Network.Statistics.UdpFlows);
+
+        var second = MacAddress.Parse("52:54:00:00:00:43");
+        guest.Send(Packets.Udp(0x0a00_0243, 5002, Packets.Gateway, target, "e"u8, from: second));
+        guest.Send(Packets.Udp(0x0a00_0243, 5003, Packets.Gateway, target, "f"u8, from: second)); // the network's third is taken
+        Assert.Equal(3, guest.Network.Statistics.UdpFlows);
+        Assert.Equal(2, guest.Network.Statistics.FlowsRefused);
+    }
+
+    [Fact]
     public void OneGuestCannotTakeEveryConnection()
     {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        ushort target = (ushort)((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        using var listener = ListenOnLoopback(out ushort target);
         using var guest = new FakeGuest(new UserNetworkOptions { Egress = ToHost.Policy, MaxTcpConnections = 10, MaxTcpConnectionsPerGuest = 3 });
         for (ushort port = 1; port <= 5; port++)
         {
