@@ -13,6 +13,23 @@ public sealed class HostDaemonTests
     private static int Pid(JsonElement vm) => vm.GetProperty("pid").GetInt32();
 
     [Fact]
+    public async Task AVmsMacOnANetworkIsNeitherMulticastNorTheNatGateways()
+    {
+        using var daemon = await DaemonUnderTest.StartAsync();
+        await File.WriteAllBytesAsync(Path.Combine(daemon.DataDir, "import", "spin"), SpinKernel.Image);
+        Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/images", new { name = "spin", kernel = "spin" })).Status);
+        Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/networks", new { name = "lan", nat = true })).Status);
+        foreach (var (mac, why) in new[] { ("01:00:5e:00:00:01", "multicast"), ("52:55:0a:00:02:02", "gateway") })
+        {
+            var (status, body) = await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = "spoof", image = "spin", networks = new[] { new { network = "lan", mac } } });
+            Assert.Equal(400, status);
+            Assert.Contains(why, body.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+
+        Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = "fine", image = "spin", networks = new[] { new { network = "lan", mac = "52:54:00:00:00:42" } } })).Status);
+    }
+
+    [Fact]
     public async Task LifecycleCreateStartPauseResumeConsoleStopDelete()
     {
         using var daemon = await DaemonUnderTest.StartAsync();

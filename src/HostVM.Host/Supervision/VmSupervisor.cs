@@ -202,6 +202,12 @@ public sealed class VmSupervisor : IDisposable
                 throw ApiProblem.BadRequest($"networks.mac {n.Mac}: a multicast address; use a unicast one (first byte even).", "networks.mac");
             }
 
+            if (mac == new Networking.UserNet.UserNetworkOptions().GatewayMac)
+            {
+                // With the NAT's own MAC the guest's frames would pass every port's check that the gateway is not claimed.
+                throw ApiProblem.BadRequest($"networks.mac {n.Mac}: the NAT gateway's address; choose another.", "networks.mac");
+            }
+
             networks.Add(new VmNetwork(network, mac.ToString()));
         }
 
