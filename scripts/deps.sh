@@ -20,6 +20,8 @@ packages=(
   gcc-riscv64-linux-gnu gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   linux-source-6.1 opensbi device-tree-compiler
   build-essential flex bison bc libssl-dev libelf-dev cpio xz-utils dpkg-dev file e2fsprogs
+  # hostvm-vmm is compiled ahead of time (NativeAOT), which links with clang and needs zlib's headers
+  clang zlib1g-dev
   # the QEMU that benchmarks compare with
   qemu-system-misc
   # tools the tests and benchmarks run: debugfs (e2fsprogs, above), ip (TAP test), python3

@@ -2,6 +2,9 @@
 # Builds the `hostvm` command and installs it on PATH: published (framework-dependent) into
 # /usr/local/lib/hostvm with a link /usr/local/bin/hostvm when run as root, else into
 # ~/.local/lib/hostvm and ~/.local/bin/hostvm. HOSTVM_PREFIX chooses another prefix.
+# hostvm-vmm, the VMM compiled ahead of time (NativeAOT) that the daemon runs per VM, comes with
+# it: the CLI's build publishes it next to hostvm (src/HostVM.Cli/HostVM.Cli.csproj), and skips
+# the native compile when its sources have not changed.
 # When the build output has not changed since the last install, nothing is copied.
 # The last line on stdout is the installed command's path.
 set -euo pipefail
@@ -46,6 +49,7 @@ trap 'rm -rf "$staging"' EXIT
 dotnet publish src/HostVM.Cli -c Release --no-build -nologo -v quiet -o "$staging" >&2 ||
   fail "dotnet publish of src/HostVM.Cli failed (above)"
 [ -x "$staging/hostvm" ] || fail "the publish left no hostvm executable in $staging"
+[ -x "$staging/hostvm-vmm" ] || fail "the publish left no hostvm-vmm executable in $staging (the NativeAOT build of src/HostVM.VmmHost: run scripts/deps.sh for clang and zlib1g-dev)"
 echo "$stamp" >"$staging/.stamp"
 chmod 755 "$staging"
 if [ -e "$lib" ]; then

@@ -36,7 +36,6 @@ public sealed class VirtualMachine : IDisposable
     public VirtualMachine(MachineConfiguration configuration, Action<byte> consoleOutput)
     {
         ArgumentNullException.ThrowIfNull(configuration);
-        Configuration = configuration;
         _consoleOutput = consoleOutput;
         if (configuration.HartCount < 1 || configuration.HartCount > MachineConfiguration.MaxHarts)
         {
@@ -91,8 +90,13 @@ public sealed class VirtualMachine : IDisposable
         VirtioSlots = slots;
 
         Boot = BootLoader.Load(this, configuration);
+
+        // The payloads are in guest RAM now: keeping their bytes (MiBs for a kernel and initrd) would
+        // hold them in host memory for the machine's whole life.
+        Configuration = configuration with { Firmware = null, Kernel = null, Initrd = null };
     }
 
+    /// <summary>What the machine was built from, without the boot payloads (they were loaded into guest RAM and let go).</summary>
     public MachineConfiguration Configuration { get; }
 
     public GuestRam Ram { get; }

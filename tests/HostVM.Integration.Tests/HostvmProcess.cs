@@ -56,17 +56,32 @@ public sealed class HostvmProcess : IDisposable
     /// <summary>Starts hostvm with its standard input a pipe the test writes to (<see cref="WriteInput"/>).</summary>
     public static HostvmProcess StartWithInput(IReadOnlyDictionary<string, string>? environment, params string[] args) => Start(environment, keepInput: true, args);
 
-    private static HostvmProcess Start(IReadOnlyDictionary<string, string>? environment, bool keepInput, string[] args, IReadOnlyList<string>? prefix = null)
+    /// <summary>
+    /// Starts hostvm-vmm, the VMM compiled ahead of time, which the CLI's build puts next to hostvm.dll
+    /// (HostVM.Cli.csproj); <paramref name="args"/> are those of <c>hostvm vmm</c>.
+    /// </summary>
+    public static HostvmProcess StartVmm(params string[] args)
     {
-        string[] command = [.. prefix ?? [], "dotnet", Path.Combine(AppContext.BaseDirectory, "hostvm.dll")];
-        var info = new ProcessStartInfo(command[0])
+        string executable = Path.Combine(AppContext.BaseDirectory, "hostvm-vmm");
+        if (!File.Exists(executable))
+        {
+            throw new FileNotFoundException($"{executable} is missing: the build of src/HostVM.Cli publishes it (it needs clang and zlib1g-dev: scripts/deps.sh).", executable);
+        }
+
+        return Start(null, keepInput: false, args, command: [executable]);
+    }
+
+    private static HostvmProcess Start(IReadOnlyDictionary<string, string>? environment, bool keepInput, string[] args, IReadOnlyList<string>? prefix = null, IReadOnlyList<string>? command = null)
+    {
+        string[] argv = [.. prefix ?? [], .. command ?? ["dotnet", Path.Combine(AppContext.BaseDirectory, "hostvm.dll")]];
+        var info = new ProcessStartInfo(argv[0])
         {
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             RedirectStandardInput = true,
             UseShellExecute = false,
         };
-        foreach (var a in command.Skip(1).Concat(args))
+        foreach (var a in argv.Skip(1).Concat(args))
         {
             info.ArgumentList.Add(a);
         }
