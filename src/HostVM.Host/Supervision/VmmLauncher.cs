@@ -20,16 +20,26 @@ public sealed class VmmLauncher(HostSettings settings)
 {
     public const string DiskId = "disk";
 
-    /// <summary>The command that runs <c>hostvm</c>: the setting, the apphost next to us, or dotnet with our dll.</summary>
-    public IReadOnlyList<string> HostvmCommand { get; } = settings.VmmCommand ?? DefaultCommand();
+    /// <summary>
+    /// The command that runs a VMM, its options to follow: <c>vmm</c> after the setting (a command that runs hostvm);
+    /// else the small NativeAOT <c>hostvm-vmm</c> next to us (it starts in milliseconds and costs a fraction of the
+    /// memory: the host's density); else <c>hostvm vmm</c> through the apphost next to us, or dotnet with our dll.
+    /// </summary>
+    public IReadOnlyList<string> HostvmCommand { get; } = settings.VmmCommand is { } configured ? [.. configured, "vmm"] : DefaultCommand();
 
     /// <summary>The jail VMMs run in, or null where they run unjailed (<see cref="VmmJail.Enabled"/>).</summary>
     public VmmJail? Jail { get; } = VmmJail.Enabled(settings) ? new VmmJail(settings) : null;
 
     private static string[] DefaultCommand()
     {
+        string native = Path.Combine(AppContext.BaseDirectory, "hostvm-vmm");
+        if (File.Exists(native))
+        {
+            return [native];
+        }
+
         string apphost = Path.Combine(AppContext.BaseDirectory, "hostvm");
-        return File.Exists(apphost) ? [apphost] : ["dotnet", Path.Combine(AppContext.BaseDirectory, "hostvm.dll")];
+        return File.Exists(apphost) ? [apphost, "vmm"] : ["dotnet", Path.Combine(AppContext.BaseDirectory, "hostvm.dll"), "vmm"];
     }
 
     public static string InterfaceId(int index) => $"eth{index}";
@@ -106,7 +116,7 @@ public sealed class VmmLauncher(HostSettings settings)
         File.WriteAllText(paths.VmmConfig, JsonSerializer.Serialize(Configuration(vm, paths, inside), VmmJsonContext.Default.FullVmConfiguration));
         var arguments = new List<string>
         {
-            "vmm", "--id", vm.Name, "--config-file", inside.VmmConfig, "--api-sock", inside.ApiSocket,
+            "--id", vm.Name, "--config-file", inside.VmmConfig, "--api-sock", inside.ApiSocket,
             "--console-sock", inside.ConsoleSocket, "--console-replay-bytes", Invariant(SerialSocket.MaxReplayBytes),
             "--serial-log", inside.SerialLog, "--serial-log-max-bytes", Invariant(settings.SerialLogMaxBytes), "--exit-file", inside.ExitFile, "--new-session",
         };
