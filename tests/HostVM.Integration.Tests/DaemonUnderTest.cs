@@ -231,6 +231,33 @@ public sealed partial class DaemonUnderTest : IDisposable
         kill.WaitForExit();
     }
 
+    /// <summary>The processes whose environment holds <paramref name="entry"/> (NAME=VALUE), as far as this user may read them.</summary>
+    public static List<int> ProcessesWithEnvironment(string entry)
+    {
+        var found = new List<int>();
+        foreach (string dir in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(dir), System.Globalization.CultureInfo.InvariantCulture, out int pid))
+            {
+                continue;
+            }
+
+            try
+            {
+                if (File.ReadAllText(Path.Combine(dir, "environ")).Split('\0').Contains(entry))
+                {
+                    found.Add(pid);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Gone, or not ours to read.
+            }
+        }
+
+        return found;
+    }
+
     public static bool Alive(int pid) => File.Exists($"/proc/{pid}/stat") && !File.ReadAllText($"/proc/{pid}/stat").Split(") ")[1].StartsWith('Z');
 
     [GeneratedRegex(@"admin token \(shown once, keep it safe\): (hvt_\S+)")]
@@ -303,10 +330,16 @@ public sealed partial class DaemonUnderTest : IDisposable
 
         Client.Dispose();
         _process.Dispose();
-        // The VMMs run in their own sessions: find them by the runtime directory on their command line.
+        // The VMMs run in their own sessions: find them by the runtime directory on their command line (an unjailed one's)
+        // or in their environment (a jailed one sees other paths, but is told the switches' runtime directory).
         using (var pkill = System.Diagnostics.Process.Start("pkill", ["-9", "-f", RuntimeDir]))
         {
             pkill.WaitForExit();
+        }
+
+        foreach (int pid in ProcessesWithEnvironment($"HOSTVM_RUNTIME_DIR={RuntimeDir}"))
+        {
+            ProcessKill(pid, 9);
         }
 
         Thread.Sleep(200);

@@ -119,7 +119,7 @@ public sealed class JailTests
             "this host has neither cgroup v2 nor v1's cpu and memory controllers at /sys/fs/cgroup");
         using var daemon = await DaemonUnderTest.StartAsync();
         await ImportSpinAsync(daemon);
-        var vm = await daemon.CreateVmAsync(new { name = "capped", image = "spin", vcpus = 2, memory_mib = 64, cpu_cap_percent = 30, restart_policy = "never" });
+        var vm = await daemon.CreateVmAsync(new { name = "capped", image = "spin", vcpus = 2, memory_mib = 64, cpu_cap_percent = 30, cpu_weight = 200, restart_policy = "never" });
         var (code, started) = await daemon.SendAsync(HttpMethod.Post, "/v1/vms/capped/start");
         Assert.True(code == 200, started.ToString());
         string id = vm.GetProperty("id").GetString()!;
@@ -129,14 +129,17 @@ public sealed class JailTests
         string GroupOf(string controller) => lines.Select(l => l.Split(':', 3)).First(f => v2 ? f[0] == "0" : f[1].Split(',').Contains(controller))[2];
         string cpu = v2 ? $"/sys/fs/cgroup{GroupOf("")}" : $"/sys/fs/cgroup/cpu{GroupOf("cpu")}";
         string memory = v2 ? cpu : $"/sys/fs/cgroup/memory{GroupOf("memory")}";
-        Assert.EndsWith("/" + id, cpu, StringComparison.Ordinal);
-        Assert.EndsWith("/" + id, memory, StringComparison.Ordinal);
+        Assert.EndsWith("-" + id, cpu, StringComparison.Ordinal);
+        Assert.EndsWith("-" + id, memory, StringComparison.Ordinal);
         Assert.Contains(pid, await File.ReadAllLinesAsync(Path.Combine(cpu, "cgroup.procs")));
         Assert.Contains(pid, await File.ReadAllLinesAsync(Path.Combine(memory, "cgroup.procs")));
 
         // Two vCPUs at 30% and a quarter core for the VMM's own threads; the guest's 64 MiB and 256 MiB for the VMM.
         Assert.Equal(2 * 30_000 + 25_000, Quota(cpu, v2));
         Assert.Equal((64L + 256) << 20, long.Parse((await File.ReadAllTextAsync(Path.Combine(memory, v2 ? "memory.max" : "memory.limit_in_bytes"))).Trim(), CultureInfo.InvariantCulture));
+
+        // Its weight against the host's other groups and processes: cpu_weight 200 is twice a process's.
+        Assert.Equal(v2 ? 200 : 2048, long.Parse((await File.ReadAllTextAsync(Path.Combine(cpu, v2 ? "cpu.weight" : "cpu.shares"))).Trim(), CultureInfo.InvariantCulture));
 
         // A new cap reaches the kernel's quota at once.
         Assert.Equal(200, (await daemon.SendAsync(HttpMethod.Patch, "/v1/vms/capped", new { cpu_cap_percent = 10 })).Status);

@@ -105,10 +105,9 @@ public sealed class LeftoverSweepTests
         }
 
         // Every VMM of this daemon's VMs is one it knows: none was left running unrecorded beside a new one.
-        var vmms = Directory.GetDirectories("/proc").Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)).Select(n => int.Parse(n!, System.Globalization.CultureInfo.InvariantCulture))
-            .Where(p => ReadCommandLine(p) is var command && command.Contains("vmm --id vm", StringComparison.Ordinal)
-                && !command.StartsWith("unshare ", StringComparison.Ordinal) // a jail's waiting parent, not the VMM
-                && ReadEnvironmentOrRoot(p).Contains(daemon.RuntimeDir, StringComparison.Ordinal)).ToList();
+        var vmms = DaemonUnderTest.ProcessesWithEnvironment($"HOSTVM_RUNTIME_DIR={daemon.RuntimeDir}")
+            .Where(p => ReadCommandLine(p) is var command && command.Contains("--id vm", StringComparison.Ordinal)
+                && !command.StartsWith("unshare ", StringComparison.Ordinal)).ToList(); // not a jail's waiting parent
         Assert.All(vmms, p => Assert.Contains(p, known));
     }
 
@@ -119,19 +118,6 @@ public sealed class LeftoverSweepTests
             return File.ReadAllText($"/proc/{pid}/cmdline").Replace('\0', ' ');
         }
         catch (IOException)
-        {
-            return string.Empty;
-        }
-    }
-
-    /// <summary>What ties a VMM to this test's daemon: its environment names the daemon's runtime directory (jailed or not).</summary>
-    private static string ReadEnvironmentOrRoot(int pid)
-    {
-        try
-        {
-            return File.ReadAllText($"/proc/{pid}/environ");
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
             return string.Empty;
         }

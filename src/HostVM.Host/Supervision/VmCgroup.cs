@@ -6,8 +6,10 @@ namespace HostVM.Host.Supervision;
 /// A VM's own cgroup, so the kernel enforces its CPU quota and memory limit whatever its VMM does:
 /// cgroup v2 (<c>cpu.max</c>, <c>memory.max</c>) where the host has the unified hierarchy, else v1's
 /// <c>cpu</c> and <c>memory</c> controllers (<c>cpu.cfs_quota_us</c>, <c>memory.limit_in_bytes</c>).
-/// Each VM's group is <c>SCOPE/ID</c> under each hierarchy, where the scope (<c>hostvm/KEY</c>, KEY from the daemon's data
-/// directory) keeps two daemons on one host (as tests run them) from touching each other's groups. Where none can be written (no root, a
+/// Each VM's group is <c>SCOPE-ID</c> at the top of each hierarchy, where the scope (<c>hostvm-KEY</c>, KEY from the daemon's
+/// data directory) keeps two daemons on one host (as tests run them) from touching each other's groups. Top level, not
+/// under one shared parent: CFS weighs sibling groups against each other, so under a common parent all VMs together would
+/// weigh as much as one process of the host's; side by side, each VM weighs its <c>cpu_weight</c> (100: one process). Where none can be written (no root, a
 /// read-only /sys), <see cref="Create"/> says so and the engine's own pacing is all there is.
 /// </summary>
 public sealed class VmCgroup
@@ -41,25 +43,18 @@ public sealed class VmCgroup
     /// Makes (or resets) VM <paramref name="vmId"/>'s group with these limits, or returns null and why not
     /// when no cgroup hierarchy with the controllers is writable here.
     /// </summary>
-    public static VmCgroup? Create(string scope, string vmId, long quotaMicroseconds, long memoryBytes, out string? unavailable)
+    public static VmCgroup? Create(string scope, string vmId, long quotaMicroseconds, int weight, long memoryBytes, out string? unavailable)
     {
         ArgumentException.ThrowIfNullOrEmpty(vmId);
         try
         {
             if (File.Exists(Path.Combine(Root, "cgroup.controllers")))
             {
-                // v2: controllers must be enabled in every parent's subtree_control down to our group.
-                string parent = Root;
+                // v2: the controllers are enabled for the root's children, of which the VM's group is one.
                 File.WriteAllText(Path.Combine(Root, "cgroup.subtree_control"), "+cpu +memory");
-                foreach (string level in scope.Split('/'))
-                {
-                    parent = Path.Combine(parent, level);
-                    Directory.CreateDirectory(parent);
-                    File.WriteAllText(Path.Combine(parent, "cgroup.subtree_control"), "+cpu +memory");
-                }
-
-                string group = Fresh(Path.Combine(parent, vmId));
+                string group = Fresh(Path.Combine(Root, Name(scope, vmId)));
                 File.WriteAllText(Path.Combine(group, "cpu.max"), $"{Invariant(quotaMicroseconds)} {Invariant(PeriodMicroseconds)}");
+                File.WriteAllText(Path.Combine(group, "cpu.weight"), Invariant(Math.Clamp(weight, 1, 10_000)));
                 File.WriteAllText(Path.Combine(group, "memory.max"), Invariant(memoryBytes));
                 File.WriteAllText(Path.Combine(group, "memory.swap.max"), "0");
                 unavailable = null;
@@ -74,10 +69,11 @@ public sealed class VmCgroup
                 return null;
             }
 
-            string cpuGroup = Fresh(Path.Combine(cpu, scope, vmId));
+            string cpuGroup = Fresh(Path.Combine(cpu, Name(scope, vmId)));
+            File.WriteAllText(Path.Combine(cpuGroup, "cpu.shares"), Invariant(Math.Clamp(weight * 1024L / 100, 2, 262_144))); // weight 100 = 1024, a process's
             File.WriteAllText(Path.Combine(cpuGroup, "cpu.cfs_period_us"), Invariant(PeriodMicroseconds));
             File.WriteAllText(Path.Combine(cpuGroup, "cpu.cfs_quota_us"), Invariant(quotaMicroseconds));
-            string memoryGroup = Fresh(Path.Combine(memory, scope, vmId));
+            string memoryGroup = Fresh(Path.Combine(memory, Name(scope, vmId)));
             File.WriteAllText(Path.Combine(memoryGroup, "memory.limit_in_bytes"), Invariant(memoryBytes));
             unavailable = null;
             return new VmCgroup([cpuGroup, memoryGroup], unified: false);
@@ -94,16 +90,16 @@ public sealed class VmCgroup
     {
         try
         {
-            string v2 = Path.Combine(Root, scope, vmId, "cpu.max");
+            string v2 = Path.Combine(Root, Name(scope, vmId), "cpu.max");
             if (File.Exists(v2))
             {
                 File.WriteAllText(v2, $"{Invariant(quotaMicroseconds)} {Invariant(PeriodMicroseconds)}");
                 return true;
             }
 
-            if (V1Hierarchy("cpu") is { } cpu && File.Exists(Path.Combine(cpu, scope, vmId, "cpu.cfs_quota_us")))
+            if (V1Hierarchy("cpu") is { } cpu && File.Exists(Path.Combine(cpu, Name(scope, vmId), "cpu.cfs_quota_us")))
             {
-                File.WriteAllText(Path.Combine(cpu, scope, vmId, "cpu.cfs_quota_us"), Invariant(quotaMicroseconds));
+                File.WriteAllText(Path.Combine(cpu, Name(scope, vmId), "cpu.cfs_quota_us"), Invariant(quotaMicroseconds));
                 return true;
             }
         }
@@ -122,7 +118,7 @@ public sealed class VmCgroup
     public static void KillMembers(string scope, string vmId)
     {
         ArgumentException.ThrowIfNullOrEmpty(vmId);
-        var groups = ScopeDirectories(scope).Select(d => Path.Combine(d, vmId, "cgroup.procs")).Where(File.Exists).ToList();
+        var groups = Hierarchies().Select(h => Path.Combine(h, Name(scope, vmId), "cgroup.procs")).Where(File.Exists).ToList();
         var watch = System.Diagnostics.Stopwatch.StartNew();
         while (watch.Elapsed < TimeSpan.FromSeconds(5))
         {
@@ -143,11 +139,15 @@ public sealed class VmCgroup
 
     /// <summary>The VMs that have a group here (in any hierarchy), by id.</summary>
     public static IReadOnlySet<string> VmIds(string scope) =>
-        ScopeDirectories(scope).Where(Directory.Exists).SelectMany(Directory.GetDirectories).Select(d => Path.GetFileName(d)!).ToHashSet(StringComparer.Ordinal);
+        Hierarchies().SelectMany(h => Directory.GetDirectories(h, scope + "-*")).Select(d => Path.GetFileName(d)![(scope.Length + 1)..]).ToHashSet(StringComparer.Ordinal);
 
-    /// <summary>The scope's directory in every hierarchy that may hold it (v2's, and v1's cpu and memory).</summary>
-    private static IEnumerable<string> ScopeDirectories(string scope) =>
-        new[] { Path.Combine(Root, scope) }.Concat(new[] { "cpu", "memory" }.Select(V1Hierarchy).OfType<string>().Select(h => Path.Combine(h, scope)));
+    /// <summary>A VM's group's name in every hierarchy.</summary>
+    public static string Name(string scope, string vmId) => $"{scope}-{vmId}";
+
+    /// <summary>Every hierarchy that may hold a VM's group: v2's root (when unified), and v1's cpu and memory.</summary>
+    private static IEnumerable<string> Hierarchies() =>
+        (File.Exists(Path.Combine(Root, "cgroup.controllers")) ? new[] { Root } : [])
+            .Concat(new[] { "cpu", "memory" }.Select(V1Hierarchy).OfType<string>());
 
     private static IEnumerable<int> ReadPids(string procs)
     {
@@ -165,7 +165,7 @@ public sealed class VmCgroup
     public static void Remove(string scope, string vmId)
     {
         ArgumentException.ThrowIfNullOrEmpty(vmId);
-        foreach (string group in ScopeDirectories(scope).Select(d => Path.Combine(d, vmId)))
+        foreach (string group in Hierarchies().Select(h => Path.Combine(h, Name(scope, vmId))))
         {
             try
             {

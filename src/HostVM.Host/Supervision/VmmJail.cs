@@ -65,7 +65,7 @@ public sealed partial class VmmJail(HostSettings settings)
     }
 
     /// <summary>Where this daemon's VMs' cgroups are (<see cref="VmCgroup"/>): one scope per data directory.</summary>
-    public string CgroupScope { get; } = "hostvm/" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(settings.DataDir)))[..12];
+    public string CgroupScope { get; } = "hostvm-" + Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(Encoding.UTF8.GetBytes(settings.DataDir)))[..12];
 
     /// <summary>The jail's root directory on the host.</summary>
     public string Root(string vmId) => Path.Combine(settings.RuntimeDir, "jail", vmId);

@@ -136,7 +136,7 @@ public sealed class VmmLauncher(HostSettings settings)
         if (vm.JailId is { } id && Jail is { } jail)
         {
             arguments.Add("--seccomp");
-            var cgroup = VmCgroup.Create(jail.CgroupScope, vm.Id, VmCgroup.QuotaMicroseconds(vm.Vcpus, vm.CpuCapPercent),
+            var cgroup = VmCgroup.Create(jail.CgroupScope, vm.Id, VmCgroup.QuotaMicroseconds(vm.Vcpus, vm.CpuCapPercent), vm.CpuWeight,
                 (vm.MemoryMib + settings.JailMemoryOverheadMib) << 20, out _);
             long fileSize = Math.Max(vm.DiskMib << 20, settings.SerialLogMaxBytes) + (1 << 20);
             command = jail.Prepare(vm, paths, id, cgroup, HostvmCommand, arguments, fileSize);
