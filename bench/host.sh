@@ -16,15 +16,23 @@ QMAX=${3:-20}
 G=${HOSTVM_GUEST_DIR:-$HOME/.cache/hostvm/guest/current}
 H=src/HostVM.Cli/bin/Release/net10.0/hostvm
 [ -x "$H" ] || dotnet build -c Release src/HostVM.Cli -nologo -v quiet >&2
+# The VMM the daemon runs: the NativeAOT hostvm-vmm next to hostvm when it is there, else hostvm vmm.
+if [ -x "$(dirname "$H")/hostvm-vmm" ]; then VMM=("$(dirname "$H")/hostvm-vmm"); else VMM=("$H" vmm); fi
 work=$(mktemp -d /tmp/hostvm-bench-XXXXXX)
-trap 'pkill -9 -f "$work" 2>/dev/null || true; rm -rf "$work"' EXIT
+# Jailed VMMs name only jail paths on their command lines: they are found by the runtime directory in their environment.
+cleanup() {
+  pkill -9 -f "$work" 2>/dev/null || true
+  for e in /proc/[0-9]*/environ; do grep -qz "^HOSTVM_RUNTIME_DIR=$work/run\$" "$e" 2>/dev/null && kill -9 "$(basename "$(dirname "$e")")" 2>/dev/null; done
+  rm -rf "$work"
+}
+trap cleanup EXIT
 now_ms() { date +%s%3N; }
 median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
 
 echo "== 1. process start to control-API ready (median of 20)"
 for i in $(seq 20); do
   s="$work/api-$i.sock"; t0=$(now_ms)
-  "$H" vmm --api-sock "$s" >/dev/null 2>&1 & pid=$!
+  "${VMM[@]}" --api-sock "$s" >/dev/null 2>&1 & pid=$!
   until curl -sf --unix-socket "$s" http://localhost/ >/dev/null 2>&1; do sleep 0.001; done
   echo $(( $(now_ms) - t0 )) >>"$work/vmm-start"; kill -9 $pid; wait $pid 2>/dev/null || true
   q="$work/qmp-$i.sock"; t0=$(now_ms)
@@ -33,12 +41,12 @@ for i in $(seq 20); do
   echo $(( $(now_ms) - t0 )) >>"$work/qemu-start"; kill -9 $qpid; wait $qpid 2>/dev/null || true
 done
 vmm=$(median <"$work/vmm-start"); qemu=$(median <"$work/qemu-start")
-echo "hostvm vmm: ${vmm} ms   qemu (QMP): ${qemu} ms   ratio hostvm/qemu: $(awk "BEGIN{printf \"%.2f\", $vmm/$qemu}")   (Firecracker's anchor: ~12 ms)"
+echo "${VMM[*]##*/}: ${vmm} ms   qemu (QMP): ${qemu} ms   ratio hostvm/qemu: $(awk "BEGIN{printf \"%.2f\", $vmm/$qemu}")   (Firecracker's anchor: ~12 ms)"
 
 echo "== daemon"
 mkdir -p "$work/data/import"
 cp "$G/Image" "$G/initramfs.cpio.gz" "$work/data/import/"
-"$H" serve --data-dir "$work/data" --runtime-dir "$work/run" --listen 127.0.0.1:0 --cpu-overcommit 64 >"$work/serve.out" 2>&1 &
+"$H" serve --data-dir "$work/data" --runtime-dir "$work/run" --listen 127.0.0.1:0 --cpu-overcommit 128 >"$work/serve.out" 2>&1 &
 until grep -q 'data in' "$work/serve.out" 2>/dev/null; do sleep 0.05; done
 # The owner's Unix socket needs no token (the TCP API does).
 api() { curl -sf --unix-socket "$work/run/hostvm.sock" -X "$1" "http://localhost$2" -H 'Content-Type: application/json' ${3:+-d "$3"}; }
@@ -68,6 +76,18 @@ for i in $(seq "$N"); do api POST /v1/vms "{\"name\":\"rate$i\",\"image\":\"gues
 t=$(( $(now_ms) - t0 ))
 echo "$N VMs running (API answered) in ${t} ms: $(awk "BEGIN{printf \"%.2f\", $N*1000/$t}") VMs/s, $(awk "BEGIN{printf \"%.2f\", $N*1000/$t/$(nproc)}") per core (Firecracker's anchor: 5 per core per s)"
 for i in $(seq "$N"); do api DELETE "/v1/vms/rate$i?force=true&purge=true" >/dev/null; done
+# The same with a kernel that only waits for an interrupt (wfi; j .-4) and no disk to copy: what the host itself
+# spends per VM (create, jail, VMM start, API-ready), without N Linux boots taking the cores meanwhile.
+printf '\x73\x00\x50\x10\x6f\xf0\xdf\xff' >"$work/data/import/idle"
+truncate -s 4096 "$work/data/import/idle"
+printf 'RISCV\0\0\0' | dd of="$work/data/import/idle" bs=1 seek=48 conv=notrunc status=none
+printf 'RSC\x05' | dd of="$work/data/import/idle" bs=1 seek=56 conv=notrunc status=none
+api POST /v1/images '{"name":"wfi","kernel":"idle"}' >/dev/null
+t0=$(now_ms)
+for i in $(seq "$N"); do api POST /v1/vms "{\"name\":\"wfi$i\",\"image\":\"wfi\",\"memory_mib\":64,\"start\":true}" >/dev/null; done
+t=$(( $(now_ms) - t0 ))
+echo "$N idle-kernel VMs (no disk) running in ${t} ms: $(awk "BEGIN{printf \"%.2f\", $N*1000/$t}") VMs/s, $(awk "BEGIN{printf \"%.2f\", $N*1000/$t/$(nproc)}") per core"
+for i in $(seq "$N"); do api DELETE "/v1/vms/wfi$i?force=true&purge=true" >/dev/null; done
 
 echo "== 4. memory overhead of a 1 vCPU / 128 MiB VM (after boot, idle 5 s)"
 api POST /v1/vms '{"name":"mem","image":"guest","memory_mib":128,"start":true}' >/dev/null
@@ -106,11 +126,11 @@ for i in $(seq "$count"); do api DELETE "/v1/vms/idle$i?force=true&purge=true" >
 hostvm_pct=$(awk "BEGIN{printf \"%.3f\", ($c1-$c0)/$hz/10*100}")
 
 qpids=()
-for i in $(seq "$QMAX"); do qemu_guest "$work/qemu-idle$i.log" 64; qpids+=($!); done
+for i in $(seq "$QMAX"); do qemu_guest "$work/qemu-idle$i.log" 128; qpids+=($!); done # QEMU does not boot this kernel in 64 MiB
 for i in $(seq "$QMAX"); do until grep -q HOSTVM-SHELL-READY "$work/qemu-idle$i.log" 2>/dev/null; do sleep 0.2; done; done
 sleep 10
 pids="${qpids[*]}"
 c0=$(ticks); sleep 10; c1=$(ticks)
 qemu_pct=$(awk "BEGIN{printf \"%.3f\", ($c1-$c0)/$hz/10*100}")
-echo "$QMAX idle 64 MiB QEMU guests use ${qemu_pct}% of one core, $(rss) MiB resident; per idle guest: hostvm $(awk "BEGIN{printf \"%.3f\", $hostvm_pct/$count}")% vs qemu $(awk "BEGIN{printf \"%.3f\", $qemu_pct/$QMAX}")% of a core   ratio: $(awk "BEGIN{q=$qemu_pct/$QMAX; printf \"%.2f\", (q>0)?($hostvm_pct/$count)/q:0}")"
+echo "$QMAX idle 128 MiB QEMU guests use ${qemu_pct}% of one core, $(rss) MiB resident; per idle guest: hostvm $(awk "BEGIN{printf \"%.3f\", $hostvm_pct/$count}")% vs qemu $(awk "BEGIN{printf \"%.3f\", $qemu_pct/$QMAX}")% of a core   ratio: $(awk "BEGIN{q=$qemu_pct/$QMAX; printf \"%.2f\", (q>0)?($hostvm_pct/$count)/q:0}")"
 kill -9 "${qpids[@]}" 2>/dev/null || true

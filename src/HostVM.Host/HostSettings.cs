@@ -205,7 +205,7 @@ public sealed record HostSettings
             TlsCert = tlsCert,
             TlsKey = tlsKey,
             UnixSocket = config["unix_socket"] is { } socket ? socket : System.IO.Path.Combine(runtimeDir, "hostvm.sock"),
-            CpuOvercommit = Number("cpu_overcommit", 4.0, 0.1, 64),
+            CpuOvercommit = Number("cpu_overcommit", 4.0, 0.1, 1024), // idle-dense hosts run 100 vCPUs a core
             MemoryOvercommit = Number("memory_overcommit", 1.0, 0.1, 16),
             MemoryReserveMib = (long)Number("memory_reserve_mib", 512, 0, 1 << 30),
             ImportDirs = List("import_dirs")?.Select(System.IO.Path.GetFullPath).ToArray() ?? [System.IO.Path.Combine(dataDir, "import")],

@@ -57,6 +57,19 @@ public sealed class JailTests
         Assert.False(File.Exists(Path.Combine(root, "etc", "passwd")), "the host's /etc is not in the jail");
         Assert.Equal(["1"], Directory.GetDirectories(Path.Combine(root, "proc")).Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)).ToList());
 
+        // What it may change: its disk, output and sockets; /usr, its program and its boot files are read-only to it.
+        var mounts = (await File.ReadAllLinesAsync($"/proc/{pid}/mountinfo")).Select(l => l.Split(' ')).ToDictionary(f => f[4], f => f[5].Split(','));
+        foreach (string readOnly in new[] { "/usr", "/vm/kernel", "/vm/vmm.json", "/proc" })
+        {
+            Assert.Contains("ro", mounts[readOnly]);
+        }
+
+        foreach (string writable in new[] { "/vm/disk.img", "/vm/out", "/vm/sock" })
+        {
+            Assert.Contains("rw", mounts[writable]);
+            Assert.Contains("noexec", mounts[writable]);
+        }
+
         // Its files on the host: the disk and output are its uid's, the VM's directory stays the daemon's.
         Assert.Equal(uid, Owner(Path.Combine(aDir, "disk.img")));
         Assert.Equal(uid, Owner(Path.Combine(aDir, "out")));
