@@ -199,8 +199,12 @@ public sealed partial class VmmJail(HostSettings settings)
         MountPointDirectory(root, "/proc");
         Directory.CreateDirectory(Path.Combine(root, ".old"));
         script.Append(CultureInfo.InvariantCulture, $"mount -n -t proc -o ro,nosuid,nodev,noexec,hidepid=2 proc {Quote(root + "/proc")}\n");
-        script.Append(CultureInfo.InvariantCulture, $"cd {Quote(root)}\npivot_root . .old\numount -n -l /.old\nrmdir /.old\n");
-        script.Append("exec \"$@\"\n");
+        // pivot_root needs the current root to be a mount point; a daemon that itself runs chrooted (a build root, a
+        // container without its own root mount) gets chroot instead: the VMM has no capability to leave a chroot, and
+        // the rest of the host's mounts are in this namespace only, out of its sight.
+        script.Append(CultureInfo.InvariantCulture, $"cd {Quote(root)}\n");
+        script.Append("if pivot_root . .old 2>/dev/null; then umount -n -l /.old; rmdir /.old; exec \"$@\"; fi\n");
+        script.Append("rmdir .old; exec chroot . \"$@\"\n");
 
         string idText = id.ToString(CultureInfo.InvariantCulture);
         var command = new List<string>
