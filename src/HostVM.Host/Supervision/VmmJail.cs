@@ -106,8 +106,10 @@ public sealed partial class VmmJail(HostSettings settings)
 
         Directory.CreateDirectory(root);
         OwnBy(root, 0, 0, 0x1ed); // 0755: the VMM's uid must pass through its own root
-        var script = new StringBuilder("set -e\n");
-        script.Append(CultureInfo.InvariantCulture, $"mount -n --bind {Quote(root)} {Quote(root)}\n");
+        // Nothing mounted here may propagate back to the host's namespace: all private, from "/" down; a chrooted daemon's
+        // "/" is no mount point and cannot be changed, so there the jail's own root (its binds go under it) is made private.
+        var script = new StringBuilder("set -e\nmount -n --make-rprivate / 2>/dev/null || :\n");
+        script.Append(CultureInfo.InvariantCulture, $"mount -n --bind {Quote(root)} {Quote(root)}\nmount -n --make-rprivate {Quote(root)}\n");
         void Bind(string source, string target, bool directory, string options)
         {
             string at = root + target;
@@ -209,7 +211,7 @@ public sealed partial class VmmJail(HostSettings settings)
         string idText = id.ToString(CultureInfo.InvariantCulture);
         var command = new List<string>
         {
-            "unshare", "--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child", "--propagation", "private",
+            "unshare", "--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child", "--propagation", "unchanged",
             "/bin/sh", "-c", script.ToString(), "hostvm-jail",
             "setpriv", $"--reuid={idText}", $"--regid={idText}", $"--groups={SharedGroup.ToString(CultureInfo.InvariantCulture)}",
             "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--",
