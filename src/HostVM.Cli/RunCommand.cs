@@ -221,6 +221,7 @@ public static class RunCommand
         {
             var watch = Stopwatch.StartNew();
             vm.Start();
+            using var trimmer = new IdleCodeTrimmer(vm, IdleCodeTrimmer.DefaultInterval);
             StartInputPump(vm);
             var exit = timeoutSeconds is { } t ? vm.WaitForExit(TimeSpan.FromSeconds(t)) : vm.WaitForExit();
             if (exit is null)

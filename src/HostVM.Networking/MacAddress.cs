@@ -13,7 +13,7 @@ public readonly record struct MacAddress(ulong Value)
     public static MacAddress Random()
     {
         Span<byte> b = stackalloc byte[3];
-        System.Security.Cryptography.RandomNumberGenerator.Fill(b);
+        KernelRandom.Fill(b);
         return new MacAddress(0x5254_0000_0000UL | ((ulong)b[0] << 16) | ((ulong)b[1] << 8) | b[2]);
     }
 

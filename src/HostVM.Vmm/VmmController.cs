@@ -40,6 +40,7 @@ public sealed class VmmController : IDisposable
     private MetricsWriter? _metrics;
     private VirtualMachine? _vm;
     private VirtioBalloon? _balloonDevice;
+    private IdleCodeTrimmer? _trimmer;
     private Timer? _balloonPoller;
     private VmmState _state = VmmState.NotStarted;
     private long _startedAt;
@@ -937,6 +938,7 @@ public sealed class VmmController : IDisposable
 
             _startedAt = Stopwatch.GetTimestamp();
             vm.Start();
+            _trimmer = new IdleCodeTrimmer(vm, IdleCodeTrimmer.DefaultInterval);
             _state = VmmState.Running;
             _log.Info($"started: {vm.Harts.Count} vCPUs, {_machine.MemSizeMib} MiB, {devices.Count} virtio devices");
         }
@@ -1046,6 +1048,7 @@ public sealed class VmmController : IDisposable
     {
         _balloonPoller?.Dispose();
         _metrics?.Dispose();
+        _trimmer?.Dispose();
         _vm?.Dispose();
     }
 }

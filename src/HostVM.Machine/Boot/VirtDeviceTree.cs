@@ -1,5 +1,5 @@
-using System.Security.Cryptography;
 using HostVM.Machine.Devices;
+using HostVM.Networking;
 
 namespace HostVM.Machine.Boot;
 
@@ -112,7 +112,7 @@ public static class VirtDeviceTree
         }
         else
         {
-            fdt.Property("rng-seed", RandomNumberGenerator.GetBytes(RngSeedLength));
+            fdt.Property("rng-seed", KernelRandom.GetBytes(RngSeedLength));
         }
 
         fdt.EndNode();

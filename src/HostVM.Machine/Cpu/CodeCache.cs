@@ -19,15 +19,21 @@ public sealed class CodeCache
     /// <summary>64 MiB: a Linux guest's hot kernel and user code takes a few MiB decoded.</summary>
     public const long DefaultBudgetBytes = 64L << 20;
 
-    private const int SlotsPerPage = (int)(GuestRam.PageSize / 2);
+    // A page's slots (one per 2-byte offset) come in chunks of 64, made when a block first starts in
+    // them: a guest's code page usually has blocks in a few places only, and a flat 2,048-slot array
+    // per page (16 KiB) made most of an idle VM's decoded-code memory.
+    private const int ChunkShift = 6;
+    private const int SlotsPerChunk = 1 << ChunkShift;
+    private const int ChunksPerPage = (int)(GuestRam.PageSize / 2) / SlotsPerChunk;
 
-    // What the counted allocations take on a 64-bit host: a page's slot array, and a block's object and
-    // instruction array (DecodedInsn is 16 bytes; arrays and objects carry about 24 bytes of header).
-    private const long PageBytes = 24 + (SlotsPerPage * 8L);
+    // What the counted allocations take on a 64-bit host: a page's chunk array, a chunk, and a block's
+    // object and instruction array (DecodedInsn is 16 bytes; arrays and objects carry about 24 bytes of header).
+    private const long PageBytes = 24 + (ChunksPerPage * 8L);
+    private const long ChunkBytes = 24 + (SlotsPerChunk * 8L);
     private const long BlockBytes = 24 + 24;
     private const long InstructionBytes = 16;
 
-    private readonly DecodedBlock?[]?[] _pages;
+    private readonly DecodedBlock?[]?[]?[] _pages;
     private readonly int[] _codePageFlags;
     private readonly ulong _ramBase;
     private readonly List<Action<ulong>> _writeProtectors = [];
@@ -37,11 +43,11 @@ public sealed class CodeCache
     public CodeCache(GuestRam ram, long budgetBytes = DefaultBudgetBytes)
     {
         ArgumentNullException.ThrowIfNull(ram);
-        ArgumentOutOfRangeException.ThrowIfLessThan(budgetBytes, PageBytes * 4);
+        ArgumentOutOfRangeException.ThrowIfLessThan(budgetBytes, (PageBytes + ChunkBytes) * 4);
         BudgetBytes = budgetBytes;
         _ramBase = ram.BaseAddress;
         int pages = checked((int)(ram.Size / GuestRam.PageSize));
-        _pages = new DecodedBlock?[]?[pages];
+        _pages = new DecodedBlock?[]?[]?[pages];
         _codePageFlags = new int[pages];
     }
 
@@ -79,8 +85,8 @@ public sealed class CodeCache
     public DecodedBlock? Lookup(ulong physicalAddress)
     {
         ulong offset = physicalAddress - _ramBase;
-        var page = _pages[offset >> 12];
-        return page?[(offset & 0xfff) >> 1];
+        int slot = (int)(offset & 0xfff) >> 1;
+        return _pages[offset >> 12]?[slot >> ChunkShift]?[slot & (SlotsPerChunk - 1)];
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -94,7 +100,7 @@ public sealed class CodeCache
         int pageIndex = (int)(offset >> 12);
         lock (_mutate)
         {
-            if (_bytes + CostOf(block) + PageBytes > BudgetBytes)
+            if (_bytes + CostOf(block) + PageBytes + ChunkBytes > BudgetBytes)
             {
                 BudgetFlushes++;
                 for (int i = 0; i < _pages.Length; i++)
@@ -106,7 +112,7 @@ public sealed class CodeCache
             var page = _pages[pageIndex];
             if (page is null)
             {
-                page = new DecodedBlock?[SlotsPerPage];
+                page = new DecodedBlock?[]?[ChunksPerPage];
                 // Publish the flag first, then remove write mappings: a hart filling its write TLB
                 // re-checks the flag after the fill (see Hart), so no stale writable mapping survives.
                 Interlocked.Exchange(ref _codePageFlags[pageIndex], 1);
@@ -123,7 +129,16 @@ public sealed class CodeCache
                 _bytes += PageBytes;
             }
 
-            ref var slot = ref page[(offset & 0xfff) >> 1];
+            int index = (int)(offset & 0xfff) >> 1;
+            var chunk = page[index >> ChunkShift];
+            if (chunk is null)
+            {
+                chunk = new DecodedBlock?[SlotsPerChunk];
+                Volatile.Write(ref page[index >> ChunkShift], chunk);
+                _bytes += ChunkBytes;
+            }
+
+            ref var slot = ref chunk[index & (SlotsPerChunk - 1)];
             _bytes += CostOf(block) - (slot is null ? 0 : CostOf(slot));
             Volatile.Write(ref slot, block);
             PeakBytes = Math.Max(PeakBytes, _bytes);
@@ -163,12 +178,21 @@ public sealed class CodeCache
         if (page is not null)
         {
             _bytes -= PageBytes;
-            foreach (var block in page)
+            foreach (var chunk in page)
             {
-                if (block is not null)
+                if (chunk is null)
                 {
-                    block.Invalidated = true;
-                    _bytes -= CostOf(block);
+                    continue;
+                }
+
+                _bytes -= ChunkBytes;
+                foreach (var block in chunk)
+                {
+                    if (block is not null)
+                    {
+                        block.Invalidated = true;
+                        _bytes -= CostOf(block);
+                    }
                 }
             }
         }

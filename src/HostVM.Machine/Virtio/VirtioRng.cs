@@ -1,4 +1,4 @@
-using System.Security.Cryptography;
+using HostVM.Networking;
 
 namespace HostVM.Machine.Virtio;
 
@@ -77,7 +77,7 @@ public sealed class VirtioRng : VirtioDevice
                     }
 
                     int n = (int)Math.Min(_chain.WritableLength, MaxRequest);
-                    RandomNumberGenerator.Fill(_buffer.AsSpan(0, n));
+                    KernelRandom.Fill(_buffer.AsSpan(0, n));
                     _chain.Write(0, _buffer.AsSpan(0, n));
                     q.Push(_chain.Head, (uint)n);
                     Interlocked.Add(ref _bytes, n);

@@ -1,7 +1,6 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 
 namespace HostVM.Networking.Switch;
 
@@ -79,7 +78,7 @@ public sealed class SwitchPort : IPacketPort
     public static SwitchPort Open(string switchName, string? runtimeDirectory = null)
     {
         string directory = SwitchLocation.EnsureSwitchDirectory(switchName, runtimeDirectory);
-        string socketPath = Path.Combine(directory, $"{Environment.ProcessId}-{Convert.ToHexStringLower(RandomNumberGenerator.GetBytes(4))}{PeerDirectory.SocketSuffix}");
+        string socketPath = Path.Combine(directory, $"{Environment.ProcessId}-{Convert.ToHexStringLower(KernelRandom.GetBytes(4))}{PeerDirectory.SocketSuffix}");
         UnixDomainSocketEndPoint endPoint;
         try
         {

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Security.Cryptography;
 
 namespace HostVM.Networking.UserNet;
 
@@ -78,7 +77,7 @@ internal sealed class TcpNatConnection
         _state = state;
         _toGuest = new ByteRing(network.Options.TcpBufferSize);
         _toHost = new ByteRing(network.Options.TcpBufferSize);
-        _iss = (uint)RandomNumberGenerator.GetInt32(int.MaxValue);
+        _iss = (uint)KernelRandom.GetInt32(int.MaxValue);
         _sndUna = _iss;
         _sndNxt = _iss;
         _sndMax = _iss;

@@ -102,9 +102,14 @@ public sealed class CodeCacheTests : IDisposable
         long onePage = _code.Bytes;
         _code.Insert(Base + 0x1002, Block());
         long secondBlock = _code.Bytes - onePage;
-        Assert.True(secondBlock > 0 && onePage > 16 * 1024, $"page {onePage} B, block {secondBlock} B");
+        // A page's first block pays for its slots: a few hundred bytes, not a slot per 2-byte offset (16 KiB).
+        Assert.True(secondBlock > 0 && onePage > secondBlock && onePage < 2 * 1024, $"page {onePage} B, block {secondBlock} B");
         _code.Insert(Base + 0x1002, Block()); // replacing a block does not add
         Assert.Equal(onePage + secondBlock, _code.Bytes);
+        _code.Insert(Base + 0x1ffe, Block()); // the page's last chunk of slots: counted too
+        Assert.True(_code.Bytes - onePage - secondBlock > secondBlock, $"{_code.Bytes} B");
+        Assert.NotNull(_code.Lookup(Base + 0x1ffe));
+        Assert.Null(_code.Lookup(Base + 0x1ffc));
 
         _code.InvalidatePage(Base + 0x1000);
         Assert.Equal(0, _code.Bytes);
