@@ -29,8 +29,8 @@ packages=(
   # socat, jq and wrk (API and console benchmarks), script (a terminal for hostvm run), git
   # (the guest images' versions.txt), flock and setpriv (util-linux)
   iproute2 python3 openssl ca-certificates curl socat jq wrk bsdutils util-linux git
-  # the VMM jail: unshare, setpriv, prlimit (util-linux), mount, umount, pivot_root, and
-  # libseccomp for the VMM's system-call allowlist
+  # the VMM jail: unshare (util-linux; the VMM does its mounts itself), umount (mount; the
+  # network-namespace test's clean-up), and libseccomp for the VMM's system-call allowlist
   mount libseccomp2
 )
 

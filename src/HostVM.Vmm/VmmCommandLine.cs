@@ -51,7 +51,8 @@ public static class VmmCommandLine
         var metricsPath = new Option<string?>("--metrics-path") { Description = "Append JSON metrics lines to this file every minute." };
         var newSession = new Option<bool>("--new-session") { Description = "Start a new session (setsid), detached from the caller's terminal." };
         var seccomp = new Option<bool>("--seccomp") { Description = "Run under a seccomp allowlist (needs libseccomp2): any other system call kills the process. The daemon's jail uses it." };
-        foreach (var option in new Option[] { apiSock, id, configFile, noApi, consoleSock, replay, serialLog, serialLogMax, exitFile, logPath, metricsPath, newSession, seccomp })
+        var jailPlan = new Option<string?>("--jail-plan") { Description = "Seal this process as the file says (root only, in namespaces of its own: the daemon's jail uses it)." };
+        foreach (var option in new Option[] { apiSock, id, configFile, noApi, consoleSock, replay, serialLog, serialLogMax, exitFile, logPath, metricsPath, newSession, seccomp, jailPlan })
         {
             command.Options.Add(option);
         }
@@ -71,6 +72,7 @@ public static class VmmCommandLine
             MetricsPath = parse.GetValue(metricsPath),
             NewSession = parse.GetValue(newSession),
             Seccomp = parse.GetValue(seccomp),
+            JailPlan = parse.GetValue(jailPlan),
         }));
         return command;
     }

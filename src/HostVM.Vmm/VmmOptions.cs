@@ -40,6 +40,9 @@ public sealed record VmmOptions
     /// <summary>Start a new session (setsid), so the VMM outlives its starter's terminal and process group.</summary>
     public bool NewSession { get; init; }
 
+    /// <summary>Enter the jail this file describes (<see cref="JailPlan"/>) before anything else: the daemon's jail asks for it.</summary>
+    public string? JailPlan { get; init; }
+
     /// <summary>Run under the seccomp allowlist (<see cref="SeccompFilter"/>), installed before anything else: a jail asks for it.</summary>
     public bool Seccomp { get; init; }
 }

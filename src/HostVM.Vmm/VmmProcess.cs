@@ -23,6 +23,18 @@ public static partial class VmmProcess
     private static async Task<int> RunAsync(VmmOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
+        if (options.JailPlan is { } plan)
+        {
+            try
+            {
+                JailEntry.Enter(plan);
+            }
+            catch (VmmFault e)
+            {
+                return Fail(e.Message);
+            }
+        }
+
         // The API and console sockets, the serial log and snapshots are this VM's owner's alone (a VMM the
         // daemon starts has this umask already; one started by hand gets it too).
         OwnerOnly.RestrictUmask();

@@ -34,6 +34,22 @@ public sealed class JailTests
         int otherUid = b.GetProperty("jail_id").GetInt32();
         Assert.NotEqual(uid, otherUid);
 
+        // The VMM seals itself after its runtime has started threads: every thread, not only the first, is the jail's.
+        string[] threads = Directory.GetDirectories($"/proc/{pid}/task");
+        Assert.True(threads.Length > 3, $"{threads.Length} threads");
+        foreach (string thread in threads)
+        {
+            string t = await File.ReadAllTextAsync(Path.Combine(thread, "status"));
+            string all = string.Join('\t', Enumerable.Repeat(uid.ToString(CultureInfo.InvariantCulture), 4));
+            Assert.Equal(all, Field(t, "Uid"));
+            Assert.Equal(all, Field(t, "Gid"));
+            Assert.Equal("900000", Field(t, "Groups").Trim()); // jail_id_base: the one group all jails share
+            Assert.Equal("0000000000000000", Field(t, "CapEff"));
+            Assert.Equal("0000000000000000", Field(t, "CapPrm"));
+            Assert.Equal("1", Field(t, "NoNewPrivs"));
+            Assert.Equal("2", Field(t, "Seccomp"));
+        }
+
         foreach (string ns in new[] { "mnt", "pid", "net", "ipc", "uts" })
         {
             Assert.NotEqual(new FileInfo($"/proc/self/ns/{ns}").LinkTarget, new FileInfo($"/proc/{pid}/ns/{ns}").LinkTarget);

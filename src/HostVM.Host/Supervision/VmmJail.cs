@@ -1,14 +1,17 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
+using System.Text.Json;
 using HostVM.Host.Inventory;
+using HostVM.Vmm;
+using HostVM.Vmm.Api;
 
 namespace HostVM.Host.Supervision;
 
 /// <summary>
-/// Seals one VMM as Firecracker's jailer does. The daemon (root) runs util-linux's tools, so nothing of the
-/// jail depends on a multi-threaded runtime doing what only a single-threaded process may (unshare of the
-/// mount namespace):
+/// Seals one VMM as Firecracker's jailer does. Three processes start it: a shell, util-linux's <c>unshare</c> (the new
+/// namespaces: a multi-threaded runtime may not unshare its mount namespace itself) and the VMM, which seals itself
+/// with a handful of system calls (<see cref="JailEntry"/>, following the plan made here) before it does anything else:
 /// <list type="number">
 /// <item>its own cgroup (<see cref="VmCgroup"/>: a CPU quota and a memory limit), joined by the shell before anything else;</item>
 /// <item><c>unshare</c>: new mount, PID, network (no interfaces: frames go through the switch's Unix sockets), IPC and UTS namespaces;</item>
@@ -16,9 +19,9 @@ namespace HostVM.Host.Supervision;
 /// program, /dev/null, /dev/zero, /dev/(u)random, its PID namespace's /proc, and only its VM's files: the disk (read-write),
 /// kernel, initrd and configuration (read-only), an output directory (serial log, exit file), its socket directory and its
 /// networks' switch directories; then <c>pivot_root</c> into it and the old root unmounted;</item>
-/// <item><c>setpriv</c>: its own uid and gid (<see cref="HostSettings.JailIdBase"/> + n), the switches' shared group only,
-/// no capabilities, <c>no_new_privs</c>; <c>prlimit</c>: open files, file size, processes, no core dumps;</item>
-/// <item>the VMM itself then installs its seccomp allowlist (<c>--seccomp</c>) before it reads its configuration.</item>
+/// <item>rlimits (open files, file size, processes, no core dumps), then its own uid and gid (<see cref="HostSettings.JailIdBase"/> + n),
+/// the switches' shared group only, no capabilities, <c>no_new_privs</c>;</item>
+/// <item>then its seccomp allowlist (<c>--seccomp</c>), before it reads its configuration.</item>
 /// </list>
 /// Inside, the VMM sees its files at fixed paths (<see cref="Inside"/>), whatever the host's layout.
 /// </summary>
@@ -30,7 +33,7 @@ public sealed partial class VmmJail(HostSettings settings)
     private const int OpenFiles = 4096;
     private const int Processes = 1024; // threads count: vCPUs, device and I/O threads, the runtime's pool
 
-    private static readonly string[] Tools = ["unshare", "setpriv", "prlimit", "mount", "umount", "pivot_root"];
+    private static readonly string[] Tools = ["unshare"];
     private static readonly string[] Devices = ["null", "zero", "random", "urandom"];
 
     /// <summary>What a jail's root holds itself: the switches, seen at the host's runtime directory, cannot be there.</summary>
@@ -41,7 +44,7 @@ public sealed partial class VmmJail(HostSettings settings)
 
     /// <summary>
     /// Whether VMMs run jailed under <paramref name="settings"/>: <c>off</c> never; <c>auto</c> when this daemon is
-    /// root and util-linux's tools are there; <c>on</c> the same, but otherwise refuse to start (and say why).
+    /// root and util-linux's unshare is there; <c>on</c> the same, but otherwise refuse to start (and say why).
     /// </summary>
     public static bool Enabled(HostSettings settings)
     {
@@ -54,7 +57,7 @@ public sealed partial class VmmJail(HostSettings settings)
         string? missing = !Environment.IsPrivilegedProcess ? "the daemon is not root (it needs root to make namespaces and switch uids)"
             : Reserved.FirstOrDefault(r => settings.RuntimeDir == r || settings.RuntimeDir.StartsWith(r + "/", StringComparison.Ordinal)) is { } taken
                 ? $"the runtime directory {settings.RuntimeDir} is under {taken}, which a jail's root holds for itself"
-            : Tools.FirstOrDefault(t => Which(t) is null) is { } tool ? $"'{tool}' is not installed (util-linux, mount)"
+            : Tools.FirstOrDefault(t => Which(t) is null) is { } tool ? $"'{tool}' is not installed (util-linux)"
             : null;
         if (missing is not null && settings.Jail == "on")
         {
@@ -90,9 +93,11 @@ public sealed partial class VmmJail(HostSettings settings)
 
     /// <summary>
     /// Makes the jail of <paramref name="vm"/> (its root of empty mount points, its output and socket directories owned by
-    /// <paramref name="id"/>) and returns the command that runs <paramref name="program"/> with <paramref name="arguments"/> in it.
+    /// <paramref name="id"/>, and the plan the VMM follows to seal itself, <see cref="JailPlan"/>) and returns the command
+    /// that runs <paramref name="program"/> with <paramref name="arguments"/> in it. The caller's shell joins
+    /// <paramref name="cgroup"/> first (<see cref="CgroupJoin"/>), so the VMM is in it from its first instruction.
     /// </summary>
-    public IReadOnlyList<string> Prepare(VmRecord vm, VmPaths paths, int id, VmCgroup? cgroup, IReadOnlyList<string> program, IReadOnlyList<string> arguments, long fileSizeLimit)
+    public IReadOnlyList<string> Prepare(VmRecord vm, VmPaths paths, int id, IReadOnlyList<string> program, IReadOnlyList<string> arguments, long fileSizeLimit, int? nice)
     {
         ArgumentNullException.ThrowIfNull(vm);
         ArgumentNullException.ThrowIfNull(paths);
@@ -106,13 +111,9 @@ public sealed partial class VmmJail(HostSettings settings)
 
         Directory.CreateDirectory(root);
         OwnBy(root, 0, 0, 0x1ed); // 0755: the VMM's uid must pass through its own root
-        // Nothing mounted here may propagate back to the host's namespace: all private, from "/" down; a chrooted daemon's
-        // "/" is no mount point and cannot be changed, so there the jail's own root (its binds go under it) is made private.
-        var script = new StringBuilder("set -e\nmount -n --make-rprivate / 2>/dev/null || :\n");
-        script.Append(CultureInfo.InvariantCulture, $"mount -n --bind {Quote(root)} {Quote(root)}\nmount -n --make-rprivate {Quote(root)}\n");
-        void Bind(string source, string target, bool directory, string options)
+        var binds = new List<JailBind>();
+        void Bind(string source, string target, bool directory, bool readOnly, bool noExec = true, bool noDev = true)
         {
-            string at = root + target;
             if (directory)
             {
                 MountPointDirectory(root, target);
@@ -120,11 +121,10 @@ public sealed partial class VmmJail(HostSettings settings)
             else
             {
                 MountPointDirectory(root, Path.GetDirectoryName(target)!);
-                File.WriteAllBytes(at, []);
+                File.WriteAllBytes(root + target, []);
             }
 
-            // One mount(8) for the bind and its flags (util-linux remounts the new bind itself): each process costs milliseconds.
-            script.Append(CultureInfo.InvariantCulture, $"mount -n --bind -o {options} {Quote(source)} {Quote(at)}\n");
+            binds.Add(new JailBind { Source = source, Target = target, ReadOnly = readOnly, NoExec = noExec, NoDev = noDev });
         }
 
         // The system's programs and libraries, read-only; merged-/usr links as the host has them.
@@ -155,12 +155,12 @@ public sealed partial class VmmJail(HostSettings settings)
 
         foreach (string directory in readOnly)
         {
-            Bind(directory, directory, directory: true, "ro,nosuid,nodev");
+            Bind(directory, directory, directory: true, readOnly: true, noExec: false);
         }
 
         foreach (string device in Devices)
         {
-            Bind("/dev/" + device, "/dev/" + device, directory: false, "ro,nosuid,noexec");
+            Bind("/dev/" + device, "/dev/" + device, directory: false, readOnly: true, noDev: false);
         }
 
         // The VM's own files. The host's VM directory stays the daemon's (it writes there as root, so the VMM must not be
@@ -168,12 +168,12 @@ public sealed partial class VmmJail(HostSettings settings)
         Directory.CreateDirectory(paths.Output);
         OwnBy(paths.Output, id, id, 0x1c0); // 0700
         OwnBy(paths.RuntimeDirectory, id, id, 0x1c0);
-        Bind(paths.Output, Inside.Output, directory: true, "nosuid,nodev,noexec");
-        Bind(paths.RuntimeDirectory, Inside.RuntimeDirectory, directory: true, "nosuid,nodev,noexec");
+        Bind(paths.Output, Inside.Output, directory: true, readOnly: false);
+        Bind(paths.RuntimeDirectory, Inside.RuntimeDirectory, directory: true, readOnly: false);
         if (vm.DiskMib > 0)
         {
             OwnBy(paths.Disk, id, id, 0x180); // 0600
-            Bind(paths.Disk, Inside.Disk, directory: false, "nosuid,nodev,noexec");
+            Bind(paths.Disk, Inside.Disk, directory: false, readOnly: false);
         }
 
         // Boot files are the image's (hard links): root's, readable by the jails' group; each jail sees only its own.
@@ -182,12 +182,12 @@ public sealed partial class VmmJail(HostSettings settings)
             if (File.Exists(host))
             {
                 OwnBy(host, 0, SharedGroup, 0x1a0); // 0640
-                Bind(host, inside, directory: false, "ro,nosuid,nodev,noexec");
+                Bind(host, inside, directory: false, readOnly: true);
             }
         }
 
         OwnBy(paths.VmmConfig, 0, id, 0x1a0);
-        Bind(paths.VmmConfig, Inside.VmmConfig, directory: false, "ro,nosuid,nodev,noexec");
+        Bind(paths.VmmConfig, Inside.VmmConfig, directory: false, readOnly: true);
 
         // A switch's ports name each other by their sockets' paths (a datagram's source address), so the jail sees its
         // switches where the host has them: the daemon's NAT and the other VMs' VMMs recognise its port, and it theirs.
@@ -195,45 +195,48 @@ public sealed partial class VmmJail(HostSettings settings)
         {
             string switchDirectory = Path.Combine(settings.RuntimeDir, "switches", network);
             ShareSwitch(switchDirectory);
-            Bind(switchDirectory, switchDirectory, directory: true, "nosuid,nodev,noexec");
+            Bind(switchDirectory, switchDirectory, directory: true, readOnly: false);
         }
 
         MountPointDirectory(root, "/proc");
         Directory.CreateDirectory(Path.Combine(root, ".old"));
-        script.Append(CultureInfo.InvariantCulture, $"mount -n -t proc -o ro,nosuid,nodev,noexec,hidepid=2 proc {Quote(root + "/proc")}\n");
-        // pivot_root needs the current root to be a mount point; a daemon that itself runs chrooted (a build root, a
-        // container without its own root mount) gets chroot instead: the VMM has no capability to leave a chroot, and
-        // the rest of the host's mounts are in this namespace only, out of its sight.
-        script.Append(CultureInfo.InvariantCulture, $"cd {Quote(root)}\n");
-        script.Append("if pivot_root . .old 2>/dev/null; then umount -n -l /.old; rmdir /.old; exec \"$@\"; fi\n");
-        script.Append("rmdir .old; exec chroot . \"$@\"\n");
-
-        string idText = id.ToString(CultureInfo.InvariantCulture);
-        var command = new List<string>
+        var plan = new JailPlan
         {
-            "unshare", "--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child", "--propagation", "unchanged",
-            "/bin/sh", "-c", script.ToString(), "hostvm-jail",
-            "setpriv", $"--reuid={idText}", $"--regid={idText}", $"--groups={SharedGroup.ToString(CultureInfo.InvariantCulture)}",
-            "--no-new-privs", "--inh-caps=-all", "--bounding-set=-all", "--",
-            "prlimit", $"--nofile={OpenFiles}", $"--nproc={Processes}", "--core=0",
-            $"--fsize={fileSizeLimit.ToString(CultureInfo.InvariantCulture)}", "--",
+            Root = root,
+            Binds = binds,
+            Id = id,
+            Group = SharedGroup,
+            Nice = nice,
+            OpenFiles = OpenFiles,
+            Processes = Processes,
+            FileSize = fileSizeLimit,
         };
+        string planFile = PlanFile(vm.Id);
+        File.WriteAllBytes(planFile, JsonSerializer.SerializeToUtf8Bytes(plan, VmmJsonContext.Default.JailPlan));
+        OwnBy(planFile, 0, 0, 0x180); // 0600: the VMM reads it while it is still root
+
+        // The VMM, root in namespaces of its own, seals itself (JailEntry) before anything else, then installs its seccomp filter.
+        var command = new List<string> { "unshare", "--mount", "--pid", "--net", "--ipc", "--uts", "--fork", "--kill-child", "--propagation", "unchanged" };
         command.AddRange(program);
+        command.Add("--jail-plan");
+        command.Add(planFile);
         command.AddRange(arguments);
-        if (cgroup is not null)
-        {
-            // The shell that runs all this joins the VM's cgroup first, so the VMM (forked later) is in it from its first instruction.
-            var join = new StringBuilder();
-            foreach (string procs in cgroup.ProcsFiles)
-            {
-                join.Append(CultureInfo.InvariantCulture, $"echo $$ > {Quote(procs)}; ");
-            }
-
-            command.InsertRange(0, ["/bin/sh", "-c", join + "exec \"$@\"", "hostvm-cgroup"]);
-        }
-
         return command;
     }
+
+    /// <summary>The shell commands that move the shell running them into <paramref name="cgroup"/> (then it execs the VMM).</summary>
+    public static string CgroupJoin(VmCgroup? cgroup)
+    {
+        var join = new StringBuilder();
+        foreach (string procs in cgroup?.ProcsFiles ?? [])
+        {
+            join.Append(CultureInfo.InvariantCulture, $"echo $$ > {Quote(procs)}; ");
+        }
+
+        return join.ToString();
+    }
+
+    private string PlanFile(string vmId) => Root(vmId) + ".plan";
 
     /// <summary>Removes the jail's root once its VMM has gone (its mounts went with its namespace).</summary>
     public void Remove(string vmId)
@@ -245,6 +248,8 @@ public sealed partial class VmmJail(HostSettings settings)
             {
                 Directory.Delete(root, recursive: true);
             }
+
+            File.Delete(PlanFile(vmId));
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {

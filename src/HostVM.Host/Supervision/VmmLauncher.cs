@@ -122,24 +122,16 @@ public sealed class VmmLauncher(HostSettings settings)
         };
 
         var info = new ProcessStartInfo("/bin/sh") { UseShellExecute = false };
-        info.ArgumentList.Add("-c");
-        info.ArgumentList.Add("exec \"$@\" </dev/null >/dev/null 2>>\"$HOSTVM_VMM_LOG\"");
-        info.ArgumentList.Add("hostvm-vmm");
-        if (Nice(vm.CpuWeight) is { } nice and not 0)
-        {
-            info.ArgumentList.Add("nice");
-            info.ArgumentList.Add("-n");
-            info.ArgumentList.Add(nice.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        }
-
         IEnumerable<string> command;
+        string join = string.Empty;
         if (vm.JailId is { } id && Jail is { } jail)
         {
             arguments.Add("--seccomp");
             var cgroup = VmCgroup.Create(jail.CgroupScope, vm.Id, VmCgroup.QuotaMicroseconds(vm.Vcpus, vm.CpuCapPercent), vm.CpuWeight,
                 (vm.MemoryMib + settings.JailMemoryOverheadMib) << 20, out _);
+            join = VmmJail.CgroupJoin(cgroup);
             long fileSize = Math.Max(vm.DiskMib << 20, settings.SerialLogMaxBytes) + (1 << 20);
-            command = jail.Prepare(vm, paths, id, cgroup, HostvmCommand, arguments, fileSize);
+            command = jail.Prepare(vm, paths, id, HostvmCommand, arguments, fileSize, Nice(vm.CpuWeight));
 
             // Nothing of the daemon's environment goes in: the jail's VMM gets what it needs, by name.
             info.Environment.Clear();
@@ -153,9 +145,15 @@ public sealed class VmmLauncher(HostSettings settings)
         }
         else
         {
-            command = HostvmCommand.Concat(arguments);
+            command = Nice(vm.CpuWeight) is { } nice and not 0
+                ? new[] { "nice", "-n", nice.ToString(System.Globalization.CultureInfo.InvariantCulture) }.Concat(HostvmCommand).Concat(arguments)
+                : HostvmCommand.Concat(arguments);
         }
 
+        // One shell: it joins the VM's cgroup (jailed), then becomes the command with the VMM's standard streams.
+        info.ArgumentList.Add("-c");
+        info.ArgumentList.Add(join + "exec \"$@\" </dev/null >/dev/null 2>>\"$HOSTVM_VMM_LOG\"");
+        info.ArgumentList.Add("hostvm-vmm");
         info.Environment[SwitchLocation.RuntimeDirectoryVariable] = settings.RuntimeDir;
 
         foreach (string part in command)

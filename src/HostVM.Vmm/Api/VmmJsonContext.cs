@@ -30,6 +30,7 @@ namespace HostVM.Vmm.Api;
 [JsonSerializable(typeof(FullVmConfiguration))]
 [JsonSerializable(typeof(VmmStatistics))]
 [JsonSerializable(typeof(VmmExitReport))]
+[JsonSerializable(typeof(JailPlan))]
 public sealed partial class VmmJsonContext : JsonSerializerContext
 {
 }
