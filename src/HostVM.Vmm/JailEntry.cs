@@ -52,6 +52,12 @@ public static partial class JailEntry
             throw new VmmFault("jail: the root and every bind's target must be absolute paths, without '..'.");
         }
 
+        // Run by hand outside unshare, the steps below would change the host's own mounts ("/" made private).
+        if (string.IsNullOrEmpty(plan.HostMountNamespace) || MountNamespace() == plan.HostMountNamespace)
+        {
+            throw new VmmFault("jail: --jail-plan needs a mount namespace of its own (the daemon starts the VMM under unshare --mount --pid).");
+        }
+
         // Nothing mounted here propagates back to the host: all private from "/" down (which fails harmlessly where
         // "/" is no mount point, a chrooted daemon's), and the root itself a private mount its binds go under.
         _ = Mount(null, "/", null, Recursive | Private, null);
@@ -110,6 +116,21 @@ public static partial class JailEntry
         }
     }
 
+    /// <summary>This process's mount namespace, as /proc names it (<c>mnt:[4026531841]</c>).</summary>
+    /// <exception cref="VmmFault">/proc does not say.</exception>
+    public static unsafe string MountNamespace()
+    {
+        // readlink(2) itself: these are the kernel's magic links, which FileInfo.LinkTarget does not report.
+        byte* buffer = stackalloc byte[256];
+        nint n = ReadLink("/proc/self/ns/mnt", buffer, 256);
+        if (n <= 0)
+        {
+            throw new VmmFault($"jail: cannot tell this process's mount namespace: {Marshal.GetLastPInvokeErrorMessage()}.");
+        }
+
+        return System.Text.Encoding.UTF8.GetString(buffer, (int)n);
+    }
+
     private static void Check(int result, string what)
     {
         if (result != 0)
@@ -142,6 +163,9 @@ public static partial class JailEntry
 
     [LibraryImport("libc", EntryPoint = "syscall", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial long Syscall(long number, string first, string second);
+
+    [LibraryImport("libc", EntryPoint = "readlink", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static unsafe partial nint ReadLink(string path, byte* buffer, nint size);
 
     [LibraryImport("libc", EntryPoint = "chdir", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int Chdir(string path);

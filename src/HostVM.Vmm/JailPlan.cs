@@ -13,6 +13,12 @@ public sealed record JailPlan
 
     public required IReadOnlyList<JailBind> Binds { get; init; }
 
+    /// <summary>
+    /// The daemon's mount namespace (<see cref="JailEntry.MountNamespace"/>): the VMM refuses to go on in it, where its
+    /// first steps would change the host's own mounts (a plan run by hand, outside <c>unshare --mount</c>).
+    /// </summary>
+    public required string HostMountNamespace { get; init; }
+
     /// <summary>The uid and gid the VMM runs as from then on (never 0).</summary>
     public required int Id { get; init; }
 

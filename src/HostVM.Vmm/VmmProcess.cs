@@ -18,6 +18,10 @@ public static partial class VmmProcess
     /// <summary>Ended by SIGTERM or SIGINT (128 + 15).</summary>
     public const int ExitTerminated = 143;
 
+    /// <summary>How error lines name this program: <c>hostvm-vmm</c> (the daemon's) or <c>hostvm vmm</c> (the CLI's).</summary>
+    private static string ProgramName =>
+        Path.GetFileName(Environment.ProcessPath) is "hostvm-vmm" ? "hostvm-vmm" : "hostvm vmm";
+
     public static int Run(VmmOptions options) => RunAsync(options).GetAwaiter().GetResult();
 
     private static async Task<int> RunAsync(VmmOptions options)
@@ -115,7 +119,8 @@ public static partial class VmmProcess
 
                 if (!options.NoApi)
                 {
-                    server = await VmmServer.StartAsync(options.ApiSocket!, vmm, log).ConfigureAwait(false);
+                    // Kestrel takes absolute socket paths only: a relative one is the caller's directory's.
+                    server = await VmmServer.StartAsync(Path.GetFullPath(options.ApiSocket!), vmm, log).ConfigureAwait(false);
                 }
             }
             catch (VmmFault e)
@@ -222,13 +227,13 @@ public static partial class VmmProcess
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine($"hostvm vmm: cannot write the exit file {path}: {e.Message}");
+            Console.Error.WriteLine($"{ProgramName}: cannot write the exit file {path}: {e.Message}");
         }
     }
 
     private static int Fail(string message)
     {
-        Console.Error.WriteLine($"hostvm vmm: {message}");
+        Console.Error.WriteLine($"{ProgramName}: {message}");
         return ExitBadInput;
     }
 

@@ -67,13 +67,54 @@ public sealed class AotVmmTests : IDisposable
 
         using var refused = HostvmProcess.StartVmm("--no-api");
         Assert.Equal(2, await refused.WaitForExitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Contains("--no-api needs --config-file", refused.Errors, StringComparison.Ordinal);
+        Assert.StartsWith("hostvm-vmm: --no-api needs --config-file", refused.Errors, StringComparison.Ordinal);
 
         using var unknown = HostvmProcess.StartVmm("--api-sock", Path.Combine(_dir, "x.sock"), "--bogus");
         Assert.Equal(2, await unknown.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains("hostvm-vmm: Unrecognized command or argument '--bogus'", unknown.Errors, StringComparison.Ordinal);
         Assert.Empty(unknown.Output);
     }
+
+    [Fact]
+    public async Task ARelativeApiSocketIsTheWorkingDirectorys()
+    {
+        using var vmm = HostvmProcess.StartVmmIn(_dir, "--api-sock", "relative.sock");
+        string socket = Path.Combine(_dir, "relative.sock");
+        await vmm.WaitForSocketAsync(socket);
+        using var api = VmmProcessTests.UnixHttp(socket);
+        using var info = JsonDocument.Parse(await api.GetStringAsync("/"));
+        Assert.Equal("Not started", info.RootElement.GetProperty("state").GetString());
+    }
+
+    [Fact]
+    public async Task AJailPlanIsRefusedOutsideNamespacesOfItsOwnAndForRoot()
+    {
+        string plan = Path.Combine(_dir, "plan.json");
+        string root = await RootMountAsync();
+        string ours = HostVM.Vmm.JailEntry.MountNamespace();
+        Assert.Matches(@"^mnt:\[\d+\]$", ours);
+        foreach (var (id, ns, says) in new[] { (0, "mnt:[1]", "a jail never runs as root"), (900_001, ours, "needs a mount namespace of its own"), (900_001, "", "needs a mount namespace of its own") })
+        {
+            await File.WriteAllTextAsync(plan, $$"""{"Root": "{{_dir}}", "Binds": [], "HostMountNamespace": "{{ns}}", "Id": {{id}}, "Group": 900000, "OpenFiles": 64, "Processes": 64, "FileSize": 1048576}""");
+            using var vmm = HostvmProcess.StartVmm("--jail-plan", plan, "--api-sock", Path.Combine(_dir, $"jail-{id}.sock"));
+            Assert.Equal(2, await vmm.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.StartsWith("hostvm-vmm: jail: ", vmm.Errors, StringComparison.Ordinal);
+            Assert.Contains(says, vmm.Errors, StringComparison.Ordinal);
+            Assert.False(File.Exists(Path.Combine(_dir, $"jail-{id}.sock")), "it served its API");
+        }
+
+        await File.WriteAllTextAsync(plan, """{"Root": 1}""");
+        using var bad = HostvmProcess.StartVmm("--jail-plan", plan, "--api-sock", Path.Combine(_dir, "bad.sock"));
+        Assert.Equal(2, await bad.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+        Assert.StartsWith($"hostvm-vmm: --jail-plan {plan}: ", bad.Errors, StringComparison.Ordinal);
+
+        // The host's "/" is as it was, its propagation included (run as root, the first step would have made it private).
+        Assert.Equal(root, await RootMountAsync());
+    }
+
+    // In a chroot (fresh-machine.sh's root) "/" is no mount point and there is no such line: still nothing may change.
+    private static async Task<string> RootMountAsync() =>
+        string.Join('\n', (await File.ReadAllLinesAsync("/proc/self/mountinfo")).Where(l => l.Split(' ')[4] == "/"));
 
     private static StringContent Json(string json) => new(json, Encoding.UTF8, "application/json");
 

@@ -71,6 +71,13 @@ public sealed class HostvmProcess : IDisposable
         return Start(null, keepInput: false, args, command: [executable]);
     }
 
+    /// <summary>Starts hostvm-vmm (<see cref="StartVmm"/>) in <paramref name="directory"/>, for relative paths in <paramref name="args"/>.</summary>
+    public static HostvmProcess StartVmmIn(string directory, params string[] args)
+    {
+        string executable = Path.Combine(AppContext.BaseDirectory, "hostvm-vmm");
+        return Start(null, keepInput: false, args, prefix: ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory], command: [executable]);
+    }
+
     private static HostvmProcess Start(IReadOnlyDictionary<string, string>? environment, bool keepInput, string[] args, IReadOnlyList<string>? prefix = null, IReadOnlyList<string>? command = null)
     {
         string[] argv = [.. prefix ?? [], .. command ?? ["dotnet", Path.Combine(AppContext.BaseDirectory, "hostvm.dll")]];

@@ -204,6 +204,7 @@ public sealed partial class VmmJail(HostSettings settings)
         {
             Root = root,
             Binds = binds,
+            HostMountNamespace = JailEntry.MountNamespace(),
             Id = id,
             Group = SharedGroup,
             Nice = nice,
