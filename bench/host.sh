@@ -27,18 +27,13 @@ cleanup() {
 }
 trap cleanup EXIT
 now_ms() { date +%s%3N; }
-median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR/2]+a[NR/2+1])/2)}'; }
+median() { sort -g | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : (a[NR/2]+a[NR/2+1])/2}'; }
 
-echo "== 1. process start to control-API ready (median of 20)"
+echo "== 1. process start to control-API ready (median of 20; bench/ready-probe.py starts each and probes its socket)"
 for i in $(seq 20); do
-  s="$work/api-$i.sock"; t0=$(now_ms)
-  "${VMM[@]}" --api-sock "$s" >/dev/null 2>&1 & pid=$!
-  until curl -sf --unix-socket "$s" http://localhost/ >/dev/null 2>&1; do sleep 0.001; done
-  echo $(( $(now_ms) - t0 )) >>"$work/vmm-start"; kill -9 $pid; wait $pid 2>/dev/null || true
-  q="$work/qmp-$i.sock"; t0=$(now_ms)
-  qemu-system-riscv64 -machine virt -m 128M -nographic -S -qmp "unix:$q,server=on,wait=off" -display none -serial none -monitor none >/dev/null 2>&1 & qpid=$!
-  until [ -S "$q" ] && echo '{"execute":"qmp_capabilities"}' | timeout 1 socat - "UNIX-CONNECT:$q" 2>/dev/null | grep -q QMP; do sleep 0.001; done
-  echo $(( $(now_ms) - t0 )) >>"$work/qemu-start"; kill -9 $qpid; wait $qpid 2>/dev/null || true
+  bench/ready-probe.py http "$work/api-$i.sock" "${VMM[@]}" --api-sock "$work/api-$i.sock" >>"$work/vmm-start"
+  bench/ready-probe.py qmp "$work/qmp-$i.sock" qemu-system-riscv64 -machine virt -m 128M -nographic -S \
+    -qmp "unix:$work/qmp-$i.sock,server=on,wait=off" -display none -serial none -monitor none >>"$work/qemu-start"
 done
 vmm=$(median <"$work/vmm-start"); qemu=$(median <"$work/qemu-start")
 echo "${VMM[*]##*/}: ${vmm} ms   qemu (QMP): ${qemu} ms   ratio hostvm/qemu: $(awk "BEGIN{printf \"%.2f\", $vmm/$qemu}")   (Firecracker's anchor: ~12 ms)"
@@ -89,9 +84,9 @@ t=$(( $(now_ms) - t0 ))
 echo "$N idle-kernel VMs (no disk) running in ${t} ms: $(awk "BEGIN{printf \"%.2f\", $N*1000/$t}") VMs/s, $(awk "BEGIN{printf \"%.2f\", $N*1000/$t/$(nproc)}") per core"
 for i in $(seq "$N"); do api DELETE "/v1/vms/wfi$i?force=true&purge=true" >/dev/null; done
 
-echo "== 4. memory overhead of a 1 vCPU / 128 MiB VM (after boot, idle 5 s)"
+echo "== 4. memory overhead of a 1 vCPU / 128 MiB VM (after boot, idle 25 s: the idle code trimmer's pass)"
 api POST /v1/vms '{"name":"mem","image":"guest","memory_mib":128,"start":true}' >/dev/null
-log=$(serial mem); until grep -q HOSTVM-SHELL-READY "$log" 2>/dev/null; do sleep 0.1; done; sleep 5
+log=$(serial mem); until grep -q HOSTVM-SHELL-READY "$log" 2>/dev/null; do sleep 0.1; done; sleep 25
 pid=$(api GET /v1/vms/mem | jq .pid)
 # The guest RAM is the one mapping of 128 MiB and a little (the GC's huge reservations are not it);
 # everything else resident is the VMM's own.
@@ -103,7 +98,7 @@ qemu_guest() { # LOG MIB: an idle QEMU guest of the same kernel, its serial outp
     -append "console=ttyS0 quiet hostvm.mode=shell" -bios "$G/fw_jump.bin" >"$1" 2>&1 </dev/null &
 }
 qemu_guest "$work/qemu-mem.log" 128; qpid=$!
-until grep -q HOSTVM-SHELL-READY "$work/qemu-mem.log"; do sleep 0.1; done; sleep 5
+until grep -q HOSTVM-SHELL-READY "$work/qemu-mem.log"; do sleep 0.1; done; sleep 25
 read -r qtotal qguest < <(awk '/^Size:/{size=$2} /^Rss:/{t+=$2; if(size>=131072 && size<=132096) g+=$2} END{print t, g+0}' "/proc/$qpid/smaps")
 echo "QEMU RSS ${qtotal} kB, guest RAM touched ${qguest} kB, overhead $(( (qtotal-qguest)/1024 )) MiB   ratio hostvm/qemu: $(awk "BEGIN{printf \"%.2f\", ($total-$guest)/($qtotal-$qguest)}")"
 kill -9 $qpid; wait $qpid 2>/dev/null || true
