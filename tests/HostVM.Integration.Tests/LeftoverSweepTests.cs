@@ -35,6 +35,46 @@ public sealed class LeftoverSweepTests
     }
 
     /// <summary>
+    /// A start whose record cannot be written (here the inventory is locked by another process, as a full disk would fail
+    /// the write) fails, and leaves no VMM running: nothing would stop it, and the next start would run a second on its disk.
+    /// </summary>
+    [Fact]
+    public async Task AStartThatCannotBeRecordedLeavesNoVmmRunning()
+    {
+        using var daemon = await DaemonUnderTest.StartAsync();
+        await File.WriteAllBytesAsync(Path.Combine(daemon.DataDir, "import", "spin"), SpinKernel.Image);
+        Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/images", new { name = "spin", kernel = "spin" })).Status);
+        var vm = await daemon.CreateVmAsync(new { name = "unrecorded", image = "spin", memory_mib = 64 });
+        string log = Path.Combine(daemon.DataDir, "vms", vm.GetProperty("id").GetString()!, "vmm.log");
+
+        using (var blocker = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(daemon.DataDir, "hostvm.db")};Pooling=False"))
+        {
+            blocker.Open();
+            using var begin = blocker.CreateCommand();
+            begin.CommandText = "BEGIN EXCLUSIVE";
+            begin.ExecuteNonQuery();
+            var (status, body) = await daemon.SendAsync(HttpMethod.Post, "/v1/vms/unrecorded/start");
+            Assert.True(status >= 500, $"{status} {body}");
+            Assert.True(File.Exists(log), "the VMM was launched before its record failed");
+
+            // The VMM is gone when the answer comes; a jail's unshare, its parent, follows it within moments.
+            var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(5);
+            while (DaemonUnderTest.ProcessesWithEnvironment($"HOSTVM_VMM_LOG={log}").Count > 0 && DateTime.UtcNow < deadline)
+            {
+                await Task.Delay(50);
+            }
+
+            Assert.Empty(DaemonUnderTest.ProcessesWithEnvironment($"HOSTVM_VMM_LOG={log}"));
+        }
+
+        Assert.Equal("stopped", (await daemon.GetAsync("/v1/vms/unrecorded")).GetProperty("state").GetString());
+        var (again, started) = await daemon.SendAsync(HttpMethod.Post, "/v1/vms/unrecorded/start");
+        Assert.True(again == 200, started.ToString());
+        Assert.Contains(started.GetProperty("pid").GetInt32(), DaemonUnderTest.ProcessesWithEnvironment($"HOSTVM_VMM_LOG={log}"));
+        Assert.Equal(200, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms/unrecorded/stop", new { force = true })).Status); // the spin kernel ignores the power button
+    }
+
+    /// <summary>
     /// kill -9 of the daemon while creates (with start) and imports are under way, at a spread of moments (from before the
     /// request is read to after it is answered): whatever the moment, the restarted daemon has every VM and image it lists
     /// whole, nothing it does not list, no VM left starting, and no VMM running that it does not know of.

@@ -55,6 +55,14 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
             {
                 await WriteProblemAsync(context, new ApiProblem(e.StatusCode, "bad-request", "The request is not valid", e.Message)).ConfigureAwait(false);
             }
+            catch (Exception e) when (e is not OperationCanceledException && !context.Response.HasStarted)
+            {
+                // A fault of the daemon's own (its inventory locked or its disk full, a bug): the caller gets a problem
+                // that says what failed, and the audit log the 500 it was answered (the server's bare 500 came later).
+                Console.Error.WriteLine($"hostvm serve: {context.Request.Method} {context.Request.Path}: {e}");
+                await WriteProblemAsync(context, new ApiProblem(500, "internal-error", "The daemon could not complete the request",
+                    $"{e.GetType().Name}: {e.Message}")).ConfigureAwait(false);
+            }
             finally
             {
                 access.Finish(context);

@@ -22,7 +22,9 @@ public sealed class InventoryStore : IDisposable
     public InventoryStore(string path)
     {
         Path = path;
-        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false }.ToString());
+        // A write that finds the file locked (by another process: one daemon flocks its data directory) waits 5 s, not the
+        // provider's default 30 s on top of SQLite's busy_timeout, then fails: the caller answers 500 and nothing waits on it.
+        _db = new SqliteConnection(new SqliteConnectionStringBuilder { DataSource = path, Pooling = false, DefaultTimeout = 5 }.ToString());
         _db.Open();
         Execute("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA foreign_keys=ON; PRAGMA busy_timeout=5000;");
         Execute("""

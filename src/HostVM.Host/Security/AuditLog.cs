@@ -30,12 +30,21 @@ public sealed class AuditLog : IDisposable
     /// <summary>The longest path written: a query string of kilobytes adds nothing to the record but its size.</summary>
     public const int MaxPathLength = 1024;
 
+    /// <summary>Rows the inventory refused (locked, or its disk full) kept in memory until it takes them again.</summary>
+    public const int MaxPending = 10_000;
+
+    /// <summary>The action of the row that says how many rows were lost past <see cref="MaxPending"/>.</summary>
+    public const string LostAction = "audit-rows-lost";
+
     private static readonly TimeSpan Minute = TimeSpan.FromMinutes(1);
 
     private readonly InventoryStore _inventory;
     private readonly long _maxRows;
     private readonly TimeProvider _time;
     private readonly Lock _lock = new();
+    private readonly Lock _pendingLock = new();
+    private readonly Queue<AuditRecord> _pending = new();
+    private int _lost;
     private readonly Dictionary<string, int> _written = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Remote, int Status), AuditTally> _counted = [];
     private readonly ITimer? _flusher;
@@ -70,7 +79,7 @@ public sealed class AuditLog : IDisposable
 
         if (authenticated)
         {
-            _inventory.AddAudit(entry);
+            Write(entry);
             return;
         }
 
@@ -91,7 +100,7 @@ public sealed class AuditLog : IDisposable
             {
                 _written[entry.Remote] = fromThere + 1;
                 _writtenThisMinute++;
-                _inventory.AddAudit(entry);
+                Write(entry);
                 return;
             }
 
@@ -114,8 +123,57 @@ public sealed class AuditLog : IDisposable
         }
     }
 
+    /// <summary>
+    /// Writes <paramref name="entry"/> after the rows the inventory refused before, in order: a call whose row cannot be
+    /// written now (the inventory locked by another process, its disk full) is written once it can, not lost.
+    /// </summary>
+    private void Write(AuditRecord entry)
+    {
+        lock (_pendingLock)
+        {
+            if (_pending.Count < MaxPending)
+            {
+                _pending.Enqueue(entry);
+            }
+            else
+            {
+                _lost++;
+            }
+
+            WritePendingLocked();
+        }
+    }
+
+    private void WritePendingLocked()
+    {
+        try
+        {
+            while (_pending.TryPeek(out var next))
+            {
+                _inventory.AddAudit(next);
+                _pending.Dequeue();
+            }
+
+            if (_lost > 0)
+            {
+                _inventory.AddAudit(new AuditRecord(0, _time.GetUtcNow(), "hostvm", null, null, "-", "*", "*", LostAction, null, 0,
+                    $"{_lost} audit rows were lost: the inventory refused them while {MaxPending} others waited in memory", _lost));
+                _lost = 0;
+            }
+        }
+        catch (Exception e) when (e is Microsoft.Data.Sqlite.SqliteException or ObjectDisposedException or InvalidOperationException)
+        {
+            // Kept, in order, for the next call's row or the next tick.
+        }
+    }
+
     private void Tick()
     {
+        lock (_pendingLock)
+        {
+            WritePendingLocked();
+        }
+
         try
         {
             lock (_lock)
@@ -158,6 +216,11 @@ public sealed class AuditLog : IDisposable
     public void Dispose()
     {
         _flusher?.Dispose();
+        lock (_pendingLock)
+        {
+            WritePendingLocked();
+        }
+
         Flush();
     }
 }

@@ -351,7 +351,18 @@ public sealed class VmSupervisor : IDisposable
             vm = vm with { JailId = _launcher.Jail?.Allocate(all.Where(v => v.Id != vm.Id && VmStates.HasProcess(v.State)).Select(v => v.JailId)) };
             (process, pid, ticks) = _launcher.Launch(vm, paths);
             vm = vm with { State = VmStates.Starting, Pid = pid, PidStartTicks = ticks, StartedAt = DateTimeOffset.UtcNow };
-            _inventory.PutVm(vm, "starting", vm.JailId is { } uid ? $"VMM started (pid {pid}, jailed as uid {uid})" : $"VMM started (pid {pid})");
+            try
+            {
+                _inventory.PutVm(vm, "starting", vm.JailId is { } uid ? $"VMM started (pid {pid}, jailed as uid {uid})" : $"VMM started (pid {pid})");
+            }
+            catch
+            {
+                // Not written down (a full disk, a locked inventory), the VMM must not run on: nothing would stop it, and
+                // the next start would put a second VMM on the same disk. The VM stays as the inventory has it.
+                Kill(vm);
+                process.Dispose();
+                throw;
+            }
         }
 
         if (_children.TryRemove(vm.Id, out var old))

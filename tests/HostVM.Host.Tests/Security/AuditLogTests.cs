@@ -52,6 +52,28 @@ public sealed class AuditLogTests : IDisposable
     }
 
     [Fact]
+    public void ARowTheInventoryRefusesIsWrittenLaterInOrderNotLost()
+    {
+        string db = Path.Combine(_dir, "hostvm.db");
+        using var store = new InventoryStore(db);
+        using var audit = new AuditLog(store, HostSettings.DefaultAuditMaxRows, time: _time);
+        using (var other = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={db};Pooling=False"))
+        {
+            // Another process holds the write lock (as a full disk would fail the write): the call goes on, its row waits.
+            other.Open();
+            using var begin = other.CreateCommand();
+            begin.CommandText = "BEGIN EXCLUSIVE";
+            begin.ExecuteNonQuery();
+            audit.Add(Call("first", "192.0.2.1", 500, "/v1/vms/a/start"), authenticated: true);
+        }
+
+        Assert.Empty(store.Audit(null, null, null, null, null, 10));
+        audit.Add(Call("second", "192.0.2.1", 200, "/v1/vms/a/start"), authenticated: true);
+        var rows = store.Audit(null, null, null, null, null, 10);
+        Assert.Equal(["second", "first"], rows.Select(r => r.Who)); // newest first: written in the order of the calls
+    }
+
+    [Fact]
     public void AFloodFromManyAddressesIsBoundedToo()
     {
         using var store = new InventoryStore(Path.Combine(_dir, "hostvm.db"));
