@@ -307,7 +307,7 @@ public sealed class RawFileBlockDevice : IBlockDevice
         }
     }
 
-    private static void Lock(SafeFileHandle handle, string full, bool readOnly)
+    internal static void Lock(SafeFileHandle handle, string full, bool readOnly)
     {
         int errno = LinuxFile.Flock(handle, (readOnly ? LinuxFile.LockShared : LinuxFile.LockExclusive) | LinuxFile.LockNonBlocking);
         if (errno == LinuxFile.EAGAIN)
@@ -326,7 +326,7 @@ public sealed class RawFileBlockDevice : IBlockDevice
         full,
         inner);
 
-    private static string IdentifierFromFileName(string full)
+    internal static string IdentifierFromFileName(string full)
     {
         var builder = new StringBuilder(MaxIdentifierBytes);
         foreach (char c in Path.GetFileName(full))
