@@ -22,8 +22,9 @@ packages=(
   build-essential flex bison bc libssl-dev libelf-dev cpio xz-utils dpkg-dev file e2fsprogs
   # hostvm-vmm is compiled ahead of time (NativeAOT), which links with clang and needs zlib's headers
   clang zlib1g-dev
-  # the QEMU that benchmarks compare with
-  qemu-system-misc
+  # the QEMU that benchmarks compare with, and its image tools (qemu-img, qemu-io: the storage
+  # tests' independent peer for qcow2; only recommended by qemu-system-misc, so named here)
+  qemu-system-misc qemu-utils
   # tools the tests and benchmarks run: debugfs (e2fsprogs, above), ip (TAP test), python3
   # (the switch's cross-process peer, the test summary), openssl (certificate checks), curl,
   # socat, jq and wrk (API and console benchmarks), script (a terminal for hostvm run), git
