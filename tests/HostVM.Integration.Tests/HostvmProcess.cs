@@ -60,7 +60,13 @@ public sealed class HostvmProcess : IDisposable
     /// Starts hostvm-vmm, the VMM compiled ahead of time, which the CLI's build puts next to hostvm.dll
     /// (HostVM.Cli.csproj); <paramref name="args"/> are those of <c>hostvm vmm</c>.
     /// </summary>
-    public static HostvmProcess StartVmm(params string[] args)
+    public static HostvmProcess StartVmm(params string[] args) => Start(null, keepInput: false, args, command: [VmmExecutable()]);
+
+    /// <summary>Starts hostvm-vmm (<see cref="StartVmm"/>) in <paramref name="directory"/>, for relative paths in <paramref name="args"/>.</summary>
+    public static HostvmProcess StartVmmIn(string directory, params string[] args) =>
+        Start(null, keepInput: false, args, prefix: ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory], command: [VmmExecutable()]);
+
+    private static string VmmExecutable()
     {
         string executable = Path.Combine(AppContext.BaseDirectory, "hostvm-vmm");
         if (!File.Exists(executable))
@@ -68,14 +74,7 @@ public sealed class HostvmProcess : IDisposable
             throw new FileNotFoundException($"{executable} is missing: the build of src/HostVM.Cli publishes it (it needs clang and zlib1g-dev: scripts/deps.sh).", executable);
         }
 
-        return Start(null, keepInput: false, args, command: [executable]);
-    }
-
-    /// <summary>Starts hostvm-vmm (<see cref="StartVmm"/>) in <paramref name="directory"/>, for relative paths in <paramref name="args"/>.</summary>
-    public static HostvmProcess StartVmmIn(string directory, params string[] args)
-    {
-        string executable = Path.Combine(AppContext.BaseDirectory, "hostvm-vmm");
-        return Start(null, keepInput: false, args, prefix: ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory], command: [executable]);
+        return executable;
     }
 
     private static HostvmProcess Start(IReadOnlyDictionary<string, string>? environment, bool keepInput, string[] args, IReadOnlyList<string>? prefix = null, IReadOnlyList<string>? command = null)
