@@ -270,7 +270,7 @@ public sealed class RawFileBlockDevice : IBlockDevice
 
     public override string ToString() => $"raw image '{path}'{(ReadOnly ? " (read-only)" : string.Empty)}";
 
-    private static SafeFileHandle OpenHandle(string full, bool readOnly)
+    internal static SafeFileHandle OpenHandle(string full, bool readOnly)
     {
         try
         {

@@ -1,5 +1,4 @@
 using System.Buffers.Binary;
-using System.Diagnostics;
 using HostVM.Storage.Qcow2;
 
 namespace HostVM.Storage.Tests;
@@ -74,15 +73,23 @@ public sealed class Qcow2InteropTests : IDisposable
     }
 
     [Fact]
-    public void WritingIsRefusedClearlyForNow()
+    public void WritingVersion2OrBesideInternalSnapshotsIsRefusedClearly()
     {
-        string qcow2 = Path.Combine(_dir.Directory, "rw.qcow2");
-        QemuImg(["create", "-f", "qcow2", qcow2, "1M"]);
-        var e = Assert.Throws<BlockDeviceException>(() => DiskImage.Open(qcow2, readOnly: false));
-        Assert.Contains("read-only for now", e.Message, StringComparison.Ordinal);
-        using var disk = DiskImage.Open(qcow2, readOnly: true);
-        Assert.True(disk.ReadOnly);
-        Assert.Throws<IOException>(() => disk.Write(0, new byte[512]));
+        string v2 = Path.Combine(_dir.Directory, "v2.qcow2");
+        QemuImg(["create", "-f", "qcow2", "-o", "compat=0.10", v2, "1M"]);
+        var e = Assert.Throws<BlockDeviceException>(() => DiskImage.Open(v2, readOnly: false));
+        Assert.Contains("version 2", e.Message, StringComparison.Ordinal);
+        using (var disk = DiskImage.Open(v2, readOnly: true))
+        {
+            Assert.True(disk.ReadOnly);
+            Assert.Throws<IOException>(() => disk.Write(0, new byte[512]));
+        }
+
+        string snapshots = Path.Combine(_dir.Directory, "snap.qcow2");
+        QemuImg(["create", "-f", "qcow2", snapshots, "1M"]);
+        QemuImg(["snapshot", "-c", "first", snapshots]);
+        e = Assert.Throws<BlockDeviceException>(() => DiskImage.Open(snapshots, readOnly: false));
+        Assert.Contains("1 internal snapshots", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -251,35 +258,7 @@ public sealed class Qcow2InteropTests : IDisposable
         Assert.True(first == expected.Length, $"first difference at byte {first}");
     }
 
-    private void QemuImg(string[] args) => Run("qemu-img", args);
+    private void QemuImg(string[] args) => QemuTools.Check("qemu-img", _dir.Directory, args);
 
-    private void QemuIo(string image, params string[] commands) =>
-        Run("qemu-io", [.. commands.SelectMany(c => new[] { "-c", c }), image]);
-
-    private void Run(string tool, string[] args)
-    {
-        var info = new ProcessStartInfo(tool) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = _dir.Directory };
-        foreach (string a in args)
-        {
-            info.ArgumentList.Add(a);
-        }
-
-        Process process;
-        try
-        {
-            process = Process.Start(info)!;
-        }
-        catch (System.ComponentModel.Win32Exception)
-        {
-            Assert.Skip($"{tool} is not installed (Debian: qemu-utils, which scripts/deps.sh installs with qemu-system-misc)");
-            throw;
-        }
-
-        using (process)
-        {
-            string output = process.StandardOutput.ReadToEnd() + process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            Assert.True(process.ExitCode == 0, $"{tool} {string.Join(' ', args)} failed: {output}");
-        }
-    }
+    private void QemuIo(string image, params string[] commands) => QemuTools.Io(_dir.Directory, image, commands);
 }

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.IO.Compression;
 using Microsoft.Win32.SafeHandles;
@@ -5,11 +6,19 @@ using Microsoft.Win32.SafeHandles;
 namespace HostVM.Storage.Qcow2;
 
 /// <summary>
-/// A qcow2 image (version 2 or 3) as a disk, read-only for now: the guest's byte N is found through the L1 and L2 tables
-/// (QEMU's docs/interop/qcow2.txt), an unallocated cluster reads from the backing file (a chain of any depth, raw or
-/// qcow2) or as zeroes, a zero cluster as zeroes, a compressed cluster is inflated (deflate). Every table entry is
-/// checked before use: an offset outside the file or not aligned is an I/O error for that request, never a read
-/// elsewhere. Opened read-only, the file takes a shared flock, as a raw image does.
+/// A qcow2 image (QEMU's docs/interop/qcow2.txt) as a disk: version 2 and 3 read, version 3 written. The guest's byte N
+/// is found through the L1 and L2 tables; an unallocated cluster reads from the backing file (a chain of any depth, raw
+/// or qcow2) or as zeroes, a zero cluster as zeroes, a compressed cluster is inflated (deflate).
+/// <para>
+/// Writing allocates clusters (<see cref="Qcow2Refcounts"/>) and keeps the table changes in memory until a flush (or
+/// until too many are pending), then writes them back in dependency order with an fsync between the steps: counts
+/// first, then L2 tables, then L1 entries, and only then the counts that fall. A crash at any moment leaves an image
+/// <c>qemu-img check</c> finds clean or with leaked clusters only; what a flush reported durable is there. The header's
+/// dirty bit is set while the image is open for writing, so a crash is visible to the next opener (which repairs
+/// counts, as QEMU does). A failed fsync is latched: no flush succeeds after it.
+/// </para>
+/// Every table entry is checked before use: an offset outside the file, not aligned, or (when writing) onto the image's
+/// own metadata is an I/O error for that request, never an access elsewhere.
 /// </summary>
 public sealed class Qcow2BlockDevice : IBlockDevice
 {
@@ -18,57 +27,90 @@ public sealed class Qcow2BlockDevice : IBlockDevice
 
     private const ulong OffsetMask = 0x00ff_ffff_ffff_fe00; // bits 9-55 of L1 and standard L2 entries
     private const ulong CompressedFlag = 1UL << 62;
+    private const ulong CopiedFlag = 1UL << 63; // the cluster's count is exactly one: it may be written in place
     private const ulong ZeroFlag = 1;
-    private const int CachedL2Tables = 64;
+    private const int L2CacheBytes = 4 * 1024 * 1024;
+    private const int MaxRunBytes = 4 * 1024 * 1024;
 
     private readonly SafeFileHandle _file;
     private readonly string _path;
     private readonly Qcow2Header _header;
     private readonly IBlockDevice? _backing;
-    private readonly long _fileLength;
-    private readonly ulong[] _l1;
-    private readonly Dictionary<long, ulong[]> _l2Cache = [];
+    private readonly Qcow2Refcounts? _refcounts;
+    private readonly long _openedLength;
+    private readonly int _cachedL2Tables;
+    private readonly Dictionary<long, L2Table> _l2Cache = [];
     private readonly Queue<long> _l2Order = new();
+    private readonly HashSet<long> _l2Offsets = [];
+    private readonly SortedSet<int> _dirtyL1 = [];
     private readonly Lock _lock = new();
+    private ulong[] _l1;
+    private long _l1Offset;
+    private long _size;
+    private int _dirtyL2;
     private long _inflatedAt = -1;
     private byte[]? _inflated;
+    private IOException? _flushFailure;
     private volatile bool _disposed;
 
-    private Qcow2BlockDevice(SafeFileHandle file, string path, Qcow2Header header, IBlockDevice? backing, ulong[] l1, string identifier)
+    private Qcow2BlockDevice(SafeFileHandle file, string path, Qcow2Header header, IBlockDevice? backing, ulong[] l1, Qcow2Refcounts? refcounts, string identifier)
     {
         _file = file;
         _path = path;
         _header = header;
         _backing = backing;
         _l1 = l1;
-        _fileLength = RandomAccess.GetLength(file);
+        _l1Offset = header.L1TableOffset;
+        _size = header.Size;
+        _refcounts = refcounts;
+        _openedLength = RandomAccess.GetLength(file);
+        _cachedL2Tables = (int)Math.Max(4, L2CacheBytes / header.ClusterSize);
         Identifier = identifier;
+        foreach (ulong entry in l1)
+        {
+            if ((entry & OffsetMask) != 0)
+            {
+                _l2Offsets.Add((long)(entry & OffsetMask));
+            }
+        }
     }
 
-    public long Length => _header.Size;
+    public long Length => Volatile.Read(ref _size);
 
-    public bool ReadOnly => true;
+    public bool ReadOnly => _refcounts is null;
 
     public string Identifier { get; }
 
-    /// <summary>The image's header (version, cluster size, backing file).</summary>
-    public Qcow2Header Header => _header;
+    /// <summary>The image's header as it is now (size and L1 table follow a resize).</summary>
+    public Qcow2Header Header
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _header with { Size = _size, L1Size = _l1.Length, L1TableOffset = _l1Offset };
+            }
+        }
+    }
 
     /// <summary>The backing file's device, or null for an image without one.</summary>
     public IBlockDevice? Backing => _backing;
 
-    /// <summary>Opens <paramref name="path"/> read-only (writing qcow2 comes later: asked for it, this refuses).</summary>
-    /// <exception cref="BlockDeviceException">Not a qcow2 image HostVM can read, a bad backing chain, or a writable open.</exception>
+    /// <summary>The open file, for tests that copy it as a crash would leave it (a second open would meet our own lock).</summary>
+    internal SafeFileHandle Handle => _file;
+
+    /// <summary>How a flush reaches the disk; a test stands in a failing one, since a real fsync error cannot be made here.</summary>
+    internal Action<SafeFileHandle> FlushToDisk { get; set; } = RandomAccess.FlushToDisk;
+
+    private long ClusterSize => _header.ClusterSize;
+
+    /// <summary>Opens <paramref name="path"/>; its backing files are opened read-only.</summary>
+    /// <exception cref="BlockDeviceException">Not a qcow2 image HostVM can read (or write, if asked), or a bad backing chain.</exception>
     public static Qcow2BlockDevice Open(string path, bool readOnly, string? identifier = null) =>
         Open(Path.GetFullPath(path), readOnly, identifier, []);
 
     private static Qcow2BlockDevice Open(string full, bool readOnly, string? identifier, List<string> chain)
     {
-        if (!readOnly)
-        {
-            throw new BlockDeviceException($"qcow2 image '{full}': HostVM opens qcow2 read-only for now; attach it read-only, or convert it with 'qemu-img convert -O raw'.", full);
-        }
-
         if (!File.Exists(full))
         {
             throw new BlockDeviceException(chain.Count == 0
@@ -87,15 +129,25 @@ public sealed class Qcow2BlockDevice : IBlockDevice
             throw new BlockDeviceException($"qcow2 image '{chain[0]}': its backing chain is deeper than {MaxChainDepth}.", full);
         }
 
+        if (!readOnly && !OperatingSystem.IsWindows() && (File.GetUnixFileMode(full) & (UnixFileMode.UserWrite | UnixFileMode.GroupWrite | UnixFileMode.OtherWrite)) == 0)
+        {
+            throw new BlockDeviceException($"Disk image '{full}' is read-only on the host (no write permission bits): attach it read-only, or make it writable with 'chmod u+w {full}'.", full);
+        }
+
         chain.Add(real);
-        var file = File.OpenHandle(full, FileMode.Open, FileAccess.Read, FileShare.ReadWrite);
+        SafeFileHandle file = RawFileBlockDevice.OpenHandle(full, readOnly);
         IBlockDevice? backing = null;
         try
         {
-            RawFileBlockDevice.Lock(file, full, readOnly: true);
+            RawFileBlockDevice.Lock(file, full, readOnly);
             var header = Qcow2Header.Read(file, full);
+            if (!readOnly)
+            {
+                CheckWritable(header, full);
+            }
+
             var l1Bytes = new byte[header.L1Size * 8];
-            ReadExactly(file, l1Bytes, header.L1TableOffset, full);
+            Qcow2Io.ReadExactly(file, l1Bytes, header.L1TableOffset, full);
             var l1 = new ulong[header.L1Size];
             for (int i = 0; i < l1.Length; i++)
             {
@@ -108,13 +160,39 @@ public sealed class Qcow2BlockDevice : IBlockDevice
                 backing = OpenBacking(backingPath, header.BackingFormat, chain);
             }
 
-            return new Qcow2BlockDevice(file, full, header, backing, l1, identifier ?? RawFileBlockDevice.IdentifierFromFileName(full));
+            var refcounts = readOnly ? null : Qcow2Refcounts.Load(file, full, header, RandomAccess.GetLength(file));
+            var device = new Qcow2BlockDevice(file, full, header, backing, l1, refcounts, identifier ?? RawFileBlockDevice.IdentifierFromFileName(full));
+            if (!readOnly)
+            {
+                device.BeginWriting();
+            }
+
+            return device;
+        }
+        catch (IOException e) when (e is not BlockDeviceException)
+        {
+            backing?.Dispose();
+            file.Dispose();
+            throw new BlockDeviceException($"qcow2 image '{full}' cannot be opened: {e.Message}", full, e);
         }
         catch
         {
             backing?.Dispose();
             file.Dispose();
             throw;
+        }
+    }
+
+    private static void CheckWritable(Qcow2Header header, string full)
+    {
+        if (header.Version < 3)
+        {
+            throw new BlockDeviceException($"qcow2 image '{full}' is version 2, which HostVM reads but does not write: attach it read-only, or upgrade it with 'qemu-img amend -o compat=1.1 {full}'.", full);
+        }
+
+        if (header.SnapshotCount != 0)
+        {
+            throw new BlockDeviceException($"qcow2 image '{full}' holds {header.SnapshotCount} internal snapshots, beside which HostVM does not write: attach it read-only, or remove them with 'qemu-img snapshot -d'.", full);
         }
     }
 
@@ -135,19 +213,30 @@ public sealed class Qcow2BlockDevice : IBlockDevice
     public void Read(long offset, Span<byte> destination)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (offset < 0 || destination.Length > Length - offset)
+        CheckRange(offset, destination.Length);
+        lock (_lock)
         {
-            throw new ArgumentOutOfRangeException(nameof(offset), $"read of {destination.Length} bytes at {offset} is outside the {Length}-byte disk");
-        }
+            long cluster = ClusterSize;
+            while (!destination.IsEmpty)
+            {
+                long guestCluster = offset >> _header.ClusterBits;
+                long within = offset & (cluster - 1);
+                ulong entry = Entry(guestCluster);
+                int n = (int)Math.Min(destination.Length, cluster - within);
+                if (IsData(entry))
+                {
+                    long host = DataHost(entry, offset);
+                    n = Run(guestCluster, host + within, n, destination.Length, forWrite: false);
+                    Qcow2Io.ReadExactly(_file, destination[..n], host + within, _path, allowShort: true);
+                }
+                else
+                {
+                    ReadCluster(offset, entry, within, destination[..n]);
+                }
 
-        long cluster = _header.ClusterSize;
-        while (!destination.IsEmpty)
-        {
-            long within = offset & (cluster - 1);
-            int n = (int)Math.Min(destination.Length, cluster - within);
-            ReadInCluster(offset, within, destination[..n]);
-            destination = destination[n..];
-            offset += n;
+                destination = destination[n..];
+                offset += n;
+            }
         }
     }
 
@@ -161,18 +250,174 @@ public sealed class Qcow2BlockDevice : IBlockDevice
         }
     }
 
-    public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> sources) => throw ReadOnlyError();
+    public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> sources)
+    {
+        ArgumentNullException.ThrowIfNull(sources);
+        foreach (var s in sources)
+        {
+            Write(offset, s.Span);
+            offset += s.Length;
+        }
+    }
 
-    public void Write(long offset, ReadOnlySpan<byte> source) => throw ReadOnlyError();
+    public void Write(long offset, ReadOnlySpan<byte> source)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var refcounts = _refcounts ?? throw ReadOnlyError();
+        CheckRange(offset, source.Length);
+        lock (_lock)
+        {
+            long cluster = ClusterSize;
+            while (!source.IsEmpty)
+            {
+                long guestCluster = offset >> _header.ClusterBits;
+                long within = offset & (cluster - 1);
+                ulong entry = Entry(guestCluster);
+                int n = (int)Math.Min(source.Length, cluster - within);
+                if (IsData(entry) && (entry & CopiedFlag) != 0)
+                {
+                    // In place: the cluster is this image's alone.
+                    long host = WritableHost(entry, offset);
+                    n = Run(guestCluster, host + within, n, source.Length, forWrite: true);
+                    Qcow2Io.Write(_file, source[..n], host + within);
+                }
+                else
+                {
+                    n = WriteAllocating(offset, source, refcounts);
+                }
 
+                source = source[n..];
+                offset += n;
+            }
+
+            WriteBackIfBusy();
+        }
+    }
+
+    /// <summary>
+    /// Makes every completed write durable: the pending table changes are written back in order, then the file is synced.
+    /// Once an fsync has failed every later flush fails too (the kernel drops the pages it could not write and would not
+    /// report it twice).
+    /// </summary>
     public void Flush()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_refcounts is null)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            WriteBack();
+            Sync();
+        }
     }
 
-    public void Discard(long offset, long length) => throw ReadOnlyError();
+    public void Discard(long offset, long length)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _ = _refcounts ?? throw ReadOnlyError();
+        CheckRange(offset, length);
 
-    public void WriteZeroes(long offset, long length, bool mayUnmap) => throw ReadOnlyError();
+        // Whole clusters only: their space returns to the image. With a backing file they read as zeroes, not as the
+        // backing file's data reappearing (a discarded range may read as anything, but old data is a poor anything).
+        lock (_lock)
+        {
+            ForWholeClusters(offset, length, _ => _backing is null ? 0 : ZeroFlag);
+            WriteBackIfBusy();
+        }
+    }
+
+    public void WriteZeroes(long offset, long length, bool mayUnmap)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _ = _refcounts ?? throw ReadOnlyError();
+        CheckRange(offset, length);
+        lock (_lock)
+        {
+            long cluster = ClusterSize;
+            long head = Math.Min(length, (cluster - (offset & (cluster - 1))) & (cluster - 1));
+            long tail = (offset + length) & (cluster - 1);
+            if (head + tail > length)
+            {
+                tail = 0; // head and tail are the same, partial cluster
+            }
+
+            WriteZeroData(offset, head);
+            WriteZeroData(offset + length - tail, tail);
+
+            // Whole clusters become zero clusters; without mayUnmap one that had its own space keeps it (preallocated).
+            ForWholeClusters(offset + head, length - head - tail, old =>
+                !mayUnmap && IsData(old) && (old & CopiedFlag) != 0 ? (old & (OffsetMask | CopiedFlag)) | ZeroFlag : ZeroFlag);
+            WriteBackIfBusy();
+        }
+    }
+
+    /// <summary>
+    /// Grows the disk to <paramref name="newSize"/> bytes (the new part reads as zeroes, or as the backing file where it
+    /// reaches). A larger L1 table is written beside the old one and the header switched to it in one write.
+    /// </summary>
+    /// <exception cref="ArgumentException">A size that is smaller, or not a multiple of 512.</exception>
+    public void Resize(long newSize)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        var refcounts = _refcounts ?? throw ReadOnlyError();
+        lock (_lock)
+        {
+            if (newSize < _size || newSize % 512 != 0 || newSize > (1L << 56))
+            {
+                throw new ArgumentException($"qcow2 image '{_path}' can grow to a whole number of 512-byte sectors up to 64 PiB, not from {_size} to {newSize} bytes (shrinking is not supported).", nameof(newSize));
+            }
+
+            WriteBack();
+            Sync();
+            long perL2 = ClusterSize / 8 * ClusterSize;
+            long needed = (newSize + perL2 - 1) / perL2;
+            Span<byte> field = stackalloc byte[24];
+            if (needed > _l1.Length)
+            {
+                long clusters = ((needed * 8) + ClusterSize - 1) / ClusterSize;
+                long first = AllocateRun(refcounts, clusters);
+                var l1 = new ulong[clusters * ClusterSize / 8];
+                _l1.CopyTo(l1, 0);
+                var bytes = new byte[clusters * ClusterSize];
+                for (int i = 0; i < _l1.Length; i++)
+                {
+                    BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(i * 8), _l1[i]);
+                }
+
+                if (refcounts.WriteRaised(Sync))
+                {
+                    Sync();
+                }
+
+                Qcow2Io.Write(_file, bytes, first << _header.ClusterBits);
+                Sync();
+                BinaryPrimitives.WriteUInt64BigEndian(field, (ulong)newSize);
+                BinaryPrimitives.WriteUInt32BigEndian(field[12..], (uint)l1.Length);
+                BinaryPrimitives.WriteUInt64BigEndian(field[16..], (ulong)(first << _header.ClusterBits));
+                Qcow2Io.Write(_file, field, Qcow2Header.SizeField); // size, crypt method (0), L1 size and offset at once
+                Sync();
+                for (long c = 0; c < ((_l1.Length * 8L) + ClusterSize - 1) >> _header.ClusterBits; c++)
+                {
+                    refcounts.FreeLater(_l1Offset + (c << _header.ClusterBits));
+                }
+
+                refcounts.WriteFreed();
+                _l1 = l1;
+                _l1Offset = first << _header.ClusterBits;
+            }
+            else
+            {
+                BinaryPrimitives.WriteUInt64BigEndian(field, (ulong)newSize);
+                Qcow2Io.Write(_file, field[..8], Qcow2Header.SizeField);
+                Sync();
+            }
+
+            Volatile.Write(ref _size, newSize);
+        }
+    }
 
     public void Dispose()
     {
@@ -181,50 +426,475 @@ public sealed class Qcow2BlockDevice : IBlockDevice
             return;
         }
 
-        _disposed = true;
+        lock (_lock)
+        {
+            _disposed = true;
+            if (_refcounts is not null && _flushFailure is null)
+            {
+                try
+                {
+                    // A clean close: everything written back, then the dirty bit cleared.
+                    WriteBack();
+                    Sync();
+                    WriteIncompatible(_header.IncompatibleFeatures & ~Qcow2Header.IncompatibleDirty);
+                    Sync();
+                }
+                catch (IOException)
+                {
+                    // The image stays marked dirty and consistent (leaks at most): the next opener repairs its counts.
+                }
+            }
+        }
+
         _backing?.Dispose();
         _file.Dispose();
     }
 
-    public override string ToString() => $"qcow2 image '{_path}' (read-only)";
+    public override string ToString() => $"qcow2 image '{_path}'{(ReadOnly ? " (read-only)" : string.Empty)}";
 
-    private IOException ReadOnlyError() => new($"qcow2 image '{_path}' is open read-only.");
+    private static bool IsData(ulong entry) => (entry & CompressedFlag) == 0 && (entry & ZeroFlag) == 0 && (entry & OffsetMask) != 0;
 
-    private void ReadInCluster(long offset, long within, Span<byte> destination)
+    private void BeginWriting()
     {
-        int clusterBits = _header.ClusterBits;
-        long guestCluster = offset >> clusterBits;
-        int l2Bits = clusterBits - 3;
-        long l1Index = guestCluster >> l2Bits;
-        int l2Index = (int)(guestCluster & ((1L << l2Bits) - 1));
-        ulong l1Entry = _l1[l1Index];
-        ulong l2Offset = l1Entry & OffsetMask;
-        ulong entry = l2Offset == 0 ? 0 : L2Table((long)l2Offset)[l2Index];
-
-        if ((entry & CompressedFlag) != 0)
+        lock (_lock)
         {
-            ReadCompressed(entry, within, destination);
+            // Bitmaps HostVM does not keep up to date must not be trusted by QEMU afterwards: the autoclear bits go.
+            if (_header.AutoclearFeatures != 0)
+            {
+                Span<byte> zero = stackalloc byte[8];
+                Qcow2Io.Write(_file, zero, Qcow2Header.AutoclearField);
+            }
+
+            if (_header.Dirty)
+            {
+                RepairCounts();
+            }
+
+            WriteIncompatible(_header.IncompatibleFeatures | Qcow2Header.IncompatibleDirty);
+            Sync();
+        }
+    }
+
+    /// <summary>
+    /// The image was not closed cleanly: every cluster its tables refer to gets at least that many counts (QEMU's lazy
+    /// refcounts leave them too low), and counts nothing refers to fall (leaks, which HostVM's own crashes leave). With
+    /// structures HostVM does not walk (bitmaps), only the raising is done.
+    /// </summary>
+    private void RepairCounts()
+    {
+        var refcounts = _refcounts!;
+        var references = new Dictionary<long, ulong>();
+        int bits = _header.ClusterBits;
+        long limit = refcounts.FileEnd;
+        void Count(long host, long bytes)
+        {
+            for (long c = host >> bits; c <= (host + bytes - 1) >> bits; c++)
+            {
+                if (c << bits < limit)
+                {
+                    references[c] = references.GetValueOrDefault(c) + 1;
+                }
+            }
+        }
+
+        Count(0, ClusterSize);
+        Count(_l1Offset, _l1.Length * 8L);
+        Count(refcounts.TableOffset, (long)refcounts.TableClusters << bits);
+        var table = new byte[(long)refcounts.TableClusters << bits];
+        Qcow2Io.ReadExactly(_file, table, refcounts.TableOffset, _path);
+        for (int i = 0; i < table.Length; i += 8)
+        {
+            ulong block = BinaryPrimitives.ReadUInt64BigEndian(table.AsSpan(i)) & 0xffff_ffff_ffff_fe00;
+            if (block != 0)
+            {
+                Count((long)block, ClusterSize);
+            }
+        }
+
+        foreach (ulong l1 in _l1)
+        {
+            long l2 = (long)(l1 & OffsetMask);
+            if (l2 == 0 || l2 % ClusterSize != 0 || l2 >= limit)
+            {
+                continue;
+            }
+
+            Count(l2, ClusterSize);
+            foreach (ulong entry in L2(l2).Entries)
+            {
+                if ((entry & CompressedFlag) != 0)
+                {
+                    var (host, bytes) = CompressedRange(entry);
+                    Count(host, bytes);
+                }
+                else if ((entry & OffsetMask) != 0)
+                {
+                    Count((long)(entry & OffsetMask), ClusterSize);
+                }
+            }
+        }
+
+        foreach (var (cluster, count) in references)
+        {
+            refcounts.Raise(cluster, count);
+        }
+
+        if (!_header.HasBitmaps)
+        {
+            for (long c = 0; c < limit >> bits; c++)
+            {
+                refcounts.Lower(c, references.GetValueOrDefault(c));
+            }
+        }
+
+        if (refcounts.WriteRaised(Sync))
+        {
+            Sync();
+        }
+    }
+
+    private void WriteIncompatible(ulong features)
+    {
+        Span<byte> field = stackalloc byte[8];
+        BinaryPrimitives.WriteUInt64BigEndian(field, features);
+        Qcow2Io.Write(_file, field, Qcow2Header.IncompatibleField);
+    }
+
+    /// <summary>Writes clusters that are not yet this image's own: each gets new space, filled with its old content around the new bytes. Returns the bytes of <paramref name="source"/> written.</summary>
+    private int WriteAllocating(long offset, ReadOnlySpan<byte> source, Qcow2Refcounts refcounts)
+    {
+        long cluster = ClusterSize;
+        int bits = _header.ClusterBits;
+        long firstCluster = offset >> bits;
+        long within = offset & (cluster - 1);
+
+        // The run: consecutive clusters of this write that all need new space, up to a bound.
+        long lastCluster = (offset + source.Length - 1) >> bits;
+        long count = 1;
+        while (firstCluster + count <= lastCluster && count * cluster < MaxRunBytes)
+        {
+            ulong e = Entry(firstCluster + count);
+            if (IsData(e) && (e & CopiedFlag) != 0)
+            {
+                break;
+            }
+
+            count++;
+        }
+
+        // Tables first, so that the data clusters lie together after them.
+        for (long c = firstCluster; c < firstCluster + count; c += cluster / 8)
+        {
+            EnsureL2(c >> (bits - 3));
+        }
+
+        EnsureL2((firstCluster + count - 1) >> (bits - 3));
+        long host = refcounts.Allocate((int)count, out int got);
+        int bytes = (int)Math.Min(source.Length, (got * cluster) - within);
+        byte[] buffer = ArrayPool<byte>.Shared.Rent((int)(got * cluster));
+        try
+        {
+            var run = buffer.AsSpan(0, (int)(got * cluster));
+            if (within != 0)
+            {
+                ReadCluster(firstCluster << bits, Entry(firstCluster), 0, run[..(int)cluster]);
+            }
+
+            long end = within + bytes;
+            if ((end & (cluster - 1)) != 0 && (got > 1 || within == 0))
+            {
+                long lastIndex = (end - 1) >> bits;
+                ReadCluster((firstCluster + lastIndex) << bits, Entry(firstCluster + lastIndex), 0, run.Slice((int)(lastIndex * cluster), (int)cluster));
+            }
+
+            source[..bytes].CopyTo(run[(int)within..]);
+            Qcow2Io.Write(_file, run, host << bits);
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+
+        for (long j = 0; j < got; j++)
+        {
+            SetEntry(firstCluster + j, (ulong)((host + j) << bits) | CopiedFlag);
+        }
+
+        return bytes;
+    }
+
+    private void WriteZeroData(long offset, long length)
+    {
+        if (length == 0)
+        {
             return;
         }
 
-        ulong host = entry & OffsetMask;
-        if ((entry & ZeroFlag) != 0 && _header.Version >= 3)
+        // Only a partial cluster comes here: a cluster-sized buffer is enough.
+        Span<byte> zeroes = new byte[length];
+        Write(offset, zeroes);
+    }
+
+    /// <summary>Gives every cluster wholly inside the range the entry <paramref name="replace"/> makes from its old one, freeing the old space when the new entry does not keep it.</summary>
+    private void ForWholeClusters(long offset, long length, Func<ulong, ulong> replace)
+    {
+        long cluster = ClusterSize;
+        long first = (offset + cluster - 1) >> _header.ClusterBits;
+        long end = (offset + length) >> _header.ClusterBits;
+        if (offset + length == _size)
+        {
+            end = (_size + cluster - 1) >> _header.ClusterBits; // the disk's last, partial cluster counts as whole
+        }
+
+        for (long c = first; c < end; c++)
+        {
+            ulong old = Entry(c);
+            ulong now = replace(old);
+
+            // Without a backing file an unallocated cluster already reads as zeroes: no table needs to change for it.
+            if (old == now || (old == 0 && _backing is null))
+            {
+                continue;
+            }
+
+            SetEntry(c, now);
+        }
+    }
+
+    private void SetEntry(long guestCluster, ulong entry)
+    {
+        int bits = _header.ClusterBits;
+        var table = EnsureL2(guestCluster >> (bits - 3));
+        int index = (int)(guestCluster & ((1L << (bits - 3)) - 1));
+        ulong old = table.Entries[index];
+        if ((old & CompressedFlag) != 0)
+        {
+            var (host, bytes) = CompressedRange(old);
+            for (long c = host >> bits; c <= (host + bytes - 1) >> bits; c++)
+            {
+                _refcounts!.FreeLater(c << bits);
+            }
+        }
+        else if ((old & OffsetMask) != 0 && (old & OffsetMask) != (entry & OffsetMask))
+        {
+            _refcounts!.FreeLater((long)(old & OffsetMask));
+        }
+
+        table.Entries[index] = entry;
+        if (!table.Dirty)
+        {
+            table.Dirty = true;
+            _dirtyL2++;
+        }
+    }
+
+    private L2Table EnsureL2(long l1Index)
+    {
+        long offset = (long)(_l1[l1Index] & OffsetMask);
+        if (offset != 0)
+        {
+            return L2(offset);
+        }
+
+        long host = _refcounts!.Allocate(1, out _) << _header.ClusterBits;
+        var table = new L2Table(new ulong[ClusterSize / 8]) { Dirty = true };
+        _dirtyL2++;
+        _l2Cache[host] = table;
+        _l2Order.Enqueue(host);
+        _l2Offsets.Add(host);
+        _l1[l1Index] = (ulong)host | CopiedFlag;
+        _dirtyL1.Add((int)l1Index);
+        return table;
+    }
+
+    /// <summary>Hands out <paramref name="clusters"/> clusters in a row (the L1 table must be contiguous).</summary>
+    private long AllocateRun(Qcow2Refcounts refcounts, long clusters)
+    {
+        while (true)
+        {
+            long first = refcounts.Allocate((int)clusters, out int got);
+            if (got == clusters)
+            {
+                return first;
+            }
+
+            // Too short a gap: keep it counted until the next write-back (leaked at worst) and look further on.
+            for (long c = first; c < first + got; c++)
+            {
+                refcounts.FreeLater(c << _header.ClusterBits);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Extends <paramref name="n"/> bytes at host offset <paramref name="at"/> (guest cluster <paramref name="guestCluster"/>
+    /// onwards) over the following clusters whose data lies right after in the file, up to <paramref name="length"/>
+    /// bytes: one read or write call for them all.
+    /// </summary>
+    private int Run(long guestCluster, long at, int n, int length, bool forWrite)
+    {
+        while (n < length)
+        {
+            ulong next = Entry(++guestCluster);
+            if (!IsData(next) || (forWrite && (next & CopiedFlag) == 0))
+            {
+                break;
+            }
+
+            long guestOffset = guestCluster << _header.ClusterBits;
+            if ((forWrite ? WritableHost(next, guestOffset) : DataHost(next, guestOffset)) != at + n)
+            {
+                break;
+            }
+
+            n += (int)Math.Min(length - n, ClusterSize);
+        }
+
+        return n;
+    }
+
+    private void WriteBackIfBusy()
+    {
+        if (_dirtyL2 > _cachedL2Tables / 2 || (_refcounts?.PendingFrees ?? 0) > 65536)
+        {
+            WriteBack();
+        }
+    }
+
+    /// <summary>Writes the pending table changes in dependency order (see the class summary). Caller holds the lock.</summary>
+    private void WriteBack()
+    {
+        var refcounts = _refcounts!;
+        if (_flushFailure is not null)
+        {
+            throw Latched();
+        }
+
+        if (refcounts.WriteRaised(Sync))
+        {
+            Sync(); // counts (and the data written into the new clusters) are durable before any table refers to them
+        }
+
+        if (_dirtyL2 != 0)
+        {
+            var bytes = new byte[ClusterSize];
+            foreach (var (offset, table) in _l2Cache)
+            {
+                if (table.Dirty)
+                {
+                    for (int i = 0; i < table.Entries.Length; i++)
+                    {
+                        BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(i * 8), table.Entries[i]);
+                    }
+
+                    Qcow2Io.Write(_file, bytes, offset);
+                    table.Dirty = false;
+                }
+            }
+
+            _dirtyL2 = 0;
+        }
+
+        if (_dirtyL1.Count != 0)
+        {
+            Sync(); // new L2 tables are durable before the L1 entries that point at them
+            Span<byte> entry = stackalloc byte[8];
+            foreach (int i in _dirtyL1)
+            {
+                BinaryPrimitives.WriteUInt64BigEndian(entry, _l1[i]);
+                Qcow2Io.Write(_file, entry, _l1Offset + (i * 8L));
+            }
+
+            _dirtyL1.Clear();
+        }
+
+        if (refcounts.PendingFrees != 0)
+        {
+            Sync(); // nothing durable refers to the freed clusters any more
+            refcounts.WriteFreed();
+        }
+
+        TrimL2Cache();
+    }
+
+    private void Sync()
+    {
+        if (_flushFailure is not null)
+        {
+            throw Latched();
+        }
+
+        try
+        {
+            FlushToDisk(_file);
+        }
+        catch (IOException e)
+        {
+            _flushFailure = e;
+            throw;
+        }
+    }
+
+    private IOException Latched() =>
+        new($"qcow2 image '{_path}': an earlier flush failed ({_flushFailure!.Message}); writes since then may be lost, so no flush succeeds again until the image is reopened.", _flushFailure);
+
+    private ulong Entry(long guestCluster)
+    {
+        int l2Bits = _header.ClusterBits - 3;
+        long l1Index = guestCluster >> l2Bits;
+        if (l1Index >= _l1.Length)
+        {
+            return 0;
+        }
+
+        ulong l2Offset = _l1[l1Index] & OffsetMask;
+        return l2Offset == 0 ? 0 : L2((long)l2Offset).Entries[guestCluster & ((1L << l2Bits) - 1)];
+    }
+
+    private long Limit => _refcounts?.FileEnd ?? _openedLength;
+
+    private long DataHost(ulong entry, long guestOffset)
+    {
+        long host = (long)(entry & OffsetMask);
+        if (host % ClusterSize != 0 || host >= Limit)
+        {
+            throw Corrupt($"the data cluster of guest byte {guestOffset} is at {host}, outside the file or not aligned");
+        }
+
+        return host;
+    }
+
+    private long WritableHost(ulong entry, long guestOffset)
+    {
+        long host = DataHost(entry, guestOffset);
+        if (host == 0 || (host >= _l1Offset && host < _l1Offset + (_l1.Length * 8L)) || _l2Offsets.Contains(host) || _refcounts!.IsMetadata(host))
+        {
+            throw Corrupt($"the data cluster of guest byte {guestOffset} is at {host}, on the image's own tables");
+        }
+
+        return host;
+    }
+
+    /// <summary>Reads the part of one guest cluster that is not plain data: compressed, zero, or unallocated.</summary>
+    private void ReadCluster(long offset, ulong entry, long within, Span<byte> destination)
+    {
+        if ((entry & CompressedFlag) != 0)
+        {
+            ReadCompressed(entry, within, destination);
+        }
+        else if ((entry & ZeroFlag) != 0 && _header.Version >= 3)
         {
             destination.Clear();
         }
-        else if (host != 0)
+        else if ((entry & OffsetMask) != 0)
         {
-            if (host % (ulong)_header.ClusterSize != 0 || host >= (ulong)_fileLength)
-            {
-                throw Corrupt($"the data cluster of guest byte {offset} is at {host}, outside the file or not aligned");
-            }
-
-            ReadExactly(_file, destination, (long)host + within, _path, allowShort: true);
+            Qcow2Io.ReadExactly(_file, destination, DataHost(entry, offset) + within, _path, allowShort: true);
         }
-        else if (_backing is { } backing && offset < backing.Length)
+        else if (_backing is { } backing && (offset & ~(ClusterSize - 1)) + within < backing.Length)
         {
-            int fromBacking = (int)Math.Min(destination.Length, backing.Length - offset);
-            backing.Read(offset, destination[..fromBacking]);
+            long at = (offset & ~(ClusterSize - 1)) + within;
+            int fromBacking = (int)Math.Min(destination.Length, backing.Length - at);
+            backing.Read(at, destination[..fromBacking]);
             destination[fromBacking..].Clear();
         }
         else
@@ -233,119 +903,128 @@ public sealed class Qcow2BlockDevice : IBlockDevice
         }
     }
 
-    private void ReadCompressed(ulong entry, long within, Span<byte> destination)
+    private (long Host, long Bytes) CompressedRange(ulong entry)
     {
         int clusterBits = _header.ClusterBits;
         int offsetBits = 62 - (clusterBits - 8);
         long host = (long)(entry & ((1UL << offsetBits) - 1));
         long sectors = (long)((entry >> offsetBits) & ((1UL << (clusterBits - 8)) - 1)) + 1;
-        long length = (sectors * 512) - (host & 511);
-        if (host <= 0 || host >= _fileLength || length <= 0)
+        return (host & ~511L, sectors * 512);
+    }
+
+    private void ReadCompressed(ulong entry, long within, Span<byte> destination)
+    {
+        int clusterBits = _header.ClusterBits;
+        int offsetBits = 62 - (clusterBits - 8);
+        long host = (long)(entry & ((1UL << offsetBits) - 1));
+        var (start, span) = CompressedRange(entry);
+        long length = span - (host - start);
+        long fileLength = RandomAccess.GetLength(_file);
+        if (host <= 0 || host >= fileLength || length <= 0)
         {
             throw Corrupt($"a compressed cluster at {host} lies outside the file");
         }
 
-        length = Math.Min(length, _fileLength - host); // the last compressed cluster may end before its last sector does
-        lock (_lock)
+        length = Math.Min(length, fileLength - host); // the last compressed cluster may end before its last sector does
+        if (_inflatedAt != host)
         {
-            if (_inflatedAt != host)
+            var compressed = new byte[length];
+            Qcow2Io.ReadExactly(_file, compressed, host, _path, allowShort: true);
+            var cluster = _inflated ??= new byte[ClusterSize];
+            using var inflate = new DeflateStream(new MemoryStream(compressed), CompressionMode.Decompress);
+            int got = 0;
+            try
             {
-                var compressed = new byte[length];
-                ReadExactly(_file, compressed, host, _path, allowShort: true);
-                var cluster = _inflated ??= new byte[_header.ClusterSize];
-                using var inflate = new DeflateStream(new MemoryStream(compressed), CompressionMode.Decompress);
-                int got = 0;
-                try
+                while (got < cluster.Length)
                 {
-                    while (got < cluster.Length)
+                    int n = inflate.Read(cluster, got, cluster.Length - got);
+                    if (n == 0)
                     {
-                        int n = inflate.Read(cluster, got, cluster.Length - got);
-                        if (n == 0)
-                        {
-                            break;
-                        }
-
-                        got += n;
+                        break;
                     }
-                }
-                catch (InvalidDataException e)
-                {
-                    _inflatedAt = -1;
-                    throw Corrupt($"the compressed cluster at {host} does not inflate ({e.Message})");
-                }
 
-                if (got != cluster.Length)
-                {
-                    _inflatedAt = -1;
-                    throw Corrupt($"the compressed cluster at {host} inflates to {got} bytes, not a cluster");
+                    got += n;
                 }
-
-                _inflatedAt = host;
+            }
+            catch (InvalidDataException e)
+            {
+                _inflatedAt = -1;
+                throw Corrupt($"the compressed cluster at {host} does not inflate ({e.Message})");
             }
 
-            _inflated.AsSpan((int)within, destination.Length).CopyTo(destination);
+            if (got != cluster.Length)
+            {
+                _inflatedAt = -1;
+                throw Corrupt($"the compressed cluster at {host} inflates to {got} bytes, not a cluster");
+            }
+
+            _inflatedAt = host;
         }
+
+        _inflated.AsSpan((int)within, destination.Length).CopyTo(destination);
     }
 
-    private ulong[] L2Table(long offset)
+    private L2Table L2(long offset)
     {
-        lock (_lock)
+        if (_l2Cache.TryGetValue(offset, out var cached))
         {
-            if (_l2Cache.TryGetValue(offset, out var cached))
-            {
-                return cached;
-            }
+            return cached;
         }
 
-        long size = _header.ClusterSize;
-        if (offset % size != 0 || offset > _fileLength - size)
+        long size = ClusterSize;
+        if (offset % size != 0 || offset > Limit - size)
         {
             throw Corrupt($"an L2 table is at {offset}, outside the file or not aligned");
         }
 
         var bytes = new byte[size];
-        ReadExactly(_file, bytes, offset, _path);
+        Qcow2Io.ReadExactly(_file, bytes, offset, _path);
         var table = new ulong[size / 8];
         for (int i = 0; i < table.Length; i++)
         {
             table[i] = BinaryPrimitives.ReadUInt64BigEndian(bytes.AsSpan(i * 8));
         }
 
-        lock (_lock)
+        var entry = new L2Table(table);
+        _l2Cache[offset] = entry;
+        _l2Order.Enqueue(offset);
+        TrimL2Cache();
+        return entry;
+    }
+
+    /// <summary>Drops the oldest clean tables beyond the cache's size; tables with pending changes stay until written back.</summary>
+    private void TrimL2Cache()
+    {
+        for (int tries = _l2Order.Count; _l2Cache.Count > _cachedL2Tables && tries > 0; tries--)
         {
-            if (_l2Cache.TryAdd(offset, table))
+            long offset = _l2Order.Dequeue();
+            if (_l2Cache.TryGetValue(offset, out var table) && table.Dirty)
             {
                 _l2Order.Enqueue(offset);
-                if (_l2Order.Count > CachedL2Tables)
-                {
-                    _l2Cache.Remove(_l2Order.Dequeue());
-                }
+            }
+            else
+            {
+                _l2Cache.Remove(offset);
             }
         }
-
-        return table;
     }
+
+    private void CheckRange(long offset, long length)
+    {
+        if (offset < 0 || length < 0 || offset > Length - length)
+        {
+            throw new ArgumentOutOfRangeException(nameof(offset), $"range {offset}+{length} is outside the {Length}-byte disk");
+        }
+    }
+
+    private IOException ReadOnlyError() => new($"qcow2 image '{_path}' is open read-only.");
 
     private IOException Corrupt(string what) => new($"qcow2 image '{_path}' is corrupt: {what}.");
 
-    private static void ReadExactly(SafeFileHandle file, Span<byte> destination, long offset, string path, bool allowShort = false)
+    private sealed class L2Table(ulong[] entries)
     {
-        while (!destination.IsEmpty)
-        {
-            int n = RandomAccess.Read(file, destination, offset);
-            if (n <= 0)
-            {
-                if (allowShort)
-                {
-                    destination.Clear(); // a data cluster the file's end cuts short reads as zeroes past it, as in QEMU
-                    return;
-                }
+        public ulong[] Entries { get; } = entries;
 
-                throw new IOException($"qcow2 image '{path}' ended at byte {offset}, inside one of its tables.");
-            }
-
-            destination = destination[n..];
-            offset += n;
-        }
+        public bool Dirty { get; set; }
     }
 }

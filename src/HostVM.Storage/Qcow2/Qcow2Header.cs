@@ -16,9 +16,13 @@ public sealed record Qcow2Header
 
     private const int Version2Length = 72;
     private const int Version3MinLength = 104;
-    private const uint ExtensionEnd = 0, ExtensionBackingFormat = 0xe2792aca;
-    private const ulong IncompatibleDirty = 1, IncompatibleCorrupt = 2, IncompatibleExternalData = 4, IncompatibleCompressionType = 8, IncompatibleExtendedL2 = 16;
-    private const ulong KnownIncompatible = IncompatibleDirty | IncompatibleCorrupt | IncompatibleExternalData | IncompatibleCompressionType | IncompatibleExtendedL2;
+    internal const uint ExtensionEnd = 0, ExtensionBackingFormat = 0xe2792aca, ExtensionFeatureNames = 0x6803f857, ExtensionBitmaps = 0x23852875;
+
+    /// <summary>Byte offsets of the fields HostVM rewrites in place (all big-endian).</summary>
+    internal const int SizeField = 24, L1SizeField = 36, L1OffsetField = 40, RefcountTableField = 48, IncompatibleField = 72, AutoclearField = 88;
+
+    internal const ulong IncompatibleDirty = 1, IncompatibleCorrupt = 2, IncompatibleExternalData = 4, IncompatibleCompressionType = 8, IncompatibleExtendedL2 = 16;
+    internal const ulong KnownIncompatible = IncompatibleDirty | IncompatibleCorrupt | IncompatibleExternalData | IncompatibleCompressionType | IncompatibleExtendedL2;
 
     public int Version { get; init; }
 
@@ -40,6 +44,20 @@ public sealed record Qcow2Header
     public int RefcountOrder { get; init; }
 
     public ulong IncompatibleFeatures { get; init; }
+
+    public ulong CompatibleFeatures { get; init; }
+
+    /// <summary>Features a writer that does not know them clears (bit 0: the bitmaps extension is consistent).</summary>
+    public ulong AutoclearFeatures { get; init; }
+
+    /// <summary>Bytes of the fixed header (72 for version 2); the extensions follow.</summary>
+    public int HeaderLength { get; init; }
+
+    /// <summary>Internal snapshots (QEMU's savevm): HostVM reads the active layer but does not write beside them.</summary>
+    public int SnapshotCount { get; init; }
+
+    /// <summary>The image carries QEMU's bitmaps extension (persistent dirty bitmaps).</summary>
+    public bool HasBitmaps { get; init; }
 
     /// <summary>Closed uncleanly while open for writing: the refcounts may be stale (reading is unaffected).</summary>
     public bool Dirty => (IncompatibleFeatures & IncompatibleDirty) != 0;
@@ -127,7 +145,8 @@ public sealed record Qcow2Header
             throw Bad("its L1 or refcount table is not aligned to a cluster");
         }
 
-        ulong incompatible = 0;
+        uint snapshots = BinaryPrimitives.ReadUInt32BigEndian(header[60..]);
+        ulong incompatible = 0, compatible = 0, autoclear = 0;
         int refcountOrder = 4;
         int headerLength = Version2Length;
         if (version == 3)
@@ -138,6 +157,8 @@ public sealed record Qcow2Header
             }
 
             incompatible = BinaryPrimitives.ReadUInt64BigEndian(header[72..]);
+            compatible = BinaryPrimitives.ReadUInt64BigEndian(header[80..]);
+            autoclear = BinaryPrimitives.ReadUInt64BigEndian(header[88..]);
             refcountOrder = (int)BinaryPrimitives.ReadUInt32BigEndian(header[96..]);
             headerLength = (int)BinaryPrimitives.ReadUInt32BigEndian(header[100..]);
             if (headerLength < Version3MinLength || headerLength > header.Length || headerLength % 8 != 0)
@@ -177,6 +198,7 @@ public sealed record Qcow2Header
         }
 
         string? backingFormat = null;
+        bool bitmaps = false;
         for (int at = headerLength; ;)
         {
             if (at + 8 > header.Length)
@@ -200,6 +222,10 @@ public sealed record Qcow2Header
             if (type == ExtensionBackingFormat)
             {
                 backingFormat = Encoding.ASCII.GetString(header.Slice(at, length));
+            }
+            else if (type == ExtensionBitmaps)
+            {
+                bitmaps = true;
             }
 
             at += (length + 7) & ~7;
@@ -231,6 +257,11 @@ public sealed record Qcow2Header
             RefcountTableClusters = (int)refcountClusters,
             RefcountOrder = refcountOrder,
             IncompatibleFeatures = incompatible,
+            CompatibleFeatures = compatible,
+            AutoclearFeatures = autoclear,
+            HeaderLength = headerLength,
+            SnapshotCount = (int)Math.Min(snapshots, int.MaxValue),
+            HasBitmaps = bitmaps,
             BackingFile = backing,
             BackingFormat = backingFormat,
         };
