@@ -11,7 +11,7 @@ namespace HostVM.Cli;
 /// </summary>
 public sealed class DeviceBuilder : IDisposable
 {
-    public const string DriveKeys = "file, readonly, id, " + RateLimitParser.Keys;
+    public const string DriveKeys = "file, format, readonly, id, " + RateLimitParser.Keys;
 
     private readonly List<VirtioDevice> _devices = [];
     private bool _handedOver;
@@ -23,7 +23,7 @@ public sealed class DeviceBuilder : IDisposable
     /// <summary>Lines for the user: host ports of user-network forwards ("tcp:127.0.0.1:8080-:80 → 8080"), device caveats.</summary>
     public List<string> Notes { get; } = [];
 
-    /// <summary>--drive file=PATH[,readonly=on][,id=ID][,bw=SIZE/TIME][,ops=N/TIME][,bw-burst=..][,ops-burst=..]</summary>
+    /// <summary>--drive file=PATH[,format=raw|qcow2][,readonly=on][,id=ID][,bw=SIZE/TIME][,ops=N/TIME][,bw-burst=..][,ops-burst=..]</summary>
     public void AddDrive(string text)
     {
         var list = KeyValueList.Parse("--drive", text);
@@ -35,6 +35,7 @@ public sealed class DeviceBuilder : IDisposable
         string file = list.Get("file") ?? throw new DeviceOptionException($"--drive {text}: file=PATH is missing.");
         bool readOnly = list.GetSwitch("readonly", false);
         string? id = list.Get("id");
+        string? format = list.Get("format");
         RateLimitSettings limits = RateLimitParser.Parse(list);
         list.RejectUnknown(DriveKeys);
         if (id is { Length: > 20 } || (id is not null && !id.All(c => c is >= ' ' and <= '~')))
@@ -42,10 +43,15 @@ public sealed class DeviceBuilder : IDisposable
             throw new DeviceOptionException($"--drive {text}: id must be at most 20 printable ASCII characters (the guest reads it as the disk serial).");
         }
 
+        if (format is not null && !DiskImage.Formats.Contains(format))
+        {
+            throw new DeviceOptionException($"--drive {text}: format must be {string.Join(" or ", DiskImage.Formats)} (or absent: the file's header decides).");
+        }
+
         IBlockDevice backend;
         try
         {
-            backend = RawFileBlockDevice.Open(file, readOnly, id);
+            backend = DiskImage.Open(file, readOnly, format, id);
         }
         catch (BlockDeviceException e)
         {

@@ -259,6 +259,11 @@ public sealed class VmmController : IDisposable
             throw new VmmFault($"io_engine {drive.IoEngine}: must be Sync or Async.");
         }
 
+        if (drive.Format is not null && !DiskImage.Formats.Contains(drive.Format))
+        {
+            throw new VmmFault($"format {drive.Format}: must be {string.Join(" or ", DiskImage.Formats)} (or absent: the file's header decides).");
+        }
+
         if (drive.PartUuid is { } uuid && (uuid.Length > 64 || !uuid.All(c => char.IsAsciiLetterOrDigit(c) || c == '-')))
         {
             throw new VmmFault($"partuuid {uuid}: letters, digits and '-' only.");
@@ -292,7 +297,7 @@ public sealed class VmmController : IDisposable
         ArgumentNullException.ThrowIfNull(patch);
         CheckId(driveId, patch.DriveId, "drive_id");
         if (patch.IsRootDevice is not null || patch.IsReadOnly is not null || patch.PartUuid is not null || patch.CacheType is not null
-            || patch.IoEngine is not null || patch.Socket is not null)
+            || patch.IoEngine is not null || patch.Socket is not null || patch.Format is not null)
         {
             throw new VmmFault("PATCH /drives takes only drive_id, path_on_host and rate_limiter.");
         }
@@ -978,7 +983,7 @@ public sealed class VmmController : IDisposable
         IBlockDevice backend;
         try
         {
-            backend = RawFileBlockDevice.Open(d.PathOnHost!, d.IsReadOnly == true, d.DriveId!.Length <= VirtioBlock.IdLength ? d.DriveId : d.DriveId[..VirtioBlock.IdLength]);
+            backend = DiskImage.Open(d.PathOnHost!, d.IsReadOnly == true, d.Format, d.DriveId!.Length <= VirtioBlock.IdLength ? d.DriveId : d.DriveId[..VirtioBlock.IdLength]);
         }
         catch (BlockDeviceException e)
         {

@@ -198,6 +198,17 @@ public sealed class HostvmProcess : IDisposable
 
     private static string Tail(string text) => text.Length > 4000 ? text[^4000..] : text;
 
+    /// <summary>SIGKILL now (nothing gets a chance to flush on the way out), and waits until it is gone.</summary>
+    public void Kill()
+    {
+        if (!_process.HasExited)
+        {
+            _process.Kill(entireProcessTree: true);
+        }
+
+        _process.WaitForExit();
+    }
+
     public void Dispose()
     {
         if (!_process.HasExited)

@@ -36,6 +36,14 @@ public sealed record Drive
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public RateLimiter? RateLimiter { get; init; }
 
+    /// <summary>
+    /// HostVM's own: <c>raw</c> or <c>qcow2</c>. Without it the file's first bytes decide, so a raw disk a guest has
+    /// written could be taken for qcow2: whoever attaches a disk a guest has had should say <c>raw</c>.
+    /// </summary>
+    [JsonPropertyName("format")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? Format { get; init; }
+
     [JsonPropertyName("socket")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public string? Socket { get; init; }
