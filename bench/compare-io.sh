@@ -5,24 +5,28 @@
 #
 #   disk write  dd if=/dev/zero of=/dev/vda bs=1M count=DISK_MB oflag=direct
 #   disk read   dd if=/dev/vda of=/dev/null bs=1M count=DISK_MB iflag=direct
-#               (guest clock, as busybox dd reports it), on a fresh 128 MiB sparse raw image
-#               per run, the same file for both engines;
+#               (guest clock, as busybox dd reports it)
+#   rand write  RAND_OPS 4 KiB writes at random places in those DISK_MB, O_DIRECT, one at a time
+#   rand read   the same, reads (guest/randio.c; requests per second)
+#               on a fresh 128 MiB image per run in each of FORMATS (raw: a sparse file; qcow2:
+#               qemu-img create -f qcow2, 64 KiB clusters), the same file for both engines;
 #   net         guest -> host TCP over user networking: udhcpc, then
 #               dd if=/dev/zero bs=64k | nc 10.0.2.2 PORT; a listener on the host's
 #               127.0.0.1:PORT counts the bytes until EOF and times them (host clock).
 #
-# Prints each run's figures, then per figure the min/median/max MB/s (MB = 10^6 bytes) of each
-# engine and the ratio HostVM/QEMU of the medians (above 1 = HostVM faster).
+# Prints each run's figures, then per figure and format the min/median/max MB/s (MB = 10^6
+# bytes; IOPS for random I/O) of each engine, the ratio HostVM/QEMU of the medians (above 1 =
+# HostVM faster) and HostVM's qcow2/raw ratio.
 #
 #   bench/compare-io.sh [--qemu-only] [rounds=3]
 #
 #   --qemu-only   measure QEMU alone (no .NET build, no HostVM runs); to try the guest side
-#   DISK_MB=64 NET_MB=32 (environment) change the amounts; HOSTVM="cmd ..." runs that instead of
+#   DISK_MB=64 NET_MB=32 RAND_OPS=2000 FORMATS="raw qcow2" (environment) change the amounts; HOSTVM="cmd ..." runs that instead of
 #   the Release build of src/HostVM.Cli; KEEP=1 keeps the logs (the path is printed).
 #
 # HostVM is run as
 #   hostvm run --firmware fw_jump.bin --kernel Image --initrd initramfs.cpio.gz -m 512M
-#     --append '...' --drive file=IMG --net user
+#     --append '...' --drive file=IMG,format=FORMAT --net user,host-loopback=on (the guest sends to the host's 127.0.0.1)
 # and the script stops with a message if `hostvm run --help` does not list --drive and --net.
 # A benchmark, not a test: it prints figures; on a shared machine the ratio is the figure to watch.
 set -euo pipefail
@@ -33,7 +37,7 @@ rounds=3
 for arg in "$@"; do
   case $arg in
     --qemu-only) qemu_only=1 ;;
-    -h|--help) sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *[!0-9]*|"") echo "bench: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
     *) rounds=$arg ;;
   esac
@@ -41,6 +45,11 @@ done
 [ "$rounds" -ge 1 ] || { echo "bench: rounds must be at least 1" >&2; exit 2; }
 disk_mb=${DISK_MB:-64}
 net_mb=${NET_MB:-32}
+rand_ops=${RAND_OPS:-2000}
+read -r -a formats <<<"${FORMATS:-raw qcow2}"
+for f in "${formats[@]}"; do
+  case $f in raw|qcow2) ;; *) echo "bench: FORMATS: '$f' is not raw or qcow2" >&2; exit 2 ;; esac
+done
 [ "$disk_mb" -le 120 ] || { echo "bench: DISK_MB=$disk_mb does not fit the 128 MiB image" >&2; exit 2; }
 
 scripts/deps.sh
@@ -52,7 +61,6 @@ if [ "${KEEP:-0}" = 1 ]; then
 else
   trap 'rm -rf "$out"' EXIT
 fi
-disk=$out/disk.img
 
 engines=(qemu)
 if [ "$qemu_only" -eq 0 ]; then
@@ -110,29 +118,35 @@ run_qemu() { # append, log
   timeout 900 qemu-system-riscv64 -M virt -cpu "$qemu_cpu" -m 512M -smp 1 -nographic \
     -bios "$guest/fw_jump.bin" -kernel "$guest/Image" -initrd "$guest/initramfs.cpio.gz" \
     -append "$1" \
-    -drive "file=$disk,format=raw,if=none,id=d0" -device virtio-blk-device,drive=d0 \
+    -drive "file=$disk,format=$format,if=none,id=d0" -device virtio-blk-device,drive=d0 \
     -netdev user,id=n0 -device virtio-net-device,netdev=n0 </dev/null >"$2" 2>&1
 }
 run_hostvm() { # append, log
   timeout 900 "${hostvm[@]}" run --firmware "$guest/fw_jump.bin" --kernel "$guest/Image" \
     --initrd "$guest/initramfs.cpio.gz" -m 512M --append "$1" \
-    --drive "file=$disk" --net user </dev/null >"$2" 2>"$2.err"
+    --drive "file=$disk,format=$format" --net user,host-loopback=on </dev/null >"$2" 2>"$2.err"
 }
 
 # marker LOG NAME: the words after "NAME " on the console line that has it
 marker() { tr -d '\r' <"$1" | sed -n "s/^.*$2 //p" | head -n 1; }
 
 for i in $(seq 1 "$rounds"); do
+ for format in "${formats[@]}"; do
+  disk=$out/disk.$format
   for e in "${engines[@]}"; do
-    log=$out/$e.$i.log
+    log=$out/$e.$format.$i.log
     rm -f "$disk" "$out/port" "$out/net.$e.$i"
-    truncate -s 128M "$disk"
+    if [ "$format" = raw ]; then
+      truncate -s 128M "$disk"
+    else
+      qemu-img create -q -f qcow2 "$disk" 128M
+    fi
     listen "$out/port" "$out/net.$e.$i" &
     listener=$!
     for _ in $(seq 100); do [ -s "$out/port" ] && break; sleep 0.1; done
     [ -s "$out/port" ] || { echo "bench: the host listener did not start" >&2; exit 1; }
     port=$(cat "$out/port")
-    append="console=ttyS0 quiet hostvm.mode=iobench hostvm.diskmb=$disk_mb hostvm.netmb=$net_mb hostvm.netport=$port"
+    append="console=ttyS0 quiet hostvm.mode=iobench hostvm.diskmb=$disk_mb hostvm.randops=$rand_ops hostvm.netmb=$net_mb hostvm.netport=$port"
     start=$(date +%s.%N)
     rc=0
     "run_$e" "$append" "$log" || rc=$?
@@ -142,40 +156,57 @@ for i in $(seq 1 "$rounds"); do
     wait "$listener" 2>/dev/null || true
     w=$(marker "$log" HOSTVM-DISK-WRITE)
     r=$(marker "$log" HOSTVM-DISK-READ)
+    rw=$(marker "$log" HOSTVM-DISK-RANDWRITE)
+    rr=$(marker "$log" HOSTVM-DISK-RANDREAD)
     s=$(marker "$log" HOSTVM-NET-SEND)
     h=$(cat "$out/net.$e.$i" 2>/dev/null || true)
-    if [ -z "$w" ] || [ -z "$r" ] || [ -z "$s" ] || [ -z "$h" ] || [ "$rc" -ne 0 ] || ! grep -q HOSTVM-IOBENCH-DONE "$log"; then
-      echo "bench: $e run $i failed (exit $rc); console log kept in $log:" >&2
+    if [ -z "$w" ] || [ -z "$r" ] || [ -z "$rw" ] || [ -z "$rr" ] || [ -z "$s" ] || [ -z "$h" ] || [ "$rc" -ne 0 ] || ! grep -q HOSTVM-IOBENCH-DONE "$log"; then
+      echo "bench: $e run $i ($format) failed (exit $rc); console log kept in $log:" >&2
       tr -d '\r' <"$log" | grep -E 'HOSTVM-' | sed 's/^/  /' >&2
       KEEP=1; trap - EXIT; exit 1
     fi
-    printf '%s %s %s %s %s %s\n' "$e" "$i" "${w% *}" "${r% *}" "$h" "$wall" >>"$out/results"
+    if [ "$format" = qcow2 ] && ! qemu-img check -q "$disk" >"$log.check" 2>&1; then
+      echo "bench: $e run $i left a qcow2 image qemu-img check does not pass: $(cat "$log.check")" >&2
+      KEEP=1; trap - EXIT; exit 1
+    fi
+    printf '%s %s %s %s %s %s %s %s %s\n' "$e" "$format" "$i" "${w% *}" "${r% *}" "$rw" "$rr" "$h" "$wall" >>"$out/results"
   done
+ done
 done
 
-python3 - "$out/results" "$rounds" "$disk_mb" "$net_mb" <<'PY'
+python3 - "$out/results" "$rounds" "$disk_mb" "$net_mb" "$rand_ops" <<'PY'
 import sys, statistics
-path, rounds, disk_mb, net_mb = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
-runs = {}  # engine -> {figure: [MB/s]}
-print(f"{'engine':7} {'run':>3} {'disk write':>11} {'disk read':>10} {'net g->h':>10} {'wall s':>7}   (MB/s; {disk_mb} MiB dd bs=1M direct on /dev/vda, {net_mb} MiB TCP)")
+path, rounds, disk_mb, net_mb, rand_ops = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
+figures = ("disk write", "disk read", "rand write", "rand read", "net g->h")
+runs = {}  # (engine, format) -> {figure: [value]}
+print(f"{'engine':7} {'format':6} {'run':>3} {'write':>8} {'read':>8} {'rwrite':>8} {'rread':>8} {'net':>8} {'wall s':>7}")
+print(f"{'':18} (MB/s for {disk_mb} MiB dd bs=1M direct; IOPS for {rand_ops} random 4 KiB requests; MB/s for {net_mb} MiB TCP)")
 for line in open(path):
-    e, i, wb, wms, rb, rms, nb, ns, wall = line.split()
+    e, f, i, wb, wms, rb, rms, rwn, rwms, rrn, rrms, nb, ns, wall = line.split()
     fig = {"disk write": int(wb) / max(int(wms), 1) / 1000,
            "disk read": int(rb) / max(int(rms), 1) / 1000,
+           "rand write": int(rwn) / max(float(rwms), 1) * 1000,
+           "rand read": int(rrn) / max(float(rrms), 1) * 1000,
            "net g->h": int(nb) / float(ns) / 1e6}
     for k, v in fig.items():
-        runs.setdefault(e, {}).setdefault(k, []).append(v)
-    print(f"{e:7} {i:>3} {fig['disk write']:11.1f} {fig['disk read']:10.1f} {fig['net g->h']:10.1f} {float(wall):7.1f}")
+        runs.setdefault((e, f), {}).setdefault(k, []).append(v)
+    print(f"{e:7} {f:6} {i:>3} " + " ".join(f"{fig[k]:8.1f}" for k in figures) + f" {float(wall):7.1f}")
 print()
-print(f"{'figure':11} {'engine':7} {'min':>8} {'median':>8} {'max':>8}   MB/s, {rounds} runs each, alternating")
-for k in ("disk write", "disk read", "net g->h"):
-    med = {}
+print(f"{'figure':11} {'format':6} {'engine':7} {'min':>8} {'median':>8} {'max':>8}   {rounds} runs each, alternating")
+formats = sorted({f for (_, f) in runs}, key=lambda f: f != "raw")
+for k in figures:
+    for f in formats:
+        med = {}
+        for e in ("hostvm", "qemu"):
+            if (e, f) not in runs:
+                continue
+            v = runs[(e, f)][k]
+            med[e] = statistics.median(v)
+            print(f"{k:11} {f:6} {e:7} {min(v):8.1f} {med[e]:8.1f} {max(v):8.1f}")
+        if len(med) == 2:
+            print(f"{k:11} {f:6} ratio   HostVM/QEMU median = {med['hostvm'] / med['qemu']:.2f}x")
     for e in ("hostvm", "qemu"):
-        if e not in runs:
-            continue
-        v = runs[e][k]
-        med[e] = statistics.median(v)
-        print(f"{k:11} {e:7} {min(v):8.1f} {med[e]:8.1f} {max(v):8.1f}")
-    if len(med) == 2:
-        print(f"{k:11} ratio   HostVM/QEMU median = {med['hostvm'] / med['qemu']:.2f}x")
+        if (e, "raw") in runs and (e, "qcow2") in runs:
+            q, r = statistics.median(runs[(e, "qcow2")][k]), statistics.median(runs[(e, "raw")][k])
+            print(f"{k:11} {'':6} {e:7} qcow2/raw median = {q / r:.2f}x")
 PY

@@ -5,7 +5,9 @@
 # optional, on the kernel command line:
 #
 #   hostvm.diskmb=N     MiB written then read on /dev/vda with dd bs=1M,
-#                       O_DIRECT (default 64; 0 = no disk test)
+#                       O_DIRECT (default 64; 0 = no disk test); then 4 KiB
+#                       random writes and reads (randio, O_DIRECT) within them
+#   hostvm.randops=N    requests of each random test (default 2000; 0 = none)
 #   hostvm.netport=P    TCP port on the host to send to (no port = no net test)
 #   hostvm.nethost=A    the host's address (default 10.0.2.2, user networking)
 #   hostvm.netmb=N      MiB sent (default 32)
@@ -15,6 +17,7 @@
 #   HOSTVM-IOBENCH-START
 #   HOSTVM-DISK-WRITE <bytes> <ms> <direct|fsync>
 #   HOSTVM-DISK-READ <bytes> <ms> <direct|dropcaches>
+#   HOSTVM-DISK-RANDWRITE <requests> <ms>   HOSTVM-DISK-RANDREAD <requests> <ms>
 #   HOSTVM-DISK-SKIPPED <why>      HOSTVM-DISK-FAILED <why>
 #   HOSTVM-NET-UP <address/prefix>
 #   HOSTVM-NET-SEND <bytes> <ms>
@@ -38,7 +41,7 @@ dd_result() {
 uptime_ms() { awk '{ printf "%d\n", $1 * 1000 + 0.5 }' /proc/uptime; }
 
 disk_bench() {
-    local mb dev=/dev/vda r
+    local mb dev=/dev/vda r ops what
     mb=$(cmdline_value hostvm.diskmb 64)
     [ "$mb" -gt 0 ] 2>/dev/null || { echo "HOSTVM-DISK-SKIPPED hostvm.diskmb=$mb"; return 0; }
     [ -b $dev ] || { echo "HOSTVM-DISK-SKIPPED no $dev"; return 0; }
@@ -61,6 +64,15 @@ disk_bench() {
             echo "HOSTVM-DISK-FAILED read: $(tail -n 1 /tmp/dd-read.log)"
         fi
     fi
+    ops=$(cmdline_value hostvm.randops 2000)
+    [ "$ops" -gt 0 ] 2>/dev/null || return 0
+    for what in write read; do
+        if r=$(randio $dev $what "$ops" "$mb" 2>/tmp/randio.err); then
+            echo "HOSTVM-DISK-RAND$(echo $what | tr a-z A-Z) $r"
+        else
+            echo "HOSTVM-DISK-FAILED random $what: $(tail -n 1 /tmp/randio.err)"
+        fi
+    done
 }
 
 net_bench() {

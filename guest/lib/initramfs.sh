@@ -1,15 +1,16 @@
 # Initramfs step: busybox rootfs + guest/init + guest/workload.sh +
-# guest/iobench.sh + the files under guest/rootfs/ (udhcpc's hook script,
+# guest/iobench.sh + guest/randio.c (compiled static for riscv64) + the files under guest/rootfs/ (udhcpc's hook script,
 # acpid's power-button action), packed with the host's cpio (newc, gzip -9).
 # Also provides the staging and packing helpers the bench step uses. Sourced
 # by build.sh.
 
 initramfs_key() { # initramfs_key BUSYBOX_DIR
     {
-        echo "initramfs v2"
+        echo "initramfs v3"
         describe_files "$GUEST_DIR/lib/initramfs.sh" "$GUEST_DIR/init" \
             "$GUEST_DIR/workload.sh" "$GUEST_DIR/workload-expected-md5.txt" \
-            "$GUEST_DIR/iobench.sh"
+            "$GUEST_DIR/iobench.sh" "$GUEST_DIR/randio.c"
+        echo "$CROSS_TOOLCHAIN_ID"
         # the overlay, names and modes included (a new file changes the key)
         (cd "$GUEST_DIR/rootfs" && find . -type f | LC_ALL=C sort | while IFS= read -r f; do
             echo "$([ -x "$f" ] && echo 755 || echo 644) $(sha256sum <"$f" | cut -c1-64) rootfs/${f#./}"
@@ -75,6 +76,8 @@ build_initramfs() {
     install -m 0755 "$GUEST_DIR/init" "$stage/init"
     install -D -m 0755 "$GUEST_DIR/workload.sh" "$stage/usr/share/hostvm/workload.sh"
     install -D -m 0755 "$GUEST_DIR/iobench.sh" "$stage/usr/share/hostvm/iobench.sh"
+    run_logged "initramfs: randio riscv64 compile" "$log" \
+        riscv64-linux-gnu-gcc -O2 -Wall -Wextra -Werror -static -o "$stage/usr/bin/randio" "$GUEST_DIR/randio.c"
     # guest/rootfs/: 0755 if executable in the checkout, else 0644 (so the
     # umask does not matter; owner and mtime are reset by pack_cpio)
     local f
@@ -88,7 +91,7 @@ build_initramfs() {
     mkdir -p "$stage/mnt"
     run_logged "initramfs: cpio" "$log" pack_cpio "$stage" "$work/initramfs.cpio.gz"
     {
-        echo "initramfs: busybox ($(basename "$busybox")) + guest/init + guest/workload.sh + guest/iobench.sh + guest/rootfs/, $(stat -c %s "$work/initramfs.cpio.gz") bytes, sha256 $(sha256sum <"$work/initramfs.cpio.gz" | cut -d' ' -f1)"
+        echo "initramfs: busybox ($(basename "$busybox")) + guest/init + guest/workload.sh + guest/iobench.sh + randio + guest/rootfs/, $(stat -c %s "$work/initramfs.cpio.gz") bytes, sha256 $(sha256sum <"$work/initramfs.cpio.gz" | cut -d' ' -f1)"
         echo "initramfs: workload md5 expected $(cat "$GUEST_DIR/workload-expected-md5.txt")"
     } >"$work/info.txt"
     rm -rf "$stage"

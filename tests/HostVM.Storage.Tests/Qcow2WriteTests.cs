@@ -402,7 +402,15 @@ public sealed class Qcow2WriteTests : IDisposable
                 int at = random.Next(size), length = Math.Min(size - at, random.Next(1, 3) == 1 ? random.Next(1, 5000) : random.Next(1, 300 * KiB));
                 var bytes = new byte[length];
                 random.NextBytes(bytes);
-                disk.Write(at, bytes);
+                if (random.Next(2) == 0)
+                {
+                    disk.Write(at, bytes);
+                }
+                else
+                {
+                    disk.Write(at, Split(bytes, random).Select(m => (ReadOnlyMemory<byte>)m).ToList()); // as a guest's pages come
+                }
+
                 bytes.CopyTo(Data, at);
                 Touch(at, length);
             }
@@ -424,13 +432,37 @@ public sealed class Qcow2WriteTests : IDisposable
             {
                 int at = random.Next(size), length = Math.Min(size - at, random.Next(1, 200 * KiB));
                 var bytes = new byte[length];
-                disk.Read(at, bytes);
+                if (random.Next(2) == 0)
+                {
+                    disk.Read(at, bytes);
+                }
+                else
+                {
+                    disk.Read(at, Split(bytes, random));
+                }
+
                 Assert.True(bytes.AsSpan().SequenceEqual(Data.AsSpan(at, length)), $"read {at}+{length} differs from the model");
             }
             else if (flush)
             {
                 disk.Flush();
             }
+        }
+
+        /// <summary>One to five consecutive pieces of <paramref name="bytes"/>, of random lengths.</summary>
+        private static List<Memory<byte>> Split(byte[] bytes, Random random)
+        {
+            var pieces = new List<Memory<byte>>();
+            int at = 0;
+            for (int left = random.Next(1, 6); left > 1 && at < bytes.Length; left--)
+            {
+                int n = random.Next(0, bytes.Length - at);
+                pieces.Add(bytes.AsMemory(at, n));
+                at += n;
+            }
+
+            pieces.Add(bytes.AsMemory(at));
+            return pieces;
         }
 
         public void AssertSame(IBlockDevice disk)

@@ -43,6 +43,11 @@ public sealed class Qcow2BlockDevice : IBlockDevice
     private readonly Queue<long> _l2Order = new();
     private readonly HashSet<long> _l2Offsets = [];
     private readonly SortedSet<int> _dirtyL1 = [];
+    private readonly List<Qcow2Bitmap> _bitmaps = [];
+    private readonly List<Qcow2Bitmap> _droppedBitmaps = [];
+    private readonly HashSet<long> _bitmapClusters = [];
+    private long _bitmapDirectoryOffset;
+    private long _bitmapDirectorySize;
     private readonly Lock _lock = new();
     private ulong[] _l1;
     private long _l1Offset;
@@ -162,6 +167,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice
 
             var refcounts = readOnly ? null : Qcow2Refcounts.Load(file, full, header, RandomAccess.GetLength(file));
             var device = new Qcow2BlockDevice(file, full, header, backing, l1, refcounts, identifier ?? RawFileBlockDevice.IdentifierFromFileName(full));
+            device.LoadBitmaps(readOnly);
             if (!readOnly)
             {
                 device.BeginWriting();
@@ -240,23 +246,76 @@ public sealed class Qcow2BlockDevice : IBlockDevice
         }
     }
 
+    /// <summary>
+    /// A guest's request comes as a list of its memory pages: read as one range (one table walk, one call per run of
+    /// clusters) into a pooled buffer, then copied out.
+    /// </summary>
     public void Read(long offset, IReadOnlyList<Memory<byte>> destinations)
     {
         ArgumentNullException.ThrowIfNull(destinations);
+        if (destinations.Count == 1)
+        {
+            Read(offset, destinations[0].Span);
+            return;
+        }
+
+        int total = 0;
         foreach (var d in destinations)
         {
-            Read(offset, d.Span);
-            offset += d.Length;
+            total = checked(total + d.Length);
+        }
+
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(total);
+        try
+        {
+            Read(offset, buffer.AsSpan(0, total));
+            int at = 0;
+            foreach (var d in destinations)
+            {
+                buffer.AsSpan(at, d.Length).CopyTo(d.Span);
+                at += d.Length;
+            }
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
+    /// <summary>
+    /// Gathered into one range first: written page by page, the first page of a new cluster would allocate and fill the
+    /// whole cluster, and every other page would be a write of its own.
+    /// </summary>
     public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> sources)
     {
         ArgumentNullException.ThrowIfNull(sources);
+        if (sources.Count == 1)
+        {
+            Write(offset, sources[0].Span);
+            return;
+        }
+
+        int total = 0;
         foreach (var s in sources)
         {
-            Write(offset, s.Span);
-            offset += s.Length;
+            total = checked(total + s.Length);
+        }
+
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(total);
+        try
+        {
+            int at = 0;
+            foreach (var s in sources)
+            {
+                s.Span.CopyTo(buffer.AsSpan(at));
+                at += s.Length;
+            }
+
+            Write(offset, buffer.AsSpan(0, total));
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
         }
     }
 
@@ -265,6 +324,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice
         ObjectDisposedException.ThrowIf(_disposed, this);
         var refcounts = _refcounts ?? throw ReadOnlyError();
         CheckRange(offset, source.Length);
+        long start = offset, length = source.Length;
         lock (_lock)
         {
             long cluster = ClusterSize;
@@ -290,6 +350,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice
                 offset += n;
             }
 
+            MarkBitmaps(start, length);
             WriteBackIfBusy();
         }
     }
@@ -325,6 +386,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice
         lock (_lock)
         {
             ForWholeClusters(offset, length, _ => _backing is null ? 0 : ZeroFlag);
+            MarkBitmaps(offset, length);
             WriteBackIfBusy();
         }
     }
@@ -350,6 +412,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice
             // Whole clusters become zero clusters; without mayUnmap one that had its own space keeps it (preallocated).
             ForWholeClusters(offset + head, length - head - tail, old =>
                 !mayUnmap && IsData(old) && (old & CopiedFlag) != 0 ? (old & (OffsetMask | CopiedFlag)) | ZeroFlag : ZeroFlag);
+            MarkBitmaps(offset, length);
             WriteBackIfBusy();
         }
     }
@@ -416,6 +479,123 @@ public sealed class Qcow2BlockDevice : IBlockDevice
             }
 
             Volatile.Write(ref _size, newSize);
+            foreach (var bitmap in _bitmaps)
+            {
+                bitmap.Resize(newSize);
+            }
+        }
+    }
+
+    /// <summary>The image's persistent dirty bitmaps (a copy of the list; the bitmaps themselves are live).</summary>
+    public IReadOnlyList<Qcow2Bitmap> Bitmaps
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _bitmaps];
+            }
+        }
+    }
+
+    /// <summary>Starts a new, empty, enabled bitmap: from now on every write, discard and write-zeroes sets its bits.</summary>
+    /// <exception cref="ArgumentException">A name that is empty, too long, taken, or a granularity outside 512 B-2 GiB.</exception>
+    public Qcow2Bitmap AddBitmap(string name, int granularityBits = 16)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        CheckWritableBitmaps();
+        if (System.Text.Encoding.UTF8.GetByteCount(name) > Qcow2Bitmap.MaxNameBytes || name.Any(char.IsControl))
+        {
+            throw new ArgumentException($"Bitmap name '{name}' is longer than {Qcow2Bitmap.MaxNameBytes} bytes or holds control characters.", nameof(name));
+        }
+
+        if (granularityBits is < Qcow2Bitmap.MinGranularityBits or > Qcow2Bitmap.MaxGranularityBits)
+        {
+            throw new ArgumentException($"Bitmap granularity 2^{granularityBits} is outside 512 B-2 GiB.", nameof(granularityBits));
+        }
+
+        lock (_lock)
+        {
+            if (_bitmaps.Any(b => b.Name == name))
+            {
+                throw new ArgumentException($"qcow2 image '{_path}' already has a bitmap '{name}'.", nameof(name));
+            }
+
+            if (_bitmaps.Count >= 65535)
+            {
+                throw new ArgumentException($"qcow2 image '{_path}' already has 65535 bitmaps, the most it can hold.", nameof(name));
+            }
+
+            var bitmap = new Qcow2Bitmap(name, granularityBits, _size, enabled: true, stale: false);
+            _bitmaps.Add(bitmap);
+            return bitmap;
+        }
+    }
+
+    /// <summary>Removes a bitmap; its clusters are freed when the image is closed.</summary>
+    public void RemoveBitmap(string name)
+    {
+        CheckWritableBitmaps();
+        lock (_lock)
+        {
+            var bitmap = FindBitmap(name);
+            _bitmaps.Remove(bitmap);
+            _droppedBitmaps.Add(bitmap);
+        }
+    }
+
+    /// <summary>Clears every bit (a stale bitmap becomes usable again: it records from now on).</summary>
+    public void ClearBitmap(string name)
+    {
+        CheckWritableBitmaps();
+        lock (_lock)
+        {
+            var bitmap = FindBitmap(name);
+            if (bitmap.Stale)
+            {
+                // Its old table stays as it was on disk until the image is closed; the cleared copy is stored anew.
+                _droppedBitmaps.Add(bitmap);
+                var fresh = new Qcow2Bitmap(bitmap.Name, bitmap.GranularityBits, _size, bitmap.Enabled, stale: false);
+                _bitmaps[_bitmaps.IndexOf(bitmap)] = fresh;
+                return;
+            }
+
+            Array.Clear(bitmap.Bits);
+        }
+    }
+
+    /// <summary>Enables (records writes) or disables (keeps its bits as they are) a bitmap.</summary>
+    public void SetBitmapEnabled(string name, bool enabled)
+    {
+        CheckWritableBitmaps();
+        lock (_lock)
+        {
+            FindBitmap(name).Enabled = enabled;
+        }
+    }
+
+    /// <summary>Sets in <paramref name="target"/> every range set in <paramref name="source"/> (granularities may differ).</summary>
+    public void MergeBitmap(string source, string target)
+    {
+        CheckWritableBitmaps();
+        lock (_lock)
+        {
+            var from = Usable(FindBitmap(source));
+            var to = Usable(FindBitmap(target));
+            foreach (var (offset, length) in from.Extents(_size))
+            {
+                to.Set(offset, length);
+            }
+        }
+    }
+
+    /// <summary>The ranges of the disk a bitmap has set, in order, neighbours joined.</summary>
+    /// <exception cref="InvalidOperationException">The bitmap is stale: its ranges cannot be trusted.</exception>
+    public IReadOnlyList<(long Offset, long Length)> BitmapExtents(string name)
+    {
+        lock (_lock)
+        {
+            return Usable(FindBitmap(name)).Extents(_size);
         }
     }
 
@@ -433,9 +613,14 @@ public sealed class Qcow2BlockDevice : IBlockDevice
             {
                 try
                 {
-                    // A clean close: everything written back, then the dirty bit cleared.
+                    // A clean close: everything written back, the bitmaps stored, then the dirty bit cleared.
                     WriteBack();
                     Sync();
+                    if (_bitmaps.Count != 0 || _droppedBitmaps.Count != 0 || _header.HasBitmaps)
+                    {
+                        StoreBitmaps();
+                    }
+
                     WriteIncompatible(_header.IncompatibleFeatures & ~Qcow2Header.IncompatibleDirty);
                     Sync();
                 }
@@ -458,16 +643,24 @@ public sealed class Qcow2BlockDevice : IBlockDevice
     {
         lock (_lock)
         {
-            // Bitmaps HostVM does not keep up to date must not be trusted by QEMU afterwards: the autoclear bits go.
-            if (_header.AutoclearFeatures != 0)
+            // Autoclear bits HostVM does not know go (so what they guard is not trusted); the bitmaps' bit stays if they are valid.
+            ulong autoclear = _bitmaps.Count != 0 ? Qcow2BitmapStore.AutoclearBitmaps : 0;
+            if (_header.AutoclearFeatures != autoclear)
             {
-                Span<byte> zero = stackalloc byte[8];
-                Qcow2Io.Write(_file, zero, Qcow2Header.AutoclearField);
+                Span<byte> field = stackalloc byte[8];
+                BinaryPrimitives.WriteUInt64BigEndian(field, autoclear);
+                Qcow2Io.Write(_file, field, Qcow2Header.AutoclearField);
             }
 
             if (_header.Dirty)
             {
                 RepairCounts();
+            }
+
+            // While open, the bitmaps on disk are out of date: marked in use, so that a crash leaves them known stale.
+            if (_bitmaps.Count != 0)
+            {
+                Qcow2Io.Write(_file, Qcow2BitmapStore.Directory(_bitmaps, b => Qcow2BitmapStore.FlagInUse | (b.Enabled ? Qcow2BitmapStore.FlagAuto : 0)), _bitmapDirectoryOffset);
             }
 
             WriteIncompatible(_header.IncompatibleFeatures | Qcow2Header.IncompatibleDirty);
@@ -511,6 +704,11 @@ public sealed class Qcow2BlockDevice : IBlockDevice
             }
         }
 
+        foreach (long cluster in _bitmapClusters)
+        {
+            Count(cluster, ClusterSize);
+        }
+
         foreach (ulong l1 in _l1)
         {
             long l2 = (long)(l1 & OffsetMask);
@@ -539,12 +737,10 @@ public sealed class Qcow2BlockDevice : IBlockDevice
             refcounts.Raise(cluster, count);
         }
 
-        if (!_header.HasBitmaps)
+        // Every structure that refers to clusters is counted (snapshots are refused, bitmaps walked): the rest leaked.
+        for (long c = 0; c < limit >> bits; c++)
         {
-            for (long c = 0; c < limit >> bits; c++)
-            {
-                refcounts.Lower(c, references.GetValueOrDefault(c));
-            }
+            refcounts.Lower(c, references.GetValueOrDefault(c));
         }
 
         if (refcounts.WriteRaised(Sync))
@@ -552,6 +748,133 @@ public sealed class Qcow2BlockDevice : IBlockDevice
             Sync();
         }
     }
+
+    private void LoadBitmaps(bool readOnly)
+    {
+        List<Qcow2Bitmap> bitmaps;
+        try
+        {
+            (bitmaps, _bitmapDirectoryOffset, _bitmapDirectorySize) = Qcow2BitmapStore.Load(_file, _path, _header, _openedLength);
+        }
+        catch (IOException) when (readOnly)
+        {
+            return; // reading the disk does not need them; writing it would, and is refused
+        }
+
+        _bitmaps.AddRange(bitmaps);
+        foreach (long c in OnDiskClusters(_bitmapDirectoryOffset, _bitmapDirectorySize))
+        {
+            _bitmapClusters.Add(c);
+        }
+
+        foreach (var bitmap in bitmaps)
+        {
+            foreach (long c in BitmapClusters(bitmap))
+            {
+                _bitmapClusters.Add(c);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Stores the bitmaps at a clean close: new data clusters, tables and directory first, synced, then the header
+    /// switched to them in one write, synced, and only then the old ones freed. A crash before the switch leaves the old
+    /// directory (marked in use: stale) and leaked clusters; after it, the new bitmaps.
+    /// </summary>
+    private void StoreBitmaps()
+    {
+        var refcounts = _refcounts!;
+        int bits = _header.ClusterBits;
+        long cluster = ClusterSize;
+        var freed = new List<long>(OnDiskClusters(_bitmapDirectoryOffset, _bitmapDirectorySize));
+        foreach (var dropped in _droppedBitmaps)
+        {
+            freed.AddRange(BitmapClusters(dropped));
+        }
+
+        foreach (var bitmap in _bitmaps)
+        {
+            if (bitmap.Stale)
+            {
+                continue; // kept as it was on disk, still marked in use
+            }
+
+            freed.AddRange(BitmapClusters(bitmap));
+            long tableSize = (bitmap.BitCount(_size) + (cluster * 8) - 1) / (cluster * 8);
+            var table = new byte[((tableSize * 8) + cluster - 1) / cluster * cluster];
+            for (long i = 0; i < tableSize; i++)
+            {
+                if (Qcow2BitmapStore.DataCluster(bitmap, i, cluster) is { } data)
+                {
+                    long host = refcounts.Allocate(1, out _) << bits;
+                    Qcow2Io.Write(_file, data, host);
+                    BinaryPrimitives.WriteUInt64BigEndian(table.AsSpan((int)(i * 8)), (ulong)host);
+                }
+            }
+
+            bitmap.TableOffset = AllocateRun(refcounts, table.Length / cluster) << bits;
+            bitmap.TableSize = (int)tableSize;
+            Qcow2Io.Write(_file, table, bitmap.TableOffset);
+        }
+
+        var extensions = _header.Extensions.Where(e => e.Type != Qcow2Header.ExtensionBitmaps).ToList();
+        if (_bitmaps.Count != 0)
+        {
+            var directory = Qcow2BitmapStore.Directory(_bitmaps, b => (b.Stale ? Qcow2BitmapStore.FlagInUse : 0) | (b.Enabled ? Qcow2BitmapStore.FlagAuto : 0));
+            long at = AllocateRun(refcounts, (directory.Length + cluster - 1) / cluster) << bits;
+            Qcow2Io.Write(_file, directory, at);
+            extensions.Add((Qcow2Header.ExtensionBitmaps, Qcow2BitmapStore.Extension(_bitmaps.Count, at, directory.Length)));
+        }
+
+        refcounts.WriteRaised(Sync);
+        Sync();
+        var current = new byte[_header.HeaderLength];
+        Qcow2Io.ReadExactly(_file, current, 0, _path);
+        Qcow2Io.Write(_file, _header.Rewrite(current, extensions, _bitmaps.Count != 0 ? Qcow2BitmapStore.AutoclearBitmaps : 0, _path), 0);
+        Sync();
+        foreach (long c in freed)
+        {
+            refcounts.FreeLater(c);
+        }
+
+        refcounts.WriteFreed();
+        _droppedBitmaps.Clear();
+    }
+
+    private IEnumerable<long> BitmapClusters(Qcow2Bitmap bitmap) =>
+        bitmap.TableOffset == 0 ? [] : OnDiskClusters(bitmap.TableOffset, bitmap.TableSize * 8L).Concat(bitmap.DataClusters);
+
+    private IEnumerable<long> OnDiskClusters(long offset, long bytes)
+    {
+        for (long c = offset; bytes > 0 && c < offset + bytes; c += ClusterSize)
+        {
+            yield return c;
+        }
+    }
+
+    private void MarkBitmaps(long offset, long length)
+    {
+        foreach (var bitmap in _bitmaps)
+        {
+            bitmap.Mark(offset, length);
+        }
+    }
+
+    private void CheckWritableBitmaps()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (_refcounts is null)
+        {
+            throw new InvalidOperationException($"qcow2 image '{_path}' is open read-only: its bitmaps cannot change.");
+        }
+    }
+
+    private Qcow2Bitmap FindBitmap(string name) =>
+        _bitmaps.FirstOrDefault(b => b.Name == name) ?? throw new ArgumentException($"qcow2 image '{_path}' has no bitmap '{name}'.", nameof(name));
+
+    private Qcow2Bitmap Usable(Qcow2Bitmap bitmap) => bitmap.Stale
+        ? throw new InvalidOperationException($"Bitmap '{bitmap.Name}' of qcow2 image '{_path}' is stale (the image was not closed cleanly while it was in use): clear or remove it; a backup from it must be a full one.")
+        : bitmap;
 
     private void WriteIncompatible(ulong features)
     {
@@ -867,7 +1190,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice
     private long WritableHost(ulong entry, long guestOffset)
     {
         long host = DataHost(entry, guestOffset);
-        if (host == 0 || (host >= _l1Offset && host < _l1Offset + (_l1.Length * 8L)) || _l2Offsets.Contains(host) || _refcounts!.IsMetadata(host))
+        if (host == 0 || (host >= _l1Offset && host < _l1Offset + (_l1.Length * 8L)) || _l2Offsets.Contains(host) || _refcounts!.IsMetadata(host) || _bitmapClusters.Contains(host))
         {
             throw Corrupt($"the data cluster of guest byte {guestOffset} is at {host}, on the image's own tables");
         }

@@ -59,6 +59,9 @@ public sealed record Qcow2Header
     /// <summary>The image carries QEMU's bitmaps extension (persistent dirty bitmaps).</summary>
     public bool HasBitmaps { get; init; }
 
+    /// <summary>Every header extension in file order (type and data), the end marker left out.</summary>
+    public IReadOnlyList<(uint Type, byte[] Data)> Extensions { get; init; } = [];
+
     /// <summary>Closed uncleanly while open for writing: the refcounts may be stale (reading is unaffected).</summary>
     public bool Dirty => (IncompatibleFeatures & IncompatibleDirty) != 0;
 
@@ -86,6 +89,45 @@ public sealed record Qcow2Header
         }
 
         return Parse(buffer.AsSpan(0, got), fileLength, path);
+    }
+
+    /// <summary>
+    /// The header's first bytes with its extensions replaced by <paramref name="extensions"/> (the backing file's name
+    /// moved after them, its offset field updated) and the autoclear field set: written back in one call, the header
+    /// never names a backing file at a place that holds something else.
+    /// </summary>
+    /// <exception cref="IOException">The extensions and the name do not fit in the first cluster.</exception>
+    internal byte[] Rewrite(ReadOnlySpan<byte> current, IReadOnlyList<(uint Type, byte[] Data)> extensions, ulong autoclear, string path)
+    {
+        byte[] name = BackingFile is null ? [] : Encoding.UTF8.GetBytes(BackingFile);
+        int length = HeaderLength + 8 + name.Length;
+        foreach (var (_, data) in extensions)
+        {
+            length += 8 + ((data.Length + 7) & ~7);
+        }
+
+        if (length > Math.Min(ClusterSize, MaxHeaderBytes))
+        {
+            throw new IOException($"qcow2 image '{path}': its header extensions no longer fit in its first cluster.");
+        }
+
+        var bytes = new byte[length];
+        current[..HeaderLength].CopyTo(bytes);
+        int at = HeaderLength;
+        foreach (var (type, data) in extensions)
+        {
+            BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(at), type);
+            BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(at + 4), (uint)data.Length);
+            data.CopyTo(bytes, at + 8);
+            at += 8 + ((data.Length + 7) & ~7);
+        }
+
+        at += 8; // the end marker
+        name.CopyTo(bytes, at);
+        BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(8), name.Length == 0 ? 0UL : (ulong)at);
+        BinaryPrimitives.WriteUInt32BigEndian(bytes.AsSpan(16), (uint)name.Length);
+        BinaryPrimitives.WriteUInt64BigEndian(bytes.AsSpan(AutoclearField), autoclear);
+        return bytes;
     }
 
     /// <summary>Parses <paramref name="header"/> (the file's first bytes) of a file of <paramref name="fileLength"/> bytes.</summary>
@@ -199,6 +241,7 @@ public sealed record Qcow2Header
 
         string? backingFormat = null;
         bool bitmaps = false;
+        var extensions = new List<(uint, byte[])>();
         for (int at = headerLength; ;)
         {
             if (at + 8 > header.Length)
@@ -219,6 +262,7 @@ public sealed record Qcow2Header
                 throw Bad($"header extension 0x{type:x8} runs past the header");
             }
 
+            extensions.Add((type, header.Slice(at, length).ToArray()));
             if (type == ExtensionBackingFormat)
             {
                 backingFormat = Encoding.ASCII.GetString(header.Slice(at, length));
@@ -262,6 +306,7 @@ public sealed record Qcow2Header
             HeaderLength = headerLength,
             SnapshotCount = (int)Math.Min(snapshots, int.MaxValue),
             HasBitmaps = bitmaps,
+            Extensions = extensions,
             BackingFile = backing,
             BackingFormat = backingFormat,
         };
