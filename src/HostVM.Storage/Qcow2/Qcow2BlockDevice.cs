@@ -265,6 +265,16 @@ public sealed class Qcow2BlockDevice : IBlockDevice
             total = checked(total + d.Length);
         }
 
+        // Most requests lie in one run of clusters one after the other in the file: one preadv into the guest's pages.
+        lock (_lock)
+        {
+            long host = ContiguousData(offset, total);
+            if (host >= 0 && RandomAccess.Read(_file, destinations, host) == total)
+            {
+                return;
+            }
+        }
+
         byte[] buffer = ArrayPool<byte>.Shared.Rent(total);
         try
         {
@@ -1046,6 +1056,26 @@ public sealed class Qcow2BlockDevice : IBlockDevice
             {
                 refcounts.FreeLater(c << _header.ClusterBits);
             }
+        }
+    }
+
+    /// <summary>Where guest bytes [offset, offset + length) lie in the file if they are all data in one run, else -1.</summary>
+    private long ContiguousData(long offset, int length)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckRange(offset, length);
+        lock (_lock)
+        {
+            ulong entry = Entry(offset >> _header.ClusterBits);
+            if (!IsData(entry))
+            {
+                return -1;
+            }
+
+            long within = offset & (ClusterSize - 1);
+            long host = DataHost(entry, offset) + within;
+            int first = (int)Math.Min(length, ClusterSize - within);
+            return Run(offset >> _header.ClusterBits, host, first, length, forWrite: false) == length ? host : -1;
         }
     }
 
