@@ -267,7 +267,7 @@ public static class VmCommands
             ("Image", Markup.Escape(vm.Image)),
             ("vCPUs", cpu),
             ("Memory", HumanOutput.Mib(vm.MemoryMib) + (vm.Balloon ? $" (balloon {HumanOutput.Mib(vm.BalloonMib)})" : string.Empty)),
-            ("Disk", $"{HumanOutput.Mib(vm.DiskMib)}, {HumanOutput.Limits(vm.DiskLimits)}"),
+            ("Disk", $"{HumanOutput.Mib(vm.DiskMib)}{(vm.DiskFormat == "qcow2" ? " (qcow2 overlay on its image's disk)" : vm.DiskMib > 0 ? " (raw)" : string.Empty)}, {HumanOutput.Limits(vm.DiskLimits)}"),
             ("Networks", vm.Networks.Count == 0 ? "-" : Markup.Escape(string.Join(", ", vm.Networks.Select(n => $"{n.Network} ({n.Mac})"))) + $", {HumanOutput.Limits(vm.NicLimits)}"),
             ("Boot args", HumanOutput.Escape(vm.BootArgs)),
             ("Restart", $"{Markup.Escape(vm.RestartPolicy)}, {vm.Restarts} automatic restarts"),

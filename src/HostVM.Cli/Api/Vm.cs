@@ -25,6 +25,9 @@ public sealed record Vm
 
     public long DiskMib { get; init; }
 
+    /// <summary><c>qcow2</c>: an overlay on the image's disk; null: a raw copy (VMs made before overlays).</summary>
+    public string? DiskFormat { get; init; }
+
     public string BootArgs { get; init; } = string.Empty;
 
     public string RestartPolicy { get; init; } = string.Empty;

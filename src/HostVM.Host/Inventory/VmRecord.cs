@@ -23,6 +23,13 @@ public sealed record VmRecord
 
     public long DiskMib { get; init; }
 
+    /// <summary>
+    /// <c>qcow2</c>: the disk is an overlay (<see cref="Supervision.VmPaths.Overlay"/>) on the image's disk, linked into
+    /// the VM's directory as its base. Null (VMs made before overlays): a raw copy (<see cref="Supervision.VmPaths.Disk"/>).
+    /// Recorded, never probed: a raw disk holds whatever its guest wrote, a qcow2 header naming any file included.
+    /// </summary>
+    public string? DiskFormat { get; init; }
+
     public string BootArgs { get; init; } = string.Empty;
 
     public string RestartPolicy { get; init; } = RestartPolicies.OnFailure;

@@ -13,7 +13,23 @@ public sealed record VmPaths(string Directory, string RuntimeDirectory)
         return new(Path.Combine(settings.DataDir, "vms", vmId), Path.Combine(settings.RuntimeDir, "vms", vmId));
     }
 
+    /// <summary>A raw disk: a whole copy of the image's (VMs made before overlays).</summary>
     public string Disk => Path.Combine(Directory, "disk.img");
+
+    /// <summary>The VM's disk as a qcow2 overlay on <see cref="Base"/>, which it names by the relative path "base.img".</summary>
+    public string Overlay => Path.Combine(Directory, "disk.qcow2");
+
+    /// <summary>The image's disk, hard-linked (read-only for every VM that has it; the image may go, the VM keeps it).</summary>
+    public string Base => Path.Combine(Directory, BaseFileName);
+
+    public const string BaseFileName = "base.img";
+
+    /// <summary>The file the VM's disk is: its overlay, or its raw copy.</summary>
+    public string DiskOf(HostVM.Host.Inventory.VmRecord vm)
+    {
+        ArgumentNullException.ThrowIfNull(vm);
+        return vm.DiskFormat == "qcow2" ? Overlay : Disk;
+    }
 
     public string Kernel => Path.Combine(Directory, "kernel");
 

@@ -6,6 +6,7 @@ using HostVM.Host.Images;
 using HostVM.Host.Inventory;
 using HostVM.Networking;
 using HostVM.Storage;
+using HostVM.Storage.Qcow2;
 using HostVM.Vmm;
 using HostVM.Vmm.Api;
 
@@ -237,6 +238,7 @@ public sealed class VmSupervisor : IDisposable
             CpuCapPercent = request.CpuCapPercent is 100 ? null : request.CpuCapPercent,
             CpuWeight = weight,
             DiskMib = diskMib,
+            DiskFormat = File.Exists(_images.FileOf(imageName, ImageStore.DiskFile)) ? "qcow2" : null,
             BootArgs = request.BootArgs ?? image.BootArgs,
             RestartPolicy = policy,
             Networks = networks,
@@ -264,16 +266,13 @@ public sealed class VmSupervisor : IDisposable
             {
                 Directory.CreateDirectory(staging);
                 _images.LinkBootFiles(image, Path.Combine(staging, "kernel"), Path.Combine(staging, "initrd"));
-                string imageDisk = _images.FileOf(imageName, ImageStore.DiskFile);
-                if (File.Exists(imageDisk))
+                if (vm.DiskFormat == "qcow2")
                 {
-                    string disk = Path.Combine(staging, "disk.img");
-                    OwnerOnly.CopyFile(imageDisk, disk);
-                    using var f = new FileStream(disk, FileMode.Open, FileAccess.Write);
-                    if (f.Length < diskMib << 20)
-                    {
-                        f.SetLength(diskMib << 20);
-                    }
+                    // An overlay on the image's disk, linked in: a few clusters whatever the image's size, no copy.
+                    var staged = new VmPaths(staging, paths.RuntimeDirectory);
+                    FileLink.LinkOrCopy(_images.FileOf(imageName, ImageStore.DiskFile), staged.Base);
+                    long baseBytes = new FileInfo(staged.Base).Length;
+                    Qcow2Image.Create(staged.Overlay, Math.Max(diskMib << 20, (baseBytes + 511) / 512 * 512), VmPaths.BaseFileName, "raw");
                 }
 
                 // Durable before the row that names them: the files, then the rename into vms/.
@@ -413,10 +412,13 @@ public sealed class VmSupervisor : IDisposable
             }
         }
 
-        if (vm.DiskMib > 0 && !File.Exists(paths.Disk))
+        foreach (string file in vm.DiskMib <= 0 ? [] : vm.DiskFormat == "qcow2" ? new[] { paths.Overlay, paths.Base } : [paths.Disk])
         {
-            throw new ApiProblem(409, "vm-files-missing", "The VM's files are missing",
-                $"VM '{vm.Name}' has a {vm.DiskMib} MiB disk, but {paths.Disk} is missing: put the disk back (from a backup) or delete the VM; it will not start without it.");
+            if (!File.Exists(file))
+            {
+                throw new ApiProblem(409, "vm-files-missing", "The VM's files are missing",
+                    $"VM '{vm.Name}' has a {vm.DiskMib} MiB disk, but {file} is missing: put the disk back (from a backup) or delete the VM; it will not start without it.");
+            }
         }
     }
 
@@ -639,7 +641,7 @@ public sealed class VmSupervisor : IDisposable
                     }
                 }
 
-                if (request.DiskLimits is { } disk && File.Exists(PathsOf(vm).Disk))
+                if (request.DiskLimits is { } disk && File.Exists(PathsOf(vm).DiskOf(vm)))
                 {
                     await c.PatchDriveAsync(new Drive { DriveId = VmmLauncher.DiskId, RateLimiter = FullLimiter(disk) }).ConfigureAwait(false);
                 }

@@ -172,8 +172,16 @@ public sealed partial class VmmJail(HostSettings settings)
         Bind(paths.RuntimeDirectory, Inside.RuntimeDirectory, directory: true, readOnly: false);
         if (vm.DiskMib > 0)
         {
-            OwnBy(paths.Disk, id, id, 0x180); // 0600
-            Bind(paths.Disk, Inside.Disk, directory: false, readOnly: false);
+            OwnBy(paths.DiskOf(vm), id, id, 0x180); // 0600
+            Bind(paths.DiskOf(vm), Inside.DiskOf(vm), directory: false, readOnly: false);
+        }
+
+        // An overlay's base is the image's disk (a hard link, shared by every VM made from it): root's, readable by the
+        // jails' group, read-only in each jail, beside the overlay that names it "base.img".
+        if (vm.DiskFormat == "qcow2" && File.Exists(paths.Base))
+        {
+            OwnBy(paths.Base, 0, SharedGroup, 0x1a0); // 0640
+            Bind(paths.Base, Inside.Base, directory: false, readOnly: true);
         }
 
         // Boot files are the image's (hard links): root's, readable by the jails' group; each jail sees only its own.

@@ -64,7 +64,7 @@ public sealed class VmmLauncher(HostSettings settings)
             },
             MachineConfig = new MachineConfig { VcpuCount = vm.Vcpus, MemSizeMib = vm.MemoryMib, CpuCapPercent = vm.CpuCapPercent },
             Drives = vm.DiskMib > 0
-                ? [new Drive { DriveId = DiskId, PathOnHost = inside.Disk, Format = "raw", IsRootDevice = false, IsReadOnly = false, RateLimiter = Limiter(vm.DiskLimits) }]
+                ? [new Drive { DriveId = DiskId, PathOnHost = inside.DiskOf(vm), Format = vm.DiskFormat ?? "raw", IsRootDevice = false, IsReadOnly = false, RateLimiter = Limiter(vm.DiskLimits) }]
                 : [],
             NetworkInterfaces = [.. vm.Networks.Select((n, i) => new NetworkInterface
             {
