@@ -24,7 +24,8 @@ internal sealed class Qcow2Refcounts
     private readonly Dictionary<long, Block> _blocks = [];
     private readonly HashSet<long> _blockOffsets = [];
     private readonly SortedSet<long> _dirtyEntries = [];
-    private readonly List<long> _pendingFrees = [];
+    private readonly List<long> _pendingFrees = []; // once per reference dropped (compressed clusters share host clusters)
+    private readonly HashSet<long> _pendingSet = []; // the same clusters, for the allocator's look-up
     private ulong[] _table;
     private long _freeHint;
     private long _oldTableOffset;
@@ -133,7 +134,7 @@ internal sealed class Qcow2Refcounts
         return start;
     }
 
-    /// <summary>Counts one more reference to a cluster already in the file (a repair of a count found too low).</summary>
+    /// <summary>Raises a cluster's count to at least <paramref name="to"/> (a repair of a count found too low).</summary>
     public void Raise(long cluster, ulong to)
     {
         if (Get(cluster) < to)
@@ -153,7 +154,11 @@ internal sealed class Qcow2Refcounts
     }
 
     /// <summary>The cluster at <paramref name="hostOffset"/> loses a reference once the table that dropped it is durable.</summary>
-    public void FreeLater(long hostOffset) => _pendingFrees.Add(hostOffset >> _clusterBits);
+    public void FreeLater(long hostOffset)
+    {
+        _pendingFrees.Add(hostOffset >> _clusterBits);
+        _pendingSet.Add(hostOffset >> _clusterBits);
+    }
 
     /// <summary>
     /// The first part of a write-back: every count raised since the last one reaches the file, then the table entries
@@ -241,6 +246,7 @@ internal sealed class Qcow2Refcounts
         }
 
         _pendingFrees.Clear();
+        _pendingSet.Clear();
         foreach (var (index, block) in _blocks)
         {
             if (block.Dirty)
@@ -251,7 +257,7 @@ internal sealed class Qcow2Refcounts
         }
     }
 
-    private bool IsPendingFree(long cluster) => _pendingFrees.Count != 0 && _pendingFrees.Contains(cluster);
+    private bool IsPendingFree(long cluster) => _pendingSet.Contains(cluster);
 
     /// <summary>
     /// Whether the cluster can be handed out, making the refcount block that will count it first (a new block takes the
