@@ -43,6 +43,8 @@ public static class Program
         root.Subcommands.Add(VmCommands.Create(runner));
         root.Subcommands.Add(ImageCommands.Create(runner));
         root.Subcommands.Add(NetworkCommands.Create(runner));
+        root.Subcommands.Add(PoolCommands.Create(runner));
+        root.Subcommands.Add(VolumeCommands.Create(runner));
         root.Subcommands.Add(HostCommands.Create(runner));
         root.Subcommands.Add(HostCommands.CreateEvents(runner));
         root.Subcommands.Add(TopCommand.Create(runner));

@@ -70,12 +70,17 @@ public static class VmCommands
     private static Command CreateCommand(DaemonCommandRunner runner)
     {
         var name = new Argument<string>("name") { Description = "The new VM's name: 1-63 lower-case letters, digits and '-', starting with a letter." };
-        var image = new Option<string>("--image") { Description = "The image to boot (see `hostvm image list`); its disk is copied for this VM.", Required = true };
+        var image = new Option<string>("--image") { Description = "The image to boot (see `hostvm image list`); the VM's disk is a qcow2 overlay on the image's.", Required = true };
         var vcpus = new Option<int?>("--vcpus") { Description = "Virtual CPUs (the daemon's default: 1)." };
         var memory = new Option<string?>("--memory", "-m") { Description = "Guest RAM, e.g. 256M or 1G (a bare number is MiB; the daemon's default: 128M)." };
         var cpuCap = CpuCapOption();
         var cpuWeight = new Option<int?>("--cpu-weight") { Description = "Share of CPU time against other VMs when the host is busy (the daemon's default: 100)." };
-        var diskSize = new Option<string?>("--disk-size") { Description = "Grow the image's disk to this size for this VM, e.g. 1G." };
+        var diskSize = new Option<string?>("--disk-size") { Description = "The size of the VM's own disk (at least the image's), e.g. 1G." };
+        var disks = new Option<string[]>("--disk")
+        {
+            Description = "Attach a volume as a further disk (vdb, vdc, ... in order): POOL/NAME (see `hostvm volume list`). Repeatable.",
+            AllowMultipleArgumentsPerToken = false,
+        };
         var networks = new Option<string[]>("--network")
         {
             Description = "Attach a NIC to this network: NET[,mac=52:54:00:xx:xx:xx] (see `hostvm network list`). Repeatable.",
@@ -92,7 +97,7 @@ public static class VmCommands
         var project = OptionValues.ProjectOption("VM");
         var command = new Command("create", "Create a VM from an image.")
         {
-            name, image, vcpus, memory, cpuCap, cpuWeight, diskSize, networks, restart, diskBw, diskOps, nicBw, nicOps, balloon, append, start, project,
+            name, image, vcpus, memory, cpuCap, cpuWeight, diskSize, disks, networks, restart, diskBw, diskOps, nicBw, nicOps, balloon, append, start, project,
         };
         runner.SetAction(command, async call =>
         {
@@ -109,6 +114,7 @@ public static class VmCommands
                 BootArgs = call.Get(append),
                 RestartPolicy = call.Get(restart),
                 Networks = call.Get(networks) is { Length: > 0 } nets ? [.. nets.Select(OptionValues.Network)] : null,
+                Volumes = call.Get(disks) is { Length: > 0 } volumes ? [.. volumes.Select(VolumeCommands.FullKey)] : null,
                 DiskLimits = OptionValues.Limits("disk", call.Get(diskBw), call.Get(diskOps)),
                 NicLimits = OptionValues.Limits("nic", call.Get(nicBw), call.Get(nicOps)),
                 Balloon = call.Get(balloon) ? true : null,
@@ -268,6 +274,7 @@ public static class VmCommands
             ("vCPUs", cpu),
             ("Memory", HumanOutput.Mib(vm.MemoryMib) + (vm.Balloon ? $" (balloon {HumanOutput.Mib(vm.BalloonMib)})" : string.Empty)),
             ("Disk", $"{HumanOutput.Mib(vm.DiskMib)}{(vm.DiskFormat == "qcow2" ? " (qcow2 overlay on its image's disk)" : vm.DiskMib > 0 ? " (raw)" : string.Empty)}, {HumanOutput.Limits(vm.DiskLimits)}"),
+            ("Volumes", vm.Volumes.Count == 0 ? "-" : Markup.Escape(string.Join(", ", vm.Volumes))),
             ("Networks", vm.Networks.Count == 0 ? "-" : Markup.Escape(string.Join(", ", vm.Networks.Select(n => $"{n.Network} ({n.Mac})"))) + $", {HumanOutput.Limits(vm.NicLimits)}"),
             ("Boot args", HumanOutput.Escape(vm.BootArgs)),
             ("Restart", $"{Markup.Escape(vm.RestartPolicy)}, {vm.Restarts} automatic restarts"),

@@ -103,7 +103,8 @@ public sealed class HostDaemon : IAsyncDisposable
         var inventory = new InventoryStore(Path.Combine(settings.DataDir, "hostvm.db"));
         var images = new ImageStore(settings, inventory);
         var networks = new NetworkManager(settings, inventory);
-        var supervisor = new VmSupervisor(settings, inventory, images);
+        var volumes = new Storage.VolumeManager(settings, inventory);
+        var supervisor = new VmSupervisor(settings, inventory, images, volumes);
         var sampler = new StatsSampler(settings, inventory, supervisor);
         var events = new EventBroadcaster(inventory);
         var tokens = new TokenService(inventory);
@@ -160,7 +161,7 @@ public sealed class HostDaemon : IAsyncDisposable
         var app = builder.Build();
         app.UseWebSockets();
         app.UseOutputCache();
-        new HostApi(supervisor, images, networks, inventory, settings, sampler, events).Map(app, access);
+        new HostApi(supervisor, images, networks, volumes, inventory, settings, sampler, events).Map(app, access);
 
         var daemon = new HostDaemon(app, inventory, supervisor, networks, sampler, events, audit, settings, dataLock, tls) { InitialToken = initialToken };
         supervisor.Start();

@@ -201,7 +201,7 @@ public sealed class VmCommandsTests
     {
         var daemon = new FakeDaemon().Answer("GET", "/v1/vms/web1", HttpStatusCode.OK, Web1);
         var run = CliRun.Start(daemon, "vm", "show", "web1");
-        Assert.Equal(0, run.ExitCode);
+        Assert.True(run.ExitCode == 0, run.Errors);
         Assert.Contains("capped at 50%", run.Output);
         Assert.Contains("52:54:00:12:34:56", run.Output);
         Assert.Contains("100 ops/s", run.Output);

@@ -11,6 +11,26 @@ public sealed class InventoryStoreTests : IDisposable
     private string Db => Path.Combine(_dir, "hostvm.db");
 
     [Fact]
+    public void AVmWrittenBeforeVolumesReadsWithNone()
+    {
+        using (var store = new InventoryStore(Db))
+        {
+            // The record as an older daemon wrote it: no "volumes" (nor "disk_format").
+            using var db = new SqliteConnection($"Data Source={Db};Pooling=False");
+            db.Open();
+            using var insert = db.CreateCommand();
+            insert.CommandText = """INSERT INTO vms (id, name, doc) VALUES ('old', 'old', '{"id": "old", "name": "old", "image": "guest", "state": "stopped", "disk_mib": 64}')""";
+            insert.ExecuteNonQuery();
+        }
+
+        using var reopened = new InventoryStore(Db);
+        var vm = reopened.Vm("old")!;
+        Assert.NotNull(vm.Volumes);
+        Assert.Empty(vm.Volumes);
+        Assert.Null(vm.DiskFormat);
+    }
+
+    [Fact]
     public void WhatIsWrittenSurvivesReopeningAndEventsComeNewestFirst()
     {
         var vm = new VmRecord
@@ -35,8 +55,9 @@ public sealed class InventoryStoreTests : IDisposable
         using (var store = new InventoryStore(Db))
         {
             var read = store.Vm("web")!;
-            Assert.Equal(vm with { State = VmStates.Stopped, Pid = null }, read with { Networks = vm.Networks });
+            Assert.Equal(vm with { State = VmStates.Stopped, Pid = null }, read with { Networks = vm.Networks, Volumes = vm.Volumes });
             Assert.Equal(vm.Networks, read.Networks);
+            Assert.Equal(vm.Volumes, read.Volumes);
             Assert.Equal("web", store.Vm("abc")!.Name); // by id as well as by name
             Assert.Equal("guest", Assert.Single(store.Images()).Name);
             Assert.Equal("lan", Assert.Single(store.Networks()).Name);

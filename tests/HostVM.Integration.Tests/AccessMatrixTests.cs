@@ -54,9 +54,25 @@ public sealed class AccessMatrixTests
         ["PATCH /v1/projects/{name}"] = "host-admin",
         ["DELETE /v1/projects/{name}"] = "host-admin",
         ["GET /v1/audit"] = "admin",
+        ["GET /v1/pools"] = "read",
+        ["GET /v1/pools/{name}"] = "read",
+        ["POST /v1/pools"] = "host-admin",
+        ["DELETE /v1/pools/{name}"] = "host-admin",
+        ["GET /v1/volumes"] = "read",
+        ["GET /v1/volumes/{pool}/{name}"] = "read",
+        ["POST /v1/volumes"] = "operate",
+        ["PATCH /v1/volumes/{pool}/{name}"] = "operate",
+        ["DELETE /v1/volumes/{pool}/{name}"] = "operate",
+        ["PUT /v1/volumes/{pool}/{name}/content"] = "operate",
+        ["GET /v1/volumes/{pool}/{name}/content"] = "operate",
     };
 
+    /// <summary>Routes whose object is the host's, not a project's: every project's token that may read them sees the same one.</summary>
+    private static readonly HashSet<string> HostObjects = ["GET /v1/pools/{name}"];
+
     private static readonly string[] Roles = ["viewer", "operator", "admin"];
+
+    private readonly string _poolRoot = Path.Combine(Path.GetTempPath(), $"hostvm-matrix-pools-{Guid.NewGuid():N}");
 
     private int _serial;
 
@@ -123,7 +139,7 @@ public sealed class AccessMatrixTests
         {
             string method = route[..route.IndexOf(' ', StringComparison.Ordinal)];
             string pattern = route[(method.Length + 1)..];
-            bool hasObject = pattern.Contains('{', StringComparison.Ordinal);
+            bool hasObject = pattern.Contains('{', StringComparison.Ordinal) && !HostObjects.Contains(route);
             foreach (string target in new[] { "alpha", "beta" })
             {
                 foreach (var (label, client) in new[] { ("no token", nobody), ("forged token", forged) })
@@ -164,12 +180,17 @@ public sealed class AccessMatrixTests
             }
         }
 
+        if (Directory.Exists(_poolRoot))
+        {
+            Directory.Delete(_poolRoot, recursive: true);
+        }
+
         Assert.True(failures.Count == 0, $"{failures.Count} wrong answers:\n{string.Join('\n', failures)}");
 
         // A project's token lists only its project's objects.
         foreach (var p in principals.Where(p => p.Project == "alpha"))
         {
-            foreach (string list in new[] { "/v1/vms", "/v1/images", "/v1/networks", "/v1/projects", "/v1/events?limit=10000" })
+            foreach (string list in new[] { "/v1/vms", "/v1/images", "/v1/networks", "/v1/volumes", "/v1/projects", "/v1/events?limit=10000" })
             {
                 using var items = JsonDocument.Parse(await p.Client.GetStringAsync(list));
                 foreach (var item in items.RootElement.EnumerateArray())
@@ -231,10 +252,20 @@ public sealed class AccessMatrixTests
             .Replace("/v1/images/{name}", $"/v1/images/img-{target}", StringComparison.Ordinal)
             .Replace("/v1/networks/{name}", $"/v1/networks/net-{target}", StringComparison.Ordinal)
             .Replace("/v1/projects/{name}", $"/v1/projects/{target}", StringComparison.Ordinal)
+            .Replace("/v1/pools/{name}", "/v1/pools/default", StringComparison.Ordinal)
+            .Replace("/v1/volumes/{pool}/{name}", method == "PUT" ? $"/v1/volumes/default/vol-new-{n}" : $"/v1/volumes/default/vol-{target}", StringComparison.Ordinal)
             .Replace("{vm}", $"vm-{target}", StringComparison.Ordinal)
             .Replace("{id}", VictimTokens.TryGetValue(target, out string? id) ? id : "0000000000000000", StringComparison.Ordinal);
+        if (method == "PUT" && pattern.StartsWith("/v1/volumes/", StringComparison.Ordinal))
+        {
+            path += $"?project={target}"; // an import names the project its new volume goes into
+        }
+
         object? body = (method, pattern) switch
         {
+            ("POST", "/v1/pools") => new { name = $"pool-new-{n}", path = Path.Combine(_poolRoot, $"pool-{n}") },
+            ("POST", "/v1/volumes") => new { name = $"vol-new-{n}", size_bytes = 1 << 20, project = target },
+            ("PATCH", "/v1/volumes/{pool}/{name}") => new { size_bytes = 2 << 20 },
             ("POST", "/v1/images") => new { name = $"img-new-{n}", kernel = "kernel", project = target },
             ("POST", "/v1/vms") => new { name = $"vm-new-{n}", image = $"img-{target}", project = target },
             ("POST", "/v1/networks") => new { name = $"net-new-{n}", project = target },
@@ -260,7 +291,7 @@ public sealed class AccessMatrixTests
 
     private Dictionary<string, string> VictimTokens { get; } = [];
 
-    /// <summary>Puts back what an allowed call deleted: each project's image, network, stopped VM and a token to revoke.</summary>
+    /// <summary>Puts back what an allowed call deleted: each project's image, network, stopped VM, volume and a token to revoke.</summary>
     private async Task EnsureFixturesAsync(DaemonUnderTest daemon, string kernel)
     {
         foreach (string project in new[] { "alpha", "beta" })
@@ -279,6 +310,11 @@ public sealed class AccessMatrixTests
             if (status == 404)
             {
                 Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = $"vm-{project}", image = $"img-{project}", project })).Status);
+            }
+
+            if ((await daemon.SendAsync(HttpMethod.Get, $"/v1/volumes/default/vol-{project}")).Status == 404)
+            {
+                Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/volumes", new { name = $"vol-{project}", size_bytes = 1 << 20, project })).Status);
             }
 
             if (!VictimTokens.ContainsKey(project))

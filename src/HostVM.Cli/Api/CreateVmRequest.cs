@@ -26,6 +26,9 @@ public sealed record CreateVmRequest
 
     public IReadOnlyList<VmNetwork>? Networks { get; init; }
 
+    /// <summary>Volumes (POOL/NAME) to attach as further disks.</summary>
+    public IReadOnlyList<string>? Volumes { get; init; }
+
     public RateLimits? DiskLimits { get; init; }
 
     public RateLimits? NicLimits { get; init; }

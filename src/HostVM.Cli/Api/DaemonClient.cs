@@ -6,6 +6,7 @@ using System.Security.Authentication;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Serialization.Metadata;
+using HostVM.Host.Api;
 using HostVM.Host.Metrics;
 
 namespace HostVM.Cli.Api;
@@ -227,6 +228,62 @@ public sealed class DaemonClient : IDisposable
 
     public Task DeleteNetworkAsync(string name, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Delete, $"v1/networks/{Escape(name)}", null, cancellationToken);
+
+    // Pools and volumes
+
+    public Task<DaemonResponse<PoolView>> CreatePoolAsync(CreatePoolRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, "v1/pools", JsonContent(request, Json.CreatePoolRequest), Json.PoolView, cancellationToken);
+
+    public Task<DaemonResponse<List<PoolView>>> ListPoolsAsync(CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, "v1/pools", null, Json.ListPoolView, cancellationToken);
+
+    public Task<DaemonResponse<PoolView>> GetPoolAsync(string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, $"v1/pools/{Escape(name)}", null, Json.PoolView, cancellationToken);
+
+    public Task DeletePoolAsync(string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, $"v1/pools/{Escape(name)}", null, cancellationToken);
+
+    public Task<DaemonResponse<VolumeView>> CreateVolumeAsync(CreateVolumeRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, "v1/volumes", JsonContent(request, Json.CreateVolumeRequest), Json.VolumeView, cancellationToken);
+
+    public Task<DaemonResponse<List<VolumeView>>> ListVolumesAsync(string? pool = null, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, WithQuery("v1/volumes", ("pool", pool)), null, Json.ListVolumeView, cancellationToken);
+
+    public Task<DaemonResponse<VolumeView>> GetVolumeAsync(string pool, string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, VolumePath(pool, name), null, Json.VolumeView, cancellationToken);
+
+    public Task<DaemonResponse<VolumeView>> ResizeVolumeAsync(string pool, string name, long sizeBytes, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Patch, VolumePath(pool, name), JsonContent(new ResizeVolumeRequest { SizeBytes = sizeBytes }, Json.ResizeVolumeRequest), Json.VolumeView, cancellationToken);
+
+    public Task DeleteVolumeAsync(string pool, string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, VolumePath(pool, name), null, cancellationToken);
+
+    /// <summary>Uploads <paramref name="length"/> bytes of raw disk content as a new volume stored in <paramref name="format"/>.</summary>
+    public Task<DaemonResponse<VolumeView>> ImportVolumeAsync(string pool, string name, string? format, string? project, Stream content, long length, CancellationToken cancellationToken = default)
+    {
+        var body = new StreamContent(content, 1 << 20);
+        body.Headers.ContentType = new MediaTypeHeaderValue("application/octet-stream");
+        body.Headers.ContentLength = length;
+        return SendAsync(HttpMethod.Put, WithQuery(VolumePath(pool, name) + "/content", ("format", format), ("project", project)), body, Json.VolumeView, cancellationToken);
+    }
+
+    /// <summary>Reads a volume's raw content: <paramref name="consume"/> gets the stream and its length.</summary>
+    public async Task ExportVolumeAsync(string pool, string name, Func<Stream, long, Task> consume, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(consume);
+        using var request = new HttpRequestMessage(HttpMethod.Get, VolumePath(pool, name) + "/content");
+        using var response = await TransmitAsync(request, HttpCompletionOption.ResponseHeadersRead, cancellationToken).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            throw Refusal((int)response.StatusCode, response.ReasonPhrase, await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false));
+        }
+
+        long length = response.Content.Headers.ContentLength ?? throw new DaemonException(500, null, "the daemon sent a volume's content without its length");
+        await using var stream = await response.Content.ReadAsStreamAsync(cancellationToken).ConfigureAwait(false);
+        await consume(stream, length).ConfigureAwait(false);
+    }
+
+    private static string VolumePath(string pool, string name) => $"v1/volumes/{Escape(pool)}/{Escape(name)}";
 
     // Events
 

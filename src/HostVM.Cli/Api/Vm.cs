@@ -34,6 +34,15 @@ public sealed record Vm
 
     public IReadOnlyList<VmNetwork> Networks { get; init; } = [];
 
+    /// <summary>Attached volumes (POOL/NAME); none from a daemon older than volumes (whose answer has no such field).</summary>
+    public IReadOnlyList<string> Volumes
+    {
+        get => _volumes;
+        init => _volumes = value ?? [];
+    }
+
+    private readonly IReadOnlyList<string> _volumes = [];
+
     public RateLimits? DiskLimits { get; init; }
 
     public RateLimits? NicLimits { get; init; }

@@ -7,7 +7,7 @@ using Microsoft.AspNetCore.Http;
 namespace HostVM.Host.Api;
 
 /// <summary>The access-control resources: tokens, projects (tenants with quotas) and the audit log.</summary>
-public sealed class AccessApi(TokenService tokens, InventoryStore inventory, AuditLog audit)
+public sealed class AccessApi(TokenService tokens, InventoryStore inventory, AuditLog audit, Storage.VolumeManager volumes)
 {
     public const int MaxAuditEntries = 10_000;
 
@@ -151,7 +151,7 @@ public sealed class AccessApi(TokenService tokens, InventoryStore inventory, Aud
     private ProjectUsage Usage(string project)
     {
         var vms = inventory.Vms().Where(v => v.Project == project).ToList();
-        return new ProjectUsage(vms.Count, vms.Sum(v => (long)v.Vcpus), vms.Sum(v => v.MemoryMib), vms.Sum(v => v.DiskMib),
+        return new ProjectUsage(vms.Count, vms.Sum(v => (long)v.Vcpus), vms.Sum(v => v.MemoryMib), (volumes.AllocatedBytes(project) + (1 << 20) - 1) >> 20,
             inventory.Images().Count(i => i.Project == project), inventory.Networks().Count(n => n.Project == project));
     }
 

@@ -22,6 +22,9 @@ public sealed record CreateVmRequest
 
     public long? DiskMib { get; init; }
 
+    /// <summary>Volumes of its project (<c>POOL/NAME</c>) to attach as further disks; each has one VM at a time.</summary>
+    public IReadOnlyList<string>? Volumes { get; init; }
+
     public string? BootArgs { get; init; }
 
     public string? RestartPolicy { get; init; }

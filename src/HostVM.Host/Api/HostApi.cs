@@ -17,7 +17,7 @@ using Microsoft.Net.Http.Headers;
 namespace HostVM.Host.Api;
 
 /// <summary>The REST resources under /v1/ (docs/host-api.md). Handlers are thin: the supervisor, image store and network manager do the work.</summary>
-public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager networks, InventoryStore inventory, HostSettings settings, StatsSampler stats, EventBroadcaster events)
+public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager networks, Storage.VolumeManager volumes, InventoryStore inventory, HostSettings settings, StatsSampler stats, EventBroadcaster events)
 {
     private ApiRoutes? _routes;
 
@@ -154,7 +154,8 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         routes.Get("/v1/events/stream", Access.Read, "event.stream", "Events as server-sent events as they are written (Last-Event-ID or since_id resumes)",
             (Delegate)new EventStream(inventory, events, sessions, app.Lifetime.ApplicationStopping).StreamAsync).Produces<EventRecord>(200, "text/event-stream");
 
-        new AccessApi(access.Tokens, inventory, access.Audit).Map(routes);
+        new StorageApi(volumes, inventory).Map(routes);
+        new AccessApi(access.Tokens, inventory, access.Audit, volumes).Map(routes);
         routes.Add(app.MapOpenApi(OpenApiDescription.Route).CacheOutput(p => p.Expire(TimeSpan.FromDays(365))), "GET", "/openapi/v1.json", Access.Anyone, "openapi", "This API's OpenAPI document");
 
         app.MapFallback((HttpContext c) => throw new ApiProblem(404, "not-found", "No such resource", $"{c.Request.Method} {c.Request.Path}: there is no such resource (see docs/host-api.md)."));
@@ -184,8 +185,12 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
     }
 
     /// <summary>The project a new object goes into: the one asked for, else the token's, else "default"; one the caller cannot see is 404.</summary>
-    private string TargetProject(HttpContext context, string? requested)
+    private string TargetProject(HttpContext context, string? requested) => TargetProject(context, requested, inventory);
+
+    /// <summary>The project a new object goes into: the one asked for, else the token's, else "default"; one the caller cannot see is 404.</summary>
+    public static string TargetProject(HttpContext context, string? requested, InventoryStore inventory)
     {
+        ArgumentNullException.ThrowIfNull(inventory);
         var caller = Caller(context);
         string project = requested ?? caller.Project ?? ProjectRecord.Default;
         if (!caller.Sees(project) || inventory.Project(project) is null)

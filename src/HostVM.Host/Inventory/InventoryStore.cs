@@ -34,6 +34,8 @@ public sealed class InventoryStore : IDisposable
             CREATE TABLE IF NOT EXISTS events (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, vm TEXT, type TEXT NOT NULL, message TEXT NOT NULL);
             CREATE INDEX IF NOT EXISTS events_vm ON events (vm, id);
             CREATE TABLE IF NOT EXISTS projects (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS pools (name TEXT PRIMARY KEY, doc TEXT NOT NULL);
+            CREATE TABLE IF NOT EXISTS volumes (key TEXT PRIMARY KEY, doc TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS tokens (id TEXT PRIMARY KEY, hash BLOB NOT NULL, doc TEXT NOT NULL);
             CREATE TABLE IF NOT EXISTS audit (id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, who TEXT NOT NULL, role TEXT, project TEXT,
                 remote TEXT NOT NULL, method TEXT NOT NULL, path TEXT NOT NULL, action TEXT NOT NULL, object TEXT, status INTEGER NOT NULL, detail TEXT);
@@ -150,6 +152,42 @@ public sealed class InventoryStore : IDisposable
     private static EventRecord ReadEvent(SqliteDataReader reader) =>
         new(reader.GetInt64(0), DateTimeOffset.Parse(reader.GetString(1), System.Globalization.CultureInfo.InvariantCulture),
             reader.IsDBNull(2) ? null : reader.GetString(2), reader.GetString(3), reader.GetString(4), reader.IsDBNull(5) ? null : reader.GetString(5));
+
+    // Pools and volumes
+
+    public IReadOnlyList<PoolRecord> Pools() => ReadAll("SELECT doc FROM pools ORDER BY name", Json.PoolRecord);
+
+    public PoolRecord? Pool(string name) => ReadOne("SELECT doc FROM pools WHERE name = $k", name, Json.PoolRecord);
+
+    public void PutPool(PoolRecord pool, string eventMessage) => Write(c =>
+    {
+        Command(c, "INSERT OR REPLACE INTO pools (name, doc) VALUES ($n, $d)", ("$n", pool.Name), ("$d", Serialize(pool, Json.PoolRecord)));
+        InsertEvent(null, "pool", eventMessage);
+    });
+
+    public void DeletePool(PoolRecord pool) => Write(c =>
+    {
+        Command(c, "DELETE FROM pools WHERE name = $n", ("$n", pool.Name));
+        InsertEvent(null, "pool", $"pool {pool.Name} deleted");
+    });
+
+    public IReadOnlyList<VolumeRecord> Volumes() => ReadAll("SELECT doc FROM volumes ORDER BY key", Json.VolumeRecord);
+
+    /// <summary>A volume by <c>POOL/NAME</c>.</summary>
+    public VolumeRecord? Volume(string key) => ReadOne("SELECT doc FROM volumes WHERE key = $k", key, Json.VolumeRecord);
+
+    /// <summary>Writes the volume and, in the same transaction, an event about it in its project.</summary>
+    public void PutVolume(VolumeRecord volume, string eventMessage) => Write(c =>
+    {
+        Command(c, "INSERT OR REPLACE INTO volumes (key, doc) VALUES ($k, $d)", ("$k", volume.Key), ("$d", Serialize(volume, Json.VolumeRecord)));
+        InsertEvent(null, "volume", eventMessage, volume.Project);
+    });
+
+    public void DeleteVolume(VolumeRecord volume) => Write(c =>
+    {
+        Command(c, "DELETE FROM volumes WHERE key = $k", ("$k", volume.Key));
+        InsertEvent(null, "volume", $"volume {volume.Key} deleted", volume.Project);
+    });
 
     // Projects
 

@@ -30,6 +30,17 @@ public sealed record VmRecord
     /// </summary>
     public string? DiskFormat { get; init; }
 
+    /// <summary>Volumes (<c>POOL/NAME</c>) attached as further disks, in order after its own (vdb, vdc, ...).</summary>
+    public IReadOnlyList<string> Volumes
+    {
+        get => _volumes;
+
+        // A record written before volumes has none: the JSON source generator sets a missing property to null, not to [].
+        init => _volumes = value ?? [];
+    }
+
+    private readonly IReadOnlyList<string> _volumes = [];
+
     public string BootArgs { get; init; } = string.Empty;
 
     public string RestartPolicy { get; init; } = RestartPolicies.OnFailure;

@@ -3,7 +3,10 @@ using HostVM.Host.Inventory;
 
 namespace HostVM.Host.Supervision;
 
-/// <summary>A project's quotas against its VMs plus one more: 409 quota-exceeded naming each quota it would pass.</summary>
+/// <summary>
+/// A project's quotas against its VMs plus one more: 409 quota-exceeded naming each quota it would pass. Its disk quota counts
+/// allocated bytes, not VMs: <see cref="Storage.VolumeManager.AdmitDisk"/>.
+/// </summary>
 public static class QuotaCheck
 {
     public static void Admit(string project, ProjectQuotas quotas, IReadOnlyCollection<VmRecord> existing, VmRecord adding)
@@ -23,7 +26,6 @@ public static class QuotaCheck
         Check("max_vms", quotas.MaxVms, existing.Count, 1, string.Empty);
         Check("max_vcpus", quotas.MaxVcpus, existing.Sum(v => (long)v.Vcpus), adding.Vcpus, " vCPUs");
         Check("max_memory_mib", quotas.MaxMemoryMib, existing.Sum(v => v.MemoryMib), adding.MemoryMib, " MiB");
-        Check("max_disk_mib", quotas.MaxDiskMib, existing.Sum(v => v.DiskMib), adding.DiskMib, " MiB");
         if (errors.Count > 0)
         {
             throw new ApiProblem(409, "quota-exceeded", "The project's quota would be exceeded",

@@ -30,6 +30,7 @@ public sealed class VmSupervisor : IDisposable
     private readonly HostSettings _settings;
     private readonly InventoryStore _inventory;
     private readonly ImageStore _images;
+    private readonly Storage.VolumeManager _volumes;
     private readonly VmmLauncher _launcher;
     private readonly HostResources _resources;
     private readonly Lock _admission = new();
@@ -39,11 +40,12 @@ public sealed class VmSupervisor : IDisposable
     private readonly Timer _monitor;
     private readonly CancellationTokenSource _stopping = new();
 
-    public VmSupervisor(HostSettings settings, InventoryStore inventory, ImageStore images)
+    public VmSupervisor(HostSettings settings, InventoryStore inventory, ImageStore images, Storage.VolumeManager volumes)
     {
         _settings = settings;
         _inventory = inventory;
         _images = images;
+        _volumes = volumes;
         _launcher = new VmmLauncher(settings);
         _resources = new HostResources(settings);
         Directory.CreateDirectory(Path.Combine(settings.DataDir, "vms"));
@@ -212,9 +214,11 @@ public sealed class VmSupervisor : IDisposable
             networks.Add(new VmNetwork(network, mac.ToString()));
         }
 
-        if (networks.Count > Machine.MachineConfiguration.MaxVirtioDevices - 3)
+        // The VM's own disk, the entropy device and a balloon take three of the board's virtio slots.
+        int slots = Machine.MachineConfiguration.MaxVirtioDevices - 3;
+        if (networks.Count + (request.Volumes?.Count ?? 0) > slots)
         {
-            throw ApiProblem.BadRequest($"networks: at most {Machine.MachineConfiguration.MaxVirtioDevices - 3} NICs.", "networks");
+            throw ApiProblem.BadRequest($"networks and volumes: at most {slots} together.", request.Volumes is { Count: > 0 } ? "volumes" : "networks");
         }
 
         long imageDiskMib = ((image.DiskBytes ?? 0) + (1 << 20) - 1) >> 20;
@@ -261,6 +265,11 @@ public sealed class VmSupervisor : IDisposable
             // Under the admission lock, so two creates at once cannot both fit the last of a quota.
             var quotas = (_inventory.Project(project) ?? throw ApiProblem.NotFound("project", project)).Quotas;
             QuotaCheck.Admit(project, quotas, _inventory.Vms().Where(v => v.Project == project).ToList(), vm);
+            _volumes.AdmitDisk(project, 0);
+
+            // Under the volumes' lock too, so a volume cannot be attached twice, or deleted while it is being attached.
+            using var volumesLock = _volumes.Sync.EnterScope();
+            vm = vm with { Volumes = _volumes.CheckAttachable(request.Volumes, project) };
 
             try
             {
@@ -348,7 +357,7 @@ public sealed class VmSupervisor : IDisposable
             }
 
             vm = vm with { JailId = _launcher.Jail?.Allocate(all.Where(v => v.Id != vm.Id && VmStates.HasProcess(v.State)).Select(v => v.JailId)) };
-            (process, pid, ticks) = _launcher.Launch(vm, paths);
+            (process, pid, ticks) = _launcher.Launch(vm, paths, [.. vm.Volumes.Select(VolumeFile)]);
             vm = vm with { State = VmStates.Starting, Pid = pid, PidStartTicks = ticks, StartedAt = DateTimeOffset.UtcNow };
             try
             {
@@ -389,6 +398,10 @@ public sealed class VmSupervisor : IDisposable
         _inventory.PutVm(vm, eventType, $"{what} (pid {pid}, {watch.ElapsedMilliseconds} ms to API-ready)");
         return vm;
     }
+
+    /// <summary>The files of an attached volume; one whose record is gone keeps the VM from starting (409), never boots it without that disk.</summary>
+    private Storage.VolumeFile VolumeFile(string key) => _volumes.FilesOf(_inventory.Volume(key)
+        ?? throw new ApiProblem(409, "vm-files-missing", "The VM's files are missing", $"volume {key} is attached but no longer exists."));
 
     /// <summary>
     /// A VM boots only the kernel and initrd linked into its own directory at create, and starts only

@@ -97,7 +97,8 @@ public sealed partial class VmmJail(HostSettings settings)
     /// that runs <paramref name="program"/> with <paramref name="arguments"/> in it. The caller's shell joins
     /// <paramref name="cgroup"/> first (<see cref="CgroupJoin"/>), so the VMM is in it from its first instruction.
     /// </summary>
-    public IReadOnlyList<string> Prepare(VmRecord vm, VmPaths paths, int id, IReadOnlyList<string> program, IReadOnlyList<string> arguments, long fileSizeLimit, int? nice)
+    public IReadOnlyList<string> Prepare(VmRecord vm, VmPaths paths, int id, IReadOnlyList<string> program, IReadOnlyList<string> arguments, long fileSizeLimit, int? nice,
+        IReadOnlyList<Storage.VolumeFile>? volumes = null)
     {
         ArgumentNullException.ThrowIfNull(vm);
         ArgumentNullException.ThrowIfNull(paths);
@@ -182,6 +183,19 @@ public sealed partial class VmmJail(HostSettings settings)
         {
             OwnBy(paths.Base, 0, SharedGroup, 0x1a0); // 0640
             Bind(paths.Base, Inside.Base, directory: false, readOnly: true);
+        }
+
+        // Volumes where the host has them (their qcow2 headers name their bases by those paths): the volume its own,
+        // read-write; its bases root's, readable by the jails' group, read-only (a base may be another VM's base too).
+        foreach (var volume in volumes ?? [])
+        {
+            OwnBy(volume.Path, id, id, 0x180); // 0600
+            Bind(volume.Path, volume.Path, directory: false, readOnly: false);
+            foreach (string baseFile in volume.BackingChain)
+            {
+                OwnBy(baseFile, 0, SharedGroup, 0x1a0); // 0640
+                Bind(baseFile, baseFile, directory: false, readOnly: true);
+            }
         }
 
         // Boot files are the image's (hard links): root's, readable by the jails' group; each jail sees only its own.

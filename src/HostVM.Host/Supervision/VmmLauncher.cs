@@ -44,11 +44,14 @@ public sealed class VmmLauncher(HostSettings settings)
 
     public static string InterfaceId(int index) => $"eth{index}";
 
+    /// <summary>The drive id of the VM's <paramref name="index"/>th attached volume.</summary>
+    public static string VolumeId(int index) => $"vol{index}";
+
     /// <summary>
     /// The VMM's configuration for <paramref name="vm"/>, whose files are at <paramref name="paths"/> on the host and at
     /// <paramref name="inside"/> where the VMM sees them (the same, unless it is jailed).
     /// </summary>
-    public FullVmConfiguration Configuration(VmRecord vm, VmPaths paths, VmPaths inside)
+    public FullVmConfiguration Configuration(VmRecord vm, VmPaths paths, VmPaths inside, IReadOnlyList<Storage.VolumeFile>? volumes = null)
     {
         ArgumentNullException.ThrowIfNull(vm);
         ArgumentNullException.ThrowIfNull(paths);
@@ -63,9 +66,14 @@ public sealed class VmmLauncher(HostSettings settings)
                 BootArgs = vm.BootArgs,
             },
             MachineConfig = new MachineConfig { VcpuCount = vm.Vcpus, MemSizeMib = vm.MemoryMib, CpuCapPercent = vm.CpuCapPercent },
-            Drives = vm.DiskMib > 0
-                ? [new Drive { DriveId = DiskId, PathOnHost = inside.DiskOf(vm), Format = vm.DiskFormat ?? "raw", IsRootDevice = false, IsReadOnly = false, RateLimiter = Limiter(vm.DiskLimits) }]
-                : [],
+            // Volumes are where the host has them, jailed or not (the jail binds them there): a qcow2 volume names its base by a path
+            // relative to itself or absolute, which must resolve the same inside.
+            Drives = [
+                .. vm.DiskMib > 0
+                    ? [new Drive { DriveId = DiskId, PathOnHost = inside.DiskOf(vm), Format = vm.DiskFormat ?? "raw", IsRootDevice = false, IsReadOnly = false, RateLimiter = Limiter(vm.DiskLimits) }]
+                    : Array.Empty<Drive>(),
+                .. (volumes ?? []).Select((v, i) => new Drive { DriveId = VolumeId(i), PathOnHost = v.Path, Format = v.Format, IsRootDevice = false, IsReadOnly = false, RateLimiter = Limiter(vm.DiskLimits) }),
+            ],
             NetworkInterfaces = [.. vm.Networks.Select((n, i) => new NetworkInterface
             {
                 IfaceId = InterfaceId(i),
@@ -100,8 +108,9 @@ public sealed class VmmLauncher(HostSettings settings)
     /// daemon started (keep it until it exits: .NET reaps the children it tracks, and its exit code is the VMM's) and
     /// the VMM's own pid and start time (the same process unless jailed). The caller waits for its API socket.
     /// </summary>
-    public (Process Process, int Pid, long StartTicks) Launch(VmRecord vm, VmPaths paths)
+    public (Process Process, int Pid, long StartTicks) Launch(VmRecord vm, VmPaths paths, IReadOnlyList<Storage.VolumeFile> volumes)
     {
+        ArgumentNullException.ThrowIfNull(volumes);
         ArgumentNullException.ThrowIfNull(vm);
         ArgumentNullException.ThrowIfNull(paths);
         OwnerOnly.CreateDirectory(paths.Directory);
@@ -113,7 +122,7 @@ public sealed class VmmLauncher(HostSettings settings)
         }
 
         var inside = vm.JailId is null ? paths : VmmJail.Inside;
-        File.WriteAllText(paths.VmmConfig, JsonSerializer.Serialize(Configuration(vm, paths, inside), VmmJsonContext.Default.FullVmConfiguration));
+        File.WriteAllText(paths.VmmConfig, JsonSerializer.Serialize(Configuration(vm, paths, inside, volumes), VmmJsonContext.Default.FullVmConfiguration));
         var arguments = new List<string>
         {
             "--id", vm.Name, "--config-file", inside.VmmConfig, "--api-sock", inside.ApiSocket,
@@ -130,8 +139,10 @@ public sealed class VmmLauncher(HostSettings settings)
             var cgroup = VmCgroup.Create(jail.CgroupScope, vm.Id, VmCgroup.QuotaMicroseconds(vm.Vcpus, vm.CpuCapPercent), vm.CpuWeight,
                 (vm.MemoryMib + settings.JailMemoryOverheadMib) << 20, out _);
             join = VmmJail.CgroupJoin(cgroup);
-            long fileSize = Math.Max(vm.DiskMib << 20, settings.SerialLogMaxBytes) + (1 << 20);
-            command = jail.Prepare(vm, paths, id, HostvmCommand, arguments, fileSize, Nice(vm.CpuWeight));
+            // The largest file it writes: a qcow2 disk grows past its size by its tables (1/6000 of it) and what crashes leaked.
+            long largest = volumes.Select(v => new FileInfo(v.Path).Length).Append(vm.DiskMib << 20).Append(settings.SerialLogMaxBytes).Max();
+            long fileSize = largest + (largest / 64) + (16 << 20);
+            command = jail.Prepare(vm, paths, id, HostvmCommand, arguments, fileSize, Nice(vm.CpuWeight), volumes);
 
             // Nothing of the daemon's environment goes in: the jail's VMM gets what it needs, by name.
             info.Environment.Clear();

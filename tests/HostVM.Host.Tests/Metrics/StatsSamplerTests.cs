@@ -25,7 +25,7 @@ public sealed class StatsSamplerTests : IAsyncLifetime
         var settings = new HostSettings { DataDir = Path.Combine(_root, "d"), RuntimeDir = Path.Combine(_root, "r"), StatsIntervalS = 10 };
         Directory.CreateDirectory(settings.DataDir);
         _inventory = new InventoryStore(Path.Combine(settings.DataDir, "hostvm.db"));
-        _supervisor = new VmSupervisor(settings, _inventory, new ImageStore(settings, _inventory));
+        _supervisor = new VmSupervisor(settings, _inventory, new ImageStore(settings, _inventory), new HostVM.Host.Storage.VolumeManager(settings, _inventory));
         _sampler = new StatsSampler(settings, _inventory, _supervisor);
         return ValueTask.CompletedTask;
     }

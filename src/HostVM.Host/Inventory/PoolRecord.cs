@@ -1,0 +1,22 @@
+namespace HostVM.Host.Inventory;
+
+/// <summary>
+/// A named place for volumes. Driver <c>dir</c>: files in <see cref="Path"/> (the default pool is in the data directory).
+/// Pools are the host's (made by its admin: a pool names a host path); volumes in them belong to projects.
+/// </summary>
+public sealed record PoolRecord
+{
+    public const string Default = "default";
+    public const string DirDriver = "dir";
+
+    public required string Name { get; init; }
+
+    public required string Driver { get; init; }
+
+    /// <summary>The directory of a <c>dir</c> pool.</summary>
+    public string? Path { get; init; }
+
+    public string Description { get; init; } = string.Empty;
+
+    public DateTimeOffset CreatedAt { get; init; }
+}
