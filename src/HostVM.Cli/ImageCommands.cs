@@ -10,6 +10,7 @@ public static class ImageCommands
     public static Command Create(DaemonCommandRunner runner) => new("image", "Manage the images VMs are created from (a kernel, an optional initrd and disk).")
     {
         ImportCommand(runner),
+        CreateCommand(runner),
         runner.ListCommand(
             "List the images.",
             (c, t) => c.ListImagesAsync(t),
@@ -59,6 +60,21 @@ public static class ImageCommands
                 : await call.Client.ImportImageAsync(metadata, files, null, call.CancellationToken).ConfigureAwait(false);
             return call.Print(image, (screen, i) => screen.MarkupLine(
                 $"Imported image [bold]{Markup.Escape(i.Name)}[/]: kernel {HumanOutput.Bytes(i.KernelBytes)}, initrd {HumanOutput.Bytes(i.InitrdBytes)}, disk {HumanOutput.Bytes(i.DiskBytes)}."));
+        });
+        return command;
+    }
+
+    private static Command CreateCommand(DaemonCommandRunner runner)
+    {
+        var name = new Argument<string>("name") { Description = "The image's name: 1-63 lower-case letters, digits and '-', starting with a letter." };
+        var fromVm = new Option<string>("--from-vm") { Description = "A stopped VM: its kernel, initrd and disk (as its guest sees it) become the image, in its project.", Required = true };
+        var append = new Option<string?>("--append") { Description = "The default kernel command line of VMs made from it (default: the VM's)." };
+        var description = new Option<string?>("--description") { Description = "A note shown with the image." };
+        var command = new Command("create", "Make an image (a template) from a stopped VM.") { name, fromVm, append, description };
+        runner.SetAction(command, async call =>
+        {
+            var image = await call.Client.CreateImageFromVmAsync(call.Get(name), call.Get(fromVm), call.Get(append), call.Get(description), call.CancellationToken).ConfigureAwait(false);
+            return call.Print(image, (screen, i) => screen.MarkupLine($"Made image [bold]{Markup.Escape(i.Name)}[/] from VM {Markup.Escape(call.Get(fromVm))}: disk {HumanOutput.Bytes(i.DiskBytes)}."));
         });
         return command;
     }

@@ -70,7 +70,8 @@ public static class VmCommands
     private static Command CreateCommand(DaemonCommandRunner runner)
     {
         var name = new Argument<string>("name") { Description = "The new VM's name: 1-63 lower-case letters, digits and '-', starting with a letter." };
-        var image = new Option<string>("--image") { Description = "The image to boot (see `hostvm image list`); the VM's disk is a qcow2 overlay on the image's.", Required = true };
+        var image = new Option<string?>("--image") { Description = "The image to boot (see `hostvm image list`); the VM's disk is a qcow2 overlay on the image's." };
+        var cloneOf = new Option<string?>("--clone-of") { Description = "Instead of an image: a stopped VM to clone (its disk without a copy; its settings unless given here)." };
         var vcpus = new Option<int?>("--vcpus") { Description = "Virtual CPUs (the daemon's default: 1)." };
         var memory = new Option<string?>("--memory", "-m") { Description = "Guest RAM, e.g. 256M or 1G (a bare number is MiB; the daemon's default: 128M)." };
         var cpuCap = CpuCapOption();
@@ -97,14 +98,20 @@ public static class VmCommands
         var project = OptionValues.ProjectOption("VM");
         var command = new Command("create", "Create a VM from an image.")
         {
-            name, image, vcpus, memory, cpuCap, cpuWeight, diskSize, disks, networks, restart, diskBw, diskOps, nicBw, nicOps, balloon, append, start, project,
+            name, image, cloneOf, vcpus, memory, cpuCap, cpuWeight, diskSize, disks, networks, restart, diskBw, diskOps, nicBw, nicOps, balloon, append, start, project,
         };
         runner.SetAction(command, async call =>
         {
+            if ((call.Get(image) is null) == (call.Get(cloneOf) is null))
+            {
+                throw new UsageException("vm create: give --image IMAGE or --clone-of VM (one of them).");
+            }
+
             var request = new CreateVmRequest
             {
                 Name = call.Get(name),
                 Image = call.Get(image),
+                CloneOf = call.Get(cloneOf),
                 Project = call.Get(project),
                 Vcpus = call.Get(vcpus),
                 MemoryMib = OptionValues.Mib("--memory", call.Get(memory)),
@@ -273,7 +280,7 @@ public static class VmCommands
             ("Image", Markup.Escape(vm.Image)),
             ("vCPUs", cpu),
             ("Memory", HumanOutput.Mib(vm.MemoryMib) + (vm.Balloon ? $" (balloon {HumanOutput.Mib(vm.BalloonMib)})" : string.Empty)),
-            ("Disk", $"{HumanOutput.Mib(vm.DiskMib)}{(vm.DiskFormat == "qcow2" ? " (qcow2 overlay on its image's disk)" : vm.DiskMib > 0 ? " (raw)" : string.Empty)}, {HumanOutput.Limits(vm.DiskLimits)}"),
+            ("Disk", $"{HumanOutput.Mib(vm.DiskMib)}{(vm.DiskFormat == "qcow2" ? $" (qcow2 overlay on its image's disk{(vm.DiskLayers.Count > 0 ? $" and {vm.DiskLayers.Count} layer(s)" : string.Empty)})" : vm.DiskMib > 0 ? " (raw)" : string.Empty)}, {HumanOutput.Limits(vm.DiskLimits)}"),
             ("Volumes", vm.Volumes.Count == 0 ? "-" : Markup.Escape(string.Join(", ", vm.Volumes))),
             ("Networks", vm.Networks.Count == 0 ? "-" : Markup.Escape(string.Join(", ", vm.Networks.Select(n => $"{n.Network} ({n.Mac})"))) + $", {HumanOutput.Limits(vm.NicLimits)}"),
             ("Boot args", HumanOutput.Escape(vm.BootArgs)),

@@ -64,6 +64,118 @@ public sealed class CloneTests
         }
     }
 
+    [Fact]
+    public async Task AStoppedVmIsClonedWithoutACopyAndMadeIntoAnImage()
+    {
+        using var daemon = await DaemonUnderTest.StartAsync();
+        await daemon.ImportGuestAsync();
+        var source = await daemon.CreateVmAsync(new { name = "src", image = "guest", memory_mib = 128 });
+        string sourceDir = Path.Combine(daemon.DataDir, "vms", source.GetProperty("id").GetString()!);
+        await WriteOwnFileAsync(daemon, source, "src", "before-the-clone");
+
+        Assert.Equal(400, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = "bad", clone_of = "src", image = "guest" })).Status);
+        var (status, clone) = await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = "copy", clone_of = "src", vcpus = 2 });
+        Assert.True(status == 201, clone.ToString());
+        Assert.Equal(2, clone.GetProperty("vcpus").GetInt32());
+        Assert.Equal(source.GetProperty("memory_mib").GetInt64(), clone.GetProperty("memory_mib").GetInt64());
+        string cloneDir = Path.Combine(daemon.DataDir, "vms", clone.GetProperty("id").GetString()!);
+
+        // The source's disk so far is one layer, shared by name (a hard link), under a new overlay in each VM.
+        string layer = Assert.Single(clone.GetProperty("disk_layers").EnumerateArray()).GetString()!;
+        var sourceNow = await daemon.GetAsync("/v1/vms/src");
+        Assert.Equal(layer, Assert.Single(sourceNow.GetProperty("disk_layers").EnumerateArray()).GetString());
+        Assert.Equal(Stat("%i", Path.Combine(sourceDir, layer)), Stat("%i", Path.Combine(cloneDir, layer)));
+        foreach (string dir in new[] { sourceDir, cloneDir })
+        {
+            Assert.Equal(OverlayBytes, new FileInfo(Path.Combine(dir, "disk.qcow2")).Length);
+            Assert.Contains($"backing file: {layer}", QemuTools.Check("qemu-img", dir, "info", "disk.qcow2"), StringComparison.Ordinal);
+        }
+
+        // Each writes its own; the layer does not change.
+        string layerHash = Sha256(Path.Combine(sourceDir, layer));
+        Assert.Contains("was: before-the-clone", await WriteOwnFileAsync(daemon, clone, "copy", "clone-wrote"), StringComparison.Ordinal);
+        await WriteOwnFileAsync(daemon, sourceNow, "src", "source-wrote");
+        Assert.Equal(layerHash, Sha256(Path.Combine(sourceDir, layer)));
+        Assert.Equal("clone-wrote\n", OwnFile(daemon, cloneDir));
+        Assert.Equal("source-wrote\n", OwnFile(daemon, sourceDir));
+
+        // A running VM is not cloned.
+        Assert.Equal(200, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms/src/start")).Status);
+        Assert.Equal(409, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = "late", clone_of = "src" })).Status);
+        Assert.Equal(200, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms/src/stop", new { force = true })).Status);
+
+        // A template from the source: its disk as the guest sees it (base, layer and overlay), flattened.
+        var (made, image) = await daemon.SendAsync(HttpMethod.Post, "/v1/images", new { name = "tmpl", from_vm = "src" });
+        Assert.True(made == 201, image.ToString());
+        Assert.Equal("source-wrote\n", DebugfsCat(Path.Combine(daemon.DataDir, "images", "tmpl", "disk.img"), "/own.txt"));
+
+        // Deleting the source leaves the clone whole (its names for the shared files are its own).
+        Assert.Equal(204, (await daemon.SendAsync(HttpMethod.Delete, "/v1/vms/src?purge=true")).Status);
+        QemuTools.Check("qemu-img", cloneDir, "check", "disk.qcow2");
+        Assert.Equal("clone-wrote\n", OwnFile(daemon, cloneDir));
+    }
+
+    [Fact]
+    public async Task AFreezeTheDaemonDiedInIsFinishedOrUndoneAtItsNextStart()
+    {
+        using var daemon = await DaemonUnderTest.StartAsync();
+        await daemon.ImportGuestAsync();
+        var source = await daemon.CreateVmAsync(new { name = "src", image = "guest" });
+        Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = "copy", clone_of = "src" })).Status);
+        string dir = Path.Combine(daemon.DataDir, "vms", source.GetProperty("id").GetString()!);
+        string layer = (await daemon.GetAsync("/v1/vms/src")).GetProperty("disk_layers")[0].GetString()!;
+        string before = Stat("%i", Path.Combine(dir, "disk.qcow2"));
+
+        // Died after recording the layer, before the rename: the new overlay is put in place. Died before recording
+        // one: that overlay and the layer's name go.
+        await daemon.KillAndRestartAsync(() =>
+        {
+            QemuTools.Check("qemu-img", dir, "create", "-f", "qcow2", "-b", layer, "-F", "qcow2", "disk.next.qcow2");
+            QemuTools.Check("qemu-img", dir, "create", "-f", "qcow2", "layer-0123456789abcdef0123456789abcdef.qcow2", "1M");
+        });
+        Assert.NotEqual(before, Stat("%i", Path.Combine(dir, "disk.qcow2")));
+        Assert.False(File.Exists(Path.Combine(dir, "disk.next.qcow2")));
+        Assert.False(File.Exists(Path.Combine(dir, "layer-0123456789abcdef0123456789abcdef.qcow2")));
+
+        await daemon.KillAndRestartAsync(() =>
+            QemuTools.Check("qemu-img", dir, "create", "-f", "qcow2", "-b", "layer-0123456789abcdef0123456789abcdef.qcow2", "-F", "qcow2", "-u", "disk.next.qcow2", "64M"));
+        Assert.False(File.Exists(Path.Combine(dir, "disk.next.qcow2")));
+        Assert.Contains($"backing file: {layer}", QemuTools.Check("qemu-img", dir, "info", "disk.qcow2"), StringComparison.Ordinal);
+    }
+
+    /// <summary>Boots the VM, writes <paramref name="text"/> into /own.txt on its ext4, and stops it; returns what the guest printed (the file's old content after "was: ").</summary>
+    private static async Task<string> WriteOwnFileAsync(DaemonUnderTest daemon, System.Text.Json.JsonElement vm, string name, string text)
+    {
+        Assert.Equal(200, (await daemon.SendAsync(HttpMethod.Post, $"/v1/vms/{name}/start")).Status);
+        await daemon.WaitForSerialAsync(vm, "HOSTVM-SHELL-READY");
+        int status;
+        string output;
+        using (var console = ConsoleConnection.Open(daemon.ConsoleSocket(vm)))
+        {
+            (status, output) = await console.RunAsync($"mount -t ext4 /dev/vda /mnt && echo was: $(cat /mnt/own.txt 2>/dev/null) && echo '{text}' > /mnt/own.txt && umount /mnt && sync");
+            Assert.True(status == 0, output);
+        }
+
+        Assert.Equal(200, (await daemon.SendAsync(HttpMethod.Post, $"/v1/vms/{name}/stop", new { timeout_s = 20 })).Status);
+        File.Delete(daemon.SerialLog(vm)); // the next boot's marker is the next boot's
+        return output;
+    }
+
+    /// <summary>/own.txt on the VM's disk as qemu-img reads its whole chain.</summary>
+    private static string OwnFile(DaemonUnderTest daemon, string vmDir)
+    {
+        string flat = Path.Combine(daemon.Root, $"flat-{Guid.NewGuid():N}.ext4");
+        QemuTools.Check("qemu-img", vmDir, "convert", "-O", "raw", "disk.qcow2", flat);
+        try
+        {
+            return DebugfsCat(flat, "/own.txt");
+        }
+        finally
+        {
+            File.Delete(flat);
+        }
+    }
+
     private static string Sha256(string path)
     {
         using var file = File.OpenRead(path);

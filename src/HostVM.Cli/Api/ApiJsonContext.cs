@@ -26,6 +26,7 @@ namespace HostVM.Cli.Api;
 [JsonSerializable(typeof(UpdateVmRequest))]
 [JsonSerializable(typeof(CreateNetworkRequest))]
 [JsonSerializable(typeof(HostVM.Host.Api.SetEgressRequest))]
+[JsonSerializable(typeof(HostVM.Host.Api.ImportImageRequest))]
 [JsonSerializable(typeof(HostVM.Host.Api.PoolView))]
 [JsonSerializable(typeof(List<HostVM.Host.Api.PoolView>))]
 [JsonSerializable(typeof(HostVM.Host.Api.VolumeView))]

@@ -5,7 +5,10 @@ public sealed record CreateVmRequest
 {
     public required string Name { get; init; }
 
-    public required string Image { get; init; }
+    public string? Image { get; init; }
+
+    /// <summary>A stopped VM to clone instead of an image.</summary>
+    public string? CloneOf { get; init; }
 
     /// <summary>The project it goes into (null: the token's, else "default").</summary>
     public string? Project { get; init; }

@@ -115,6 +115,11 @@ public sealed class DaemonClient : IDisposable
         return await SendAsync(HttpMethod.Post, "v1/images", form, Json.Image, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>Makes an image of a stopped VM (its boot files and its disk, flattened).</summary>
+    public Task<DaemonResponse<Image>> CreateImageFromVmAsync(string name, string vm, string? bootArgs, string? description, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, "v1/images", JsonContent(new ImportImageRequest { Name = name, FromVm = vm, BootArgs = bootArgs, Description = description }, Json.ImportImageRequest),
+            Json.Image, cancellationToken);
+
     public Task<DaemonResponse<List<Image>>> ListImagesAsync(CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, "v1/images", null, Json.ListImage, cancellationToken);
 

@@ -34,6 +34,15 @@ public sealed record Vm
 
     public IReadOnlyList<VmNetwork> Networks { get; init; } = [];
 
+    /// <summary>Read-only layers under its overlay (made when it, or its source, was cloned).</summary>
+    public IReadOnlyList<string> DiskLayers
+    {
+        get => _diskLayers;
+        init => _diskLayers = value ?? [];
+    }
+
+    private readonly IReadOnlyList<string> _diskLayers = [];
+
     /// <summary>Attached volumes (POOL/NAME); none from a daemon older than volumes (whose answer has no such field).</summary>
     public IReadOnlyList<string> Volumes
     {

@@ -12,6 +12,9 @@ public sealed record CreateVmRequest
 
     public string? Image { get; init; }
 
+    /// <summary>A stopped VM of the project to clone (instead of an image): its disk without a copy, and its settings where the request gives none.</summary>
+    public string? CloneOf { get; init; }
+
     public int? Vcpus { get; init; }
 
     public long? MemoryMib { get; init; }

@@ -82,7 +82,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
 
         routes.Get("/v1/images", Access.Read, "image.list", "Images", (HttpContext c) => Ok(inventory.Images().Where(i => Caller(c).Sees(i.Project)).ToList(), Json.ListImageRecord)).Produces<List<ImageRecord>>();
         routes.Get("/v1/images/{name}", Access.Read, "image.get", "One image", (string name, HttpContext c) => Ok(Image(c, name), Json.ImageRecord)).Produces<ImageRecord>();
-        routes.Post("/v1/images", Access.Operate, "image.import", "Import an image (JSON paths in an import directory, or a multipart upload)", (Delegate)ImportImageAsync).Accepts<ImportImageRequest>("application/json", "multipart/form-data").Produces<ImageRecord>(201);
+        routes.Post("/v1/images", Access.Operate, "image.import", "Import an image (JSON paths in an import directory, or from_vm: a stopped VM; or a multipart upload)", (Delegate)ImportImageAsync).Accepts<ImportImageRequest>("application/json", "multipart/form-data").Produces<ImageRecord>(201);
         routes.Delete("/v1/images/{name}", Access.Operate, "image.delete", "Delete an image", (string name, HttpContext c) =>
         {
             images.Delete(Image(c, name).Name);
@@ -288,6 +288,19 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         }
 
         var request = await ReadAsync(context, Json.ImportImageRequest).ConfigureAwait(false);
+        if (request.FromVm is not null)
+        {
+            var vm = Vm(context, request.FromVm);
+            if (request.Project is not null && request.Project != vm.Project)
+            {
+                throw ApiProblem.BadRequest($"project '{request.Project}': an image made from VM '{vm.Name}' goes into its project, '{vm.Project}'.", "project");
+            }
+
+            AccessControl.Touch(context, "image", request.Name ?? string.Empty, vm.Project);
+            var made = vms.MakeImage(vm.Id, request);
+            return Created(context, made, Json.ImageRecord, $"/v1/images/{made.Name}");
+        }
+
         string project = TargetProject(context, request.Project);
         AccessControl.Touch(context, "image", request.Name ?? string.Empty, project);
         var imported = images.ImportFromPaths(request with { Project = project }, Caller(context).Project);

@@ -8,6 +8,9 @@ public sealed record ImportImageRequest
     /// <summary>The project it goes into (default: the token's, or "default").</summary>
     public string? Project { get; init; }
 
+    /// <summary>Instead of files: a stopped VM whose boot files and disk (flattened to raw) become the image, in its project.</summary>
+    public string? FromVm { get; init; }
+
     public string? Kernel { get; init; }
 
     public string? Initrd { get; init; }

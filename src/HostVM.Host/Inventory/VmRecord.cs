@@ -30,6 +30,18 @@ public sealed record VmRecord
     /// </summary>
     public string? DiskFormat { get; init; }
 
+    /// <summary>
+    /// Read-only qcow2 layers between the base and the overlay, bottom first: files in the VM's directory, each naming the
+    /// one below (the lowest names the base). A clone and its source share the layers made when it was cloned.
+    /// </summary>
+    public IReadOnlyList<string> DiskLayers
+    {
+        get => _diskLayers;
+        init => _diskLayers = value ?? [];
+    }
+
+    private readonly IReadOnlyList<string> _diskLayers = [];
+
     /// <summary>Volumes (<c>POOL/NAME</c>) attached as further disks, in order after its own (vdb, vdc, ...).</summary>
     public IReadOnlyList<string> Volumes
     {

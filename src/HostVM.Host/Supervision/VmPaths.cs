@@ -24,6 +24,12 @@ public sealed record VmPaths(string Directory, string RuntimeDirectory)
 
     public const string BaseFileName = "base.img";
 
+    /// <summary>A layer of the VM's disk between its base and its overlay (a clone's source's disk when it was cloned; read-only).</summary>
+    public string Layer(string name) => Path.Combine(Directory, name);
+
+    /// <summary>A new overlay while a freeze puts it in place (see VmSupervisor.Freeze).</summary>
+    public string NextOverlay => Path.Combine(Directory, "disk.next.qcow2");
+
     /// <summary>The file the VM's disk is: its overlay, or its raw copy.</summary>
     public string DiskOf(HostVM.Host.Inventory.VmRecord vm)
     {

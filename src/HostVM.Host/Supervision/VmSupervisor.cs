@@ -50,6 +50,7 @@ public sealed class VmSupervisor : IDisposable
         _resources = new HostResources(settings);
         Directory.CreateDirectory(Path.Combine(settings.DataDir, "vms"));
         SweepLeftovers();
+        FinishFreezes();
         _monitor = new Timer(_ => Monitor(), null, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
     }
 
@@ -155,9 +156,39 @@ public sealed class VmSupervisor : IDisposable
     {
         ArgumentNullException.ThrowIfNull(request);
         string name = Names.Check(request.Name, "name");
-        string imageName = Names.Check(request.Image, "image");
         string project = request.Project ?? ProjectRecord.Default;
-        var image = _inventory.Image(imageName) is { } found && found.Project == project ? found : throw ApiProblem.BadRequest($"image '{imageName}': no such image (hostvm image list).", "image");
+
+        // A clone takes what the request leaves out from its source: its image, sizes, limits and networks (with new MACs).
+        VmRecord? source = null;
+        if (request.CloneOf is not null)
+        {
+            source = _inventory.Vm(Names.Check(request.CloneOf, "clone_of")) is { } s && s.Project == project
+                ? s
+                : throw ApiProblem.BadRequest($"clone_of '{request.CloneOf}': no such VM in project '{project}' (hostvm vm list).", "clone_of");
+            if (request.Image is not null)
+            {
+                throw ApiProblem.BadRequest("image: a clone boots what its source boots; give image or clone_of, not both.", "image");
+            }
+
+            request = request with
+            {
+                Vcpus = request.Vcpus ?? source.Vcpus,
+                MemoryMib = request.MemoryMib ?? source.MemoryMib,
+                CpuCapPercent = request.CpuCapPercent ?? source.CpuCapPercent,
+                CpuWeight = request.CpuWeight ?? source.CpuWeight,
+                DiskMib = request.DiskMib ?? source.DiskMib,
+                BootArgs = request.BootArgs ?? source.BootArgs,
+                RestartPolicy = request.RestartPolicy ?? source.RestartPolicy,
+                Networks = request.Networks ?? [.. source.Networks.Select(n => new NetworkAttachment { Network = n.Network })],
+                DiskLimits = request.DiskLimits ?? source.DiskLimits,
+                NicLimits = request.NicLimits ?? source.NicLimits,
+                Balloon = request.Balloon ?? source.Balloon,
+            };
+        }
+
+        string imageName = source?.Image ?? Names.Check(request.Image, "image");
+        var image = source is not null ? null
+            : _inventory.Image(imageName) is { } found && found.Project == project ? found : throw ApiProblem.BadRequest($"image '{imageName}': no such image (hostvm image list).", "image");
         int vcpus = request.Vcpus ?? 1;
         long memory = request.MemoryMib ?? 128;
         if (vcpus is < 1 or > Machine.MachineConfiguration.MaxHarts)
@@ -221,13 +252,14 @@ public sealed class VmSupervisor : IDisposable
             throw ApiProblem.BadRequest($"networks and volumes: at most {slots} together.", request.Volumes is { Count: > 0 } ? "volumes" : "networks");
         }
 
-        long imageDiskMib = ((image.DiskBytes ?? 0) + (1 << 20) - 1) >> 20;
+        long imageDiskMib = source?.DiskMib ?? ((image!.DiskBytes ?? 0) + (1 << 20) - 1) >> 20;
+        bool hasDisk = source is not null ? source.DiskMib > 0 : image!.DiskBytes is not null;
         long diskMib = request.DiskMib ?? imageDiskMib;
-        if (diskMib < imageDiskMib || (diskMib > 0 && image.DiskBytes is null))
+        if (diskMib < imageDiskMib || (diskMib > 0 && !hasDisk))
         {
-            throw ApiProblem.BadRequest(image.DiskBytes is null
-                ? $"disk_mib: image '{imageName}' has no disk to grow."
-                : $"disk_mib {diskMib}: smaller than the image's disk ({imageDiskMib} MiB).", "disk_mib");
+            throw ApiProblem.BadRequest(!hasDisk
+                ? $"disk_mib: {(source is null ? $"image '{imageName}'" : $"VM '{source.Name}'")} has no disk to grow."
+                : $"disk_mib {diskMib}: smaller than the {(source is null ? "image's" : "source's")} disk ({imageDiskMib} MiB).", "disk_mib");
         }
 
         var vm = new VmRecord
@@ -242,8 +274,8 @@ public sealed class VmSupervisor : IDisposable
             CpuCapPercent = request.CpuCapPercent is 100 ? null : request.CpuCapPercent,
             CpuWeight = weight,
             DiskMib = diskMib,
-            DiskFormat = File.Exists(_images.FileOf(imageName, ImageStore.DiskFile)) ? "qcow2" : null,
-            BootArgs = request.BootArgs ?? image.BootArgs,
+            DiskFormat = source is not null ? (hasDisk ? "qcow2" : null) : File.Exists(_images.FileOf(imageName, ImageStore.DiskFile)) ? "qcow2" : null,
+            BootArgs = request.BootArgs ?? image!.BootArgs,
             RestartPolicy = policy,
             Networks = networks,
             DiskLimits = request.DiskLimits ?? new RateLimit(),
@@ -255,6 +287,9 @@ public sealed class VmSupervisor : IDisposable
 
         var paths = PathsOf(vm);
         string staging = paths.Directory + ".creating";
+
+        // The source stays stopped while it is cloned: its operation is held (before the admission lock, as a start takes them).
+        using var sourceOp = source is null ? (OperationScope?)null : Operation(source);
         lock (_admission)
         {
             if (_inventory.Vm(name) is not null)
@@ -274,8 +309,16 @@ public sealed class VmSupervisor : IDisposable
             try
             {
                 Directory.CreateDirectory(staging);
-                _images.LinkBootFiles(image, Path.Combine(staging, "kernel"), Path.Combine(staging, "initrd"));
-                if (vm.DiskFormat == "qcow2")
+                if (source is not null)
+                {
+                    vm = vm with { DiskLayers = CloneFiles(Get(source.Id), new VmPaths(staging, paths.RuntimeDirectory), diskMib) };
+                }
+                else
+                {
+                    _images.LinkBootFiles(image!, Path.Combine(staging, "kernel"), Path.Combine(staging, "initrd"));
+                }
+
+                if (source is null && vm.DiskFormat == "qcow2")
                 {
                     // An overlay on the image's disk, linked in: a few clusters whatever the image's size, no copy.
                     var staged = new VmPaths(staging, paths.RuntimeDirectory);
@@ -288,7 +331,7 @@ public sealed class VmSupervisor : IDisposable
                 FileSync.Tree(staging);
                 Directory.Move(staging, paths.Directory);
                 FileSync.Entries(Path.GetDirectoryName(paths.Directory)!);
-                _inventory.PutVm(vm, "created", $"created from image {imageName}: {vcpus} vCPUs, {memory} MiB, disk {diskMib} MiB");
+                _inventory.PutVm(vm, "created", $"created from {(source is null ? $"image {imageName}" : $"VM {source.Name} (a clone)")}: {vcpus} vCPUs, {memory} MiB, disk {diskMib} MiB");
             }
             catch
             {
@@ -320,6 +363,176 @@ public sealed class VmSupervisor : IDisposable
         }
 
         return vm;
+    }
+
+    /// <summary>
+    /// Gives a clone in <paramref name="staged"/> the disk of stopped <paramref name="source"/> without copying it: the
+    /// source's overlay is frozen into a layer both share (<see cref="Freeze"/>) and the clone gets its own overlay on that.
+    /// The clone's boot files are the source's (linked), so it boots what its source boots even if the image is gone.
+    /// Returns the clone's layers.
+    /// </summary>
+    private IReadOnlyList<string> CloneFiles(VmRecord source, VmPaths staged, long diskMib)
+    {
+        if (source.State is not (VmStates.Stopped or VmStates.Failed))
+        {
+            throw ApiProblem.Conflict($"VM '{source.Name}' is {source.State}: stop it to clone it.");
+        }
+
+        if (source.Volumes.Count > 0)
+        {
+            throw ApiProblem.Conflict($"VM '{source.Name}' has volumes attached ({string.Join(", ", source.Volumes)}): a clone takes the VM's own disk only; clone a VM without volumes.");
+        }
+
+        if (source.DiskMib > 0 && source.DiskFormat != "qcow2")
+        {
+            throw ApiProblem.Conflict($"VM '{source.Name}' has a raw disk (made before overlays): it cannot be cloned without a copy; make an image of it (hostvm image create --from-vm) and VMs from that.");
+        }
+
+        var from = PathsOf(source);
+        RequireOwnFiles(source, from);
+        FileLink.LinkOrCopy(from.Kernel, staged.Kernel);
+        if (File.Exists(from.Initrd))
+        {
+            FileLink.LinkOrCopy(from.Initrd, staged.Initrd);
+        }
+
+        if (source.DiskMib <= 0)
+        {
+            return [];
+        }
+
+        var layers = Freeze(source).DiskLayers;
+        FileLink.LinkOrCopy(from.Base, staged.Base);
+        foreach (string layer in layers)
+        {
+            FileLink.LinkOrCopy(from.Layer(layer), staged.Layer(layer));
+        }
+
+        long size;
+        using (var top = Qcow2BlockDevice.Open(staged.Layer(layers[^1]), readOnly: true))
+        {
+            size = top.Length;
+        }
+
+        Qcow2Image.Create(staged.Overlay, Math.Max(diskMib << 20, size), layers[^1], "qcow2");
+        return layers;
+    }
+
+    /// <summary>
+    /// Freezes a stopped VM's overlay: it becomes a read-only layer (a new name for the same file) and the VM gets a new,
+    /// empty overlay on it. Crash-safe in this order: the layer's name (a hard link) and the new overlay (disk.next.qcow2)
+    /// are made; the record names the layer; the new overlay is renamed over the old name. A daemon that dies in between
+    /// finishes or undoes it at its next start (<see cref="FinishFreezes"/>) before any VM runs.
+    /// </summary>
+    private VmRecord Freeze(VmRecord vm)
+    {
+        var paths = PathsOf(vm);
+        string layer = $"layer-{Guid.NewGuid():N}.qcow2";
+        long size;
+        using (var overlay = Qcow2BlockDevice.Open(paths.Overlay, readOnly: true))
+        {
+            size = overlay.Length;
+        }
+
+        FileLink.LinkOrCopy(paths.Overlay, paths.Layer(layer));
+        Qcow2Image.Create(paths.NextOverlay, size, layer, "qcow2");
+        FileSync.Entries(paths.Directory);
+        vm = vm with { DiskLayers = [.. vm.DiskLayers, layer] };
+        _inventory.PutVm(vm, "frozen", $"its disk so far is now the read-only layer {layer} (for a clone); a new overlay takes its writes");
+        File.Move(paths.NextOverlay, paths.Overlay, overwrite: true);
+        FileSync.Entries(paths.Directory);
+        return vm;
+    }
+
+    /// <summary>
+    /// Finishes what a daemon that died in <see cref="Freeze"/> left: a new overlay on a layer the record names is put in
+    /// place; one on a layer it does not is dropped, with layer files no record names.
+    /// </summary>
+    private void FinishFreezes()
+    {
+        foreach (var vm in _inventory.Vms().Where(v => v.DiskFormat == "qcow2"))
+        {
+            var paths = PathsOf(vm);
+            if (!Directory.Exists(paths.Directory))
+            {
+                continue;
+            }
+
+            if (File.Exists(paths.NextOverlay))
+            {
+                string? backing;
+                using (var handle = File.OpenHandle(paths.NextOverlay))
+                {
+                    backing = Qcow2Header.Read(handle, paths.NextOverlay).BackingFile;
+                }
+
+                if (backing is not null && vm.DiskLayers.Count > 0 && backing == vm.DiskLayers[^1])
+                {
+                    File.Move(paths.NextOverlay, paths.Overlay, overwrite: true);
+                }
+                else
+                {
+                    File.Delete(paths.NextOverlay);
+                }
+
+                FileSync.Entries(paths.Directory);
+            }
+
+            foreach (string file in Directory.GetFiles(paths.Directory, "layer-*.qcow2").Where(f => !vm.DiskLayers.Contains(Path.GetFileName(f))))
+            {
+                File.Delete(file);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Makes an image of a stopped VM: its boot files (linked) and its disk as the guest sees it, flattened into a sparse
+    /// raw file (a copy of what it holds, not of its size), so VMs made from the image get overlays on it like any other.
+    /// </summary>
+    public ImageRecord MakeImage(string vmId, ImportImageRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        string name = Names.Check(request.Name, "name");
+        _images.RequireFree(name);
+        var vm = Get(vmId);
+        using var op = Operation(vm);
+        vm = Get(vm.Id);
+        if (vm.State is not (VmStates.Stopped or VmStates.Failed))
+        {
+            throw ApiProblem.Conflict($"VM '{vm.Name}' is {vm.State}: stop it to make an image of it.");
+        }
+
+        var paths = PathsOf(vm);
+        RequireOwnFiles(vm, paths);
+        string staging = _images.BeginImport();
+        try
+        {
+            FileLink.LinkOrCopy(paths.Kernel, Path.Combine(staging, ImageStore.KernelFile));
+            if (File.Exists(paths.Initrd))
+            {
+                FileLink.LinkOrCopy(paths.Initrd, Path.Combine(staging, ImageStore.InitrdFile));
+            }
+
+            if (vm.DiskMib > 0)
+            {
+                string disk = Path.Combine(staging, ImageStore.DiskFile);
+                using var content = new BlockDeviceStream(DiskImage.Open(paths.DiskOf(vm), readOnly: true, vm.DiskFormat ?? "raw"));
+                using (var raw = new FileStream(disk, FileMode.CreateNew, FileAccess.Write))
+                {
+                    raw.SetLength(content.Length);
+                }
+
+                using var target = DiskImage.Open(disk, readOnly: false, "raw");
+                BlockCopy.CopyAsync(content, content.Length, target, null, CancellationToken.None).GetAwaiter().GetResult();
+            }
+
+            return _images.Commit(staging, name, request.BootArgs ?? vm.BootArgs, request.Description ?? $"made from VM {vm.Name}", vm.Project);
+        }
+        catch
+        {
+            ImageStore.Abandon(staging);
+            throw;
+        }
     }
 
     public VmRecord StartVm(string nameOrId)
@@ -425,7 +638,7 @@ public sealed class VmSupervisor : IDisposable
             }
         }
 
-        foreach (string file in vm.DiskMib <= 0 ? [] : vm.DiskFormat == "qcow2" ? new[] { paths.Overlay, paths.Base } : [paths.Disk])
+        foreach (string file in vm.DiskMib <= 0 ? [] : vm.DiskFormat == "qcow2" ? [paths.Overlay, paths.Base, .. vm.DiskLayers.Select(paths.Layer)] : new[] { paths.Disk })
         {
             if (!File.Exists(file))
             {

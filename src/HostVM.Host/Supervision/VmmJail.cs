@@ -185,6 +185,13 @@ public sealed partial class VmmJail(HostSettings settings)
             Bind(paths.Base, Inside.Base, directory: false, readOnly: true);
         }
 
+        // Layers (a clone's and its source's shared disk so far), the same way: the names from the record, not the files.
+        foreach (string layer in vm.DiskFormat == "qcow2" ? vm.DiskLayers : [])
+        {
+            OwnBy(paths.Layer(layer), 0, SharedGroup, 0x1a0);
+            Bind(paths.Layer(layer), Inside.Layer(layer), directory: false, readOnly: true);
+        }
+
         // Volumes where the host has them (their qcow2 headers name their bases by those paths): the volume its own,
         // read-write; its bases root's, readable by the jails' group, read-only (a base may be another VM's base too).
         foreach (var volume in volumes ?? [])
