@@ -44,6 +44,7 @@ public static class VmCommands
             DeleteCommand(runner),
             ConsoleCommand.Create(runner),
             StatsCommand(runner),
+            BitmapCommands.Create(runner),
             SetCommand(runner),
         };
         return vm;

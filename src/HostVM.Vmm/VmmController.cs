@@ -5,6 +5,7 @@ using HostVM.Machine.Boot;
 using HostVM.Machine.Virtio;
 using HostVM.Networking;
 using HostVM.Storage;
+using HostVM.Storage.Qcow2;
 using HostVM.Vmm.Api;
 
 namespace HostVM.Vmm;
@@ -976,6 +977,29 @@ public sealed class VmmController : IDisposable
     {
         GCSettings.LargeObjectHeapCompactionMode = GCLargeObjectHeapCompactionMode.CompactOnce;
         GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+    }
+
+    /// <summary>The dirty bitmaps of a running drive (a qcow2 one).</summary>
+    public IReadOnlyList<DirtyBitmap> Bitmaps(string driveId) => DirtyBitmaps.List(RunningQcow2(driveId));
+
+    /// <summary>Adds, removes, clears, enables, disables or merges a bitmap of a running drive; it takes effect for the next write.</summary>
+    public void ChangeBitmaps(string driveId, BitmapRequest request) => DirtyBitmaps.Apply(RunningQcow2(driveId), request);
+
+    public IReadOnlyList<BitmapExtent> BitmapExtents(string driveId, string name) => DirtyBitmaps.Extents(RunningQcow2(driveId), name);
+
+    private Qcow2BlockDevice RunningQcow2(string driveId)
+    {
+        lock (_lock)
+        {
+            if (!_drives.Any(d => d.DriveId == driveId))
+            {
+                throw new VmmFault($"There is no drive '{driveId}'.");
+            }
+
+            return _blockDevices.TryGetValue(driveId, out var block)
+                ? DirtyBitmaps.Qcow2(block.Backend, driveId)
+                : throw new VmmFault($"drive {driveId}: the machine is not running; its bitmaps are in its image file.");
+        }
     }
 
     private static VirtioBlock OpenDrive(Drive d)

@@ -187,6 +187,23 @@ public sealed class VmmServer : IAsyncDisposable
                 return Ok(_vmm.Statistics(), json.VmmStatistics);
         }
 
+        // HostVM's own: /hostvm/drives/{id}/bitmaps[/{name}/extents].
+        if (path.StartsWith("/hostvm/drives/", StringComparison.Ordinal))
+        {
+            string[] parts = path["/hostvm/drives/".Length..].Split('/');
+            string id = Uri.UnescapeDataString(parts[0]);
+            switch (method, parts.Length > 1 ? parts[1] : null, parts.Length)
+            {
+                case ("GET", "bitmaps", 2):
+                    return Ok(_vmm.Bitmaps(id), json.IReadOnlyListDirtyBitmap);
+                case ("PUT", "bitmaps", 2):
+                    _vmm.ChangeBitmaps(id, ApiJson.Parse(body, json.BitmapRequest));
+                    return null;
+                case ("GET", "bitmaps", 4) when parts[3] == "extents":
+                    return Ok(_vmm.BitmapExtents(id, Uri.UnescapeDataString(parts[2])), json.IReadOnlyListBitmapExtent);
+            }
+        }
+
         if (Parameter(path, "/drives/") is { } driveId)
         {
             switch (method)

@@ -37,6 +37,9 @@ public sealed class AccessMatrixTests
         ["GET /v1/vms/{vm}/stats/history"] = "read",
         ["GET /v1/vms/{vm}/console"] = "read",
         ["GET /v1/vms/{vm}/console/log"] = "read",
+        ["GET /v1/vms/{vm}/disks/{disk}/bitmaps"] = "read",
+        ["PUT /v1/vms/{vm}/disks/{disk}/bitmaps"] = "operate",
+        ["GET /v1/vms/{vm}/disks/{disk}/bitmaps/{name}/extents"] = "read",
         ["GET /v1/networks"] = "read",
         ["GET /v1/networks/{name}"] = "read",
         ["POST /v1/networks"] = "operate",
@@ -255,6 +258,8 @@ public sealed class AccessMatrixTests
             .Replace("/v1/pools/{name}", "/v1/pools/default", StringComparison.Ordinal)
             .Replace("/v1/volumes/{pool}/{name}", method == "PUT" ? $"/v1/volumes/default/vol-new-{n}" : $"/v1/volumes/default/vol-{target}", StringComparison.Ordinal)
             .Replace("{vm}", $"vm-{target}", StringComparison.Ordinal)
+            .Replace("/disks/{disk}/bitmaps/{name}", "/disks/vol0/bitmaps/b", StringComparison.Ordinal)
+            .Replace("{disk}", "vol0", StringComparison.Ordinal)
             .Replace("{id}", VictimTokens.TryGetValue(target, out string? id) ? id : "0000000000000000", StringComparison.Ordinal);
         if (method == "PUT" && pattern.StartsWith("/v1/volumes/", StringComparison.Ordinal))
         {
@@ -266,6 +271,7 @@ public sealed class AccessMatrixTests
             ("POST", "/v1/pools") => new { name = $"pool-new-{n}", path = Path.Combine(_poolRoot, $"pool-{n}") },
             ("POST", "/v1/volumes") => new { name = $"vol-new-{n}", size_bytes = 1 << 20, project = target },
             ("PATCH", "/v1/volumes/{pool}/{name}") => new { size_bytes = 2 << 20 },
+            ("PUT", "/v1/vms/{vm}/disks/{disk}/bitmaps") => new { action = "add", name = $"b{n}" },
             ("POST", "/v1/images") => new { name = $"img-new-{n}", kernel = "kernel", project = target },
             ("POST", "/v1/vms") => new { name = $"vm-new-{n}", image = $"img-{target}", project = target },
             ("POST", "/v1/networks") => new { name = $"net-new-{n}", project = target },
@@ -306,15 +312,16 @@ public sealed class AccessMatrixTests
                 Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/networks", new { name = $"net-{project}", project })).Status);
             }
 
-            var (status, vm) = await daemon.SendAsync(HttpMethod.Get, $"/v1/vms/vm-{project}");
-            if (status == 404)
-            {
-                Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = $"vm-{project}", image = $"img-{project}", project })).Status);
-            }
-
             if ((await daemon.SendAsync(HttpMethod.Get, $"/v1/volumes/default/vol-{project}")).Status == 404)
             {
                 Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/volumes", new { name = $"vol-{project}", size_bytes = 1 << 20, project })).Status);
+            }
+
+            // The VM has the volume as its disk vol0 (the bitmap routes' disk).
+            var (status, vm) = await daemon.SendAsync(HttpMethod.Get, $"/v1/vms/vm-{project}");
+            if (status == 404)
+            {
+                Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = $"vm-{project}", image = $"img-{project}", project, volumes = new[] { $"default/vol-{project}" } })).Status);
             }
 
             if (!VictimTokens.ContainsKey(project))

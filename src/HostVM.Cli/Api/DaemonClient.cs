@@ -234,6 +234,17 @@ public sealed class DaemonClient : IDisposable
     public Task DeleteNetworkAsync(string name, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Delete, $"v1/networks/{Escape(name)}", null, cancellationToken);
 
+    // Dirty bitmaps of a VM's disks
+
+    public Task<DaemonResponse<List<HostVM.Vmm.Api.DirtyBitmap>>> ListBitmapsAsync(string vm, string disk, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, $"{VmPath(vm)}/disks/{Escape(disk)}/bitmaps", null, Json.ListDirtyBitmap, cancellationToken);
+
+    public Task ChangeBitmapsAsync(string vm, string disk, HostVM.Vmm.Api.BitmapRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Put, $"{VmPath(vm)}/disks/{Escape(disk)}/bitmaps", JsonContent(request, Json.BitmapRequest), cancellationToken);
+
+    public Task<DaemonResponse<List<HostVM.Vmm.Api.BitmapExtent>>> BitmapExtentsAsync(string vm, string disk, string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, $"{VmPath(vm)}/disks/{Escape(disk)}/bitmaps/{Escape(name)}/extents", null, Json.ListBitmapExtent, cancellationToken);
+
     // Pools and volumes
 
     public Task<DaemonResponse<PoolView>> CreatePoolAsync(CreatePoolRequest request, CancellationToken cancellationToken = default) =>

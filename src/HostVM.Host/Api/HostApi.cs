@@ -122,6 +122,19 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         routes.Get("/v1/vms/{vm}/console/log", Access.Read, "vm.console-log", "The last bytes of the VM's serial log (text)",
             (string vm, string? bytes, HttpContext c) => consoles.Log(Vm(c, vm), bytes)).Produces<string>(200, "text/plain");
 
+        routes.Get("/v1/vms/{vm}/disks/{disk}/bitmaps", Access.Read, "vm.disk.bitmaps", "A disk's dirty bitmaps (disk: its own; volN: its Nth volume)",
+            (string vm, string disk, HttpContext c) => Ok(vms.Bitmaps(Vm(c, vm).Id, disk), Json.IReadOnlyListDirtyBitmap)).Produces<IReadOnlyList<Vmm.Api.DirtyBitmap>>();
+        routes.Put("/v1/vms/{vm}/disks/{disk}/bitmaps", Access.Operate, "vm.disk.bitmap", "Add, remove, clear, enable, disable or merge a disk's dirty bitmap",
+            async (string vm, string disk, HttpContext c) =>
+            {
+                var id = Vm(c, vm).Id;
+                vms.ChangeBitmaps(id, disk, await ReadAsync(c, Json.BitmapRequest).ConfigureAwait(false));
+                return Results.NoContent();
+            }).Accepts<Vmm.Api.BitmapRequest>("application/json").Produces(204);
+        routes.Get("/v1/vms/{vm}/disks/{disk}/bitmaps/{name}/extents", Access.Read, "vm.disk.bitmap.extents", "The ranges a dirty bitmap has set (written since it was made or cleared)",
+            (string vm, string disk, string name, HttpContext c) => Ok(vms.BitmapExtents(Vm(c, vm).Id, disk, name), Json.IReadOnlyListBitmapExtent))
+            .Produces<IReadOnlyList<Vmm.Api.BitmapExtent>>();
+
         routes.Get("/v1/networks", Access.Read, "network.list", "Networks", (HttpContext c) => Ok(networks.List().Where(n => Caller(c).Sees(n.Project)).ToList(), Json.ListNetworkView)).Produces<List<NetworkView>>();
         routes.Get("/v1/networks/{name}", Access.Read, "network.get", "One network", (string name, HttpContext c) => Ok(networks.Get(Network(c, name).Name), Json.NetworkView)).Produces<NetworkView>();
         routes.Post("/v1/networks", Access.Operate, "network.create", "Create a network (a switch, optionally with a NAT uplink)", async (HttpContext c) =>

@@ -947,6 +947,80 @@ public sealed class VmSupervisor : IDisposable
         _operations.TryRemove(vm.Id, out _);
     }
 
+    /// <summary>The dirty bitmaps of one of a VM's disks (<c>disk</c>, or <c>volN</c> for its Nth volume): from its VMM while it runs, else from the file.</summary>
+    public IReadOnlyList<DirtyBitmap> Bitmaps(string vmId, string disk) =>
+        OnDisk(vmId, disk, readOnly: true, (client, id) => client.BitmapsAsync(id), DirtyBitmaps.List);
+
+    public void ChangeBitmaps(string vmId, string disk, BitmapRequest request) =>
+        OnDisk(vmId, disk, readOnly: false, async (client, id) =>
+        {
+            await client.ChangeBitmapsAsync(id, request).ConfigureAwait(false);
+            return 0;
+        }, qcow2 =>
+        {
+            DirtyBitmaps.Apply(qcow2, request);
+            return 0;
+        });
+
+    public IReadOnlyList<BitmapExtent> BitmapExtents(string vmId, string disk, string name) =>
+        OnDisk(vmId, disk, readOnly: true, (client, id) => client.BitmapExtentsAsync(id, name), qcow2 => DirtyBitmaps.Extents(qcow2, name));
+
+    /// <summary>
+    /// Runs a bitmap call on a VM's disk under the VM's operation (so it does not start or stop meanwhile): through its VMM
+    /// when it has one, else on the qcow2 file opened here (closed cleanly after, which stores the bitmaps).
+    /// </summary>
+    private T OnDisk<T>(string vmId, string disk, bool readOnly, Func<VmmClient, string, Task<T>> running, Func<Qcow2BlockDevice, T> stopped)
+    {
+        var vm = Get(vmId);
+        using var op = Operation(vm);
+        vm = Get(vm.Id);
+        var paths = PathsOf(vm);
+        string file;
+        string format;
+        if (disk == VmmLauncher.DiskId && vm.DiskMib > 0)
+        {
+            (file, format) = (paths.DiskOf(vm), vm.DiskFormat ?? "raw");
+        }
+        else if (Enumerable.Range(0, vm.Volumes.Count).FirstOrDefault(i => VmmLauncher.VolumeId(i) == disk, -1) is var index and >= 0)
+        {
+            var volume = VolumeFile(vm.Volumes[index]);
+            (file, format) = (volume.Path, volume.Format);
+        }
+        else
+        {
+            throw ApiProblem.NotFound("disk", $"{vm.Name}/{disk}");
+        }
+
+        if (format != "qcow2")
+        {
+            throw ApiProblem.BadRequest($"disk {disk} of VM '{vm.Name}' is raw: dirty bitmaps are kept in qcow2 disks.", "disk");
+        }
+
+        try
+        {
+            if (VmStates.HasProcess(vm.State))
+            {
+                using var client = new VmmClient(paths.ApiSocket);
+                return running(client, disk).GetAwaiter().GetResult();
+            }
+
+            using var qcow2 = Qcow2BlockDevice.Open(file, readOnly);
+            return stopped(qcow2);
+        }
+        catch (Exception e) when (e is VmmFault or VmmRequestException)
+        {
+            throw ApiProblem.BadRequest($"VM '{vm.Name}', disk {disk}: {e.Message}", "disk");
+        }
+        catch (BlockDeviceException e)
+        {
+            throw ApiProblem.Conflict($"VM '{vm.Name}', disk {disk}: {e.Message}");
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or IOException)
+        {
+            throw new ApiProblem(502, "vmm-unreachable", "The VM's VMM did not answer", $"VM '{vm.Name}': {e.Message}");
+        }
+    }
+
     public HostInfo Info() => _resources.Describe(_inventory.Vms());
 
     /// <summary>Reads the VMM's counters within <paramref name="timeout"/>; one that does not answer is a 502 problem.</summary>

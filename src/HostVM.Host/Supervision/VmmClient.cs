@@ -58,6 +58,26 @@ public sealed class VmmClient : IDisposable
 
     public Task SetBalloonAsync(long mib) => SendAsync(HttpMethod.Patch, "/balloon", new Balloon { AmountMib = mib }, Json.Balloon);
 
+    public Task<IReadOnlyList<DirtyBitmap>> BitmapsAsync(string driveId) => GetAsync($"/hostvm/drives/{Uri.EscapeDataString(driveId)}/bitmaps", Json.IReadOnlyListDirtyBitmap);
+
+    public Task ChangeBitmapsAsync(string driveId, BitmapRequest request) =>
+        SendAsync(HttpMethod.Put, $"/hostvm/drives/{Uri.EscapeDataString(driveId)}/bitmaps", request, Json.BitmapRequest);
+
+    public Task<IReadOnlyList<BitmapExtent>> BitmapExtentsAsync(string driveId, string name) =>
+        GetAsync($"/hostvm/drives/{Uri.EscapeDataString(driveId)}/bitmaps/{Uri.EscapeDataString(name)}/extents", Json.IReadOnlyListBitmapExtent);
+
+    private async Task<T> GetAsync<T>(string path, JsonTypeInfo<T> type)
+    {
+        using var response = await _http.GetAsync(path).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            var fault = await response.Content.ReadFromJsonAsync(Json.ApiError).ConfigureAwait(false);
+            throw new VmmRequestException($"the VMM refused GET {path}: {fault?.FaultMessage ?? response.StatusCode.ToString()}");
+        }
+
+        return (await response.Content.ReadFromJsonAsync(type).ConfigureAwait(false))!;
+    }
+
     private async Task SendAsync<T>(HttpMethod method, string path, T body, JsonTypeInfo<T> type)
     {
         using var request = new HttpRequestMessage(method, path) { Content = JsonContent.Create(body, type) };
