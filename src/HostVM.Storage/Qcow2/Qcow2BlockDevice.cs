@@ -275,21 +275,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice
             }
         }
 
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(total);
-        try
-        {
-            Read(offset, buffer.AsSpan(0, total));
-            int at = 0;
-            foreach (var d in destinations)
-            {
-                buffer.AsSpan(at, d.Length).CopyTo(d.Span);
-                at += d.Length;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        BounceBuffer.ReadScattered(this, offset, destinations);
     }
 
     /// <summary>
@@ -299,34 +285,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice
     public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> sources)
     {
         ArgumentNullException.ThrowIfNull(sources);
-        if (sources.Count == 1)
-        {
-            Write(offset, sources[0].Span);
-            return;
-        }
-
-        int total = 0;
-        foreach (var s in sources)
-        {
-            total = checked(total + s.Length);
-        }
-
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(total);
-        try
-        {
-            int at = 0;
-            foreach (var s in sources)
-            {
-                s.Span.CopyTo(buffer.AsSpan(at));
-                at += s.Length;
-            }
-
-            Write(offset, buffer.AsSpan(0, total));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        BounceBuffer.WriteGathered(this, offset, sources);
     }
 
     public void Write(long offset, ReadOnlySpan<byte> source)
