@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -59,7 +58,7 @@ public sealed partial class NbdGuestTests : IDisposable
         Assert.True(code == 0, output);
         string flat = Path.Combine(_dir, "flat.ext4");
         Assert.Equal(0, QemuImg("convert", "-O", "raw", image, flat).ExitCode);
-        Assert.Equal(written, Convert.ToHexStringLower(SHA256.HashData(DebugfsDump(flat, "/hostvm/nbd.bin"))));
+        Assert.Equal(written, Convert.ToHexStringLower(SHA256.HashData(Ext4Files.Dump(flat, "/hostvm/nbd.bin", _dir))));
     }
 
     private static string Sha256Of(string output) =>
@@ -69,14 +68,4 @@ public sealed partial class NbdGuestTests : IDisposable
     private static partial Regex HashLine();
 
     private (int ExitCode, string Output) QemuImg(params string[] args) => HostVM.Storage.Tests.QemuTools.Run("qemu-img", _dir, args);
-
-    private byte[] DebugfsDump(string image, string pathInImage)
-    {
-        string outFile = Path.Combine(_dir, "extracted.bin");
-        using var p = Process.Start(new ProcessStartInfo("debugfs", ["-R", $"dump {pathInImage} {outFile}", image]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-        string err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(File.Exists(outFile), $"debugfs could not extract {pathInImage}: {err}");
-        return File.ReadAllBytes(outFile);
-    }
 }
