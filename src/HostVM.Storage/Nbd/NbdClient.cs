@@ -655,7 +655,7 @@ public sealed class NbdClient : IDisposable
 
     private ulong Send(ushort command, ushort flags, long offset, uint length, ReadOnlySpan<byte> payload)
     {
-        ObjectDisposedException.ThrowIf(_broken, this);
+        ThrowIfBroken();
         ulong cookie = _nextCookie++;
         Span<byte> header = stackalloc byte[28];
         BinaryPrimitives.WriteUInt32BigEndian(header, NbdProtocol.RequestMagic);
@@ -1047,9 +1047,18 @@ public sealed class NbdClient : IDisposable
         }
     }
 
+    /// <summary>An IOException, not ObjectDisposedException: another thread may break the connection at any moment.</summary>
+    private void ThrowIfBroken()
+    {
+        if (_broken)
+        {
+            throw new IOException($"NBD connection to {_uri} is closed (it failed, or was aborted).");
+        }
+    }
+
     private void CheckRequest(long offset, long length, bool payload)
     {
-        ObjectDisposedException.ThrowIf(_broken, this);
+        ThrowIfBroken();
         if (offset < 0 || length < 0 || offset > Size - length)
         {
             throw new ArgumentOutOfRangeException(nameof(offset), $"Range {offset}+{length} is outside NBD export {_uri} of {Size} bytes.");
