@@ -92,6 +92,26 @@ public sealed class NbdHostileServerTests
         Assert.Equal(1, server.Connections);
     }
 
+    [Fact]
+    public async Task AWriteWhoseConnectionDropsIsSentAgainOnANewOne()
+    {
+        int writes = 0;
+        await using var server = new HostileNbdServer(async (stream, r) =>
+        {
+            if (r.Type == 1 && Interlocked.Increment(ref writes) == 1)
+            {
+                stream.Close(); // the payload was taken, the reply never comes: did it land? Sending it again is safe.
+                return;
+            }
+
+            await stream.WriteAsync(HostileNbdServer.Simple(r.Cookie, 0));
+        });
+        using var disk = NbdBlockDevice.Open(NbdUri.Parse(server.Uri), readOnly: false, options: Quick);
+        await Task.Run(() => disk.Write(At, new byte[Length])).WaitAsync(NoHang, TestContext.Current.CancellationToken);
+        Assert.Equal(2, writes);
+        Assert.Equal(2, server.Connections);
+    }
+
     private static async Task ReadReply(Stream stream, HostileNbdServer.Request r, string lie)
     {
         byte[] reply = lie switch
