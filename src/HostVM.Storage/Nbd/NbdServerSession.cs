@@ -410,13 +410,39 @@ internal sealed class NbdServerSession
     {
         if (r.Length == 0)
         {
-            await StatusAsync(r, 0, null).ConfigureAwait(false);
+            // Nothing to send; a structured read must still be answered with a chunk, never a simple reply.
+            if (_structured)
+            {
+                ChunkHeader(r.Cookie, NbdProtocol.ReplyFlagDone, NbdProtocol.ReplyTypeNone, 0);
+                await _stream.WriteAsync(_header.AsMemory(0, 20), Token).ConfigureAwait(false);
+            }
+            else
+            {
+                await StatusAsync(r, 0, null).ConfigureAwait(false);
+            }
+
             return;
         }
 
+        // Runs that read as zeroes go as hole chunks: twelve bytes instead of the zeroes.
+        List<BlockExtent> holes = _structured ? Holes(export, offset, r.Length) : [];
+        int nextHole = 0;
         for (long done = 0; done < r.Length;)
         {
-            int n = (int)Math.Min(Piece, r.Length - done);
+            long at = offset + done;
+            if (nextHole < holes.Count && holes[nextHole].Offset == at)
+            {
+                var hole = holes[nextHole++];
+                ChunkHeader(r.Cookie, hole.End == offset + r.Length ? NbdProtocol.ReplyFlagDone : (ushort)0, NbdProtocol.ReplyTypeOffsetHole, 12);
+                BinaryPrimitives.WriteUInt64BigEndian(_header.AsSpan(20), (ulong)at);
+                BinaryPrimitives.WriteUInt32BigEndian(_header.AsSpan(28), (uint)hole.Length);
+                await _stream.WriteAsync(_header.AsMemory(0, 32), Token).ConfigureAwait(false);
+                done += hole.Length;
+                continue;
+            }
+
+            long untilHole = nextHole < holes.Count ? holes[nextHole].Offset - at : long.MaxValue;
+            int n = (int)Math.Min(Math.Min(Piece, r.Length - done), untilHole);
             string? failure = Device(export, () => export.Export.Device.Read(offset + done, buffer.AsSpan(0, n)));
             if (failure is not null)
             {
@@ -446,6 +472,40 @@ internal sealed class NbdServerSession
             await _stream.WriteAsync(buffer.AsMemory(0, n), Token).ConfigureAwait(false);
             done += n;
         }
+    }
+
+    /// <summary>The zero extents of the range, in order, as far as the device can say (none if it cannot, or fails).</summary>
+    private static List<BlockExtent> Holes(NbdServer.ExportState export, long offset, uint length)
+    {
+        var holes = new List<BlockExtent>();
+        if (export.Export.Device is not IAllocationMap map)
+        {
+            return holes;
+        }
+
+        IReadOnlyList<BlockExtent> extents = [];
+        if (Device(export, () => extents = map.MapAllocation(offset, length)) is not null)
+        {
+            return holes;
+        }
+
+        long at = offset;
+        foreach (var e in extents)
+        {
+            if (e.Offset != at || e.Length <= 0 || e.End > offset + length)
+            {
+                break; // past what the device answered sensibly, the rest is read as data
+            }
+
+            if (e.Zero)
+            {
+                holes.Add(e);
+            }
+
+            at = e.End;
+        }
+
+        return holes;
     }
 
     private async Task WriteAsync(NbdServer.ExportState export, Request r, long offset, bool inRange, byte[] buffer)
