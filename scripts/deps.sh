@@ -25,6 +25,10 @@ packages=(
   # the QEMU that benchmarks compare with, and its image tools (qemu-img, qemu-io: the storage
   # tests' independent peer for qcow2; only recommended by qemu-system-misc, so named here)
   qemu-system-misc qemu-utils
+  # the NBD tests' peers besides qemu-nbd (qemu-utils) and qemu-storage-daemon (with qemu-system-misc):
+  # nbdkit (a second server, with filters that inject errors and delays) and libnbd-bin (nbdinfo,
+  # which reads what HostVM's NBD server serves)
+  nbdkit libnbd-bin
   # tools the tests and benchmarks run: debugfs (e2fsprogs, above), ip (TAP test), python3
   # (the switch's cross-process peer, the test summary), openssl (certificate checks), curl,
   # socat, jq and wrk (API and console benchmarks), script (a terminal for hostvm run), git

@@ -23,7 +23,7 @@ public sealed class DeviceBuilder : IDisposable
     /// <summary>Lines for the user: host ports of user-network forwards ("tcp:127.0.0.1:8080-:80 → 8080"), device caveats.</summary>
     public List<string> Notes { get; } = [];
 
-    /// <summary>--drive file=PATH[,format=raw|qcow2][,readonly=on][,id=ID][,bw=SIZE/TIME][,ops=N/TIME][,bw-burst=..][,ops-burst=..]</summary>
+    /// <summary>--drive file=PATH|NBD-URI[,format=raw|qcow2][,readonly=on][,id=ID][,bw=SIZE/TIME][,ops=N/TIME][,bw-burst=..][,ops-burst=..]</summary>
     public void AddDrive(string text)
     {
         var list = KeyValueList.Parse("--drive", text);

@@ -34,7 +34,7 @@ public static class RunCommand
         var stats = new Option<bool>("--stats") { Description = "Print run time, guest instructions per second and the harts' host CPU use to stderr at exit." };
         var drives = new Option<string[]>("--drive")
         {
-            Description = "A virtio-blk disk: file=PATH[,format=raw|qcow2][,readonly=on][,id=SERIAL][,bw=SIZE/TIME][,ops=N/TIME][,bw-burst=SIZE][,ops-burst=N]. Repeatable.",
+            Description = "A virtio-blk disk: file=PATH (or nbd://HOST[:PORT]/EXPORT, nbd+unix:///EXPORT?socket=PATH)[,format=raw|qcow2][,readonly=on][,id=SERIAL][,bw=SIZE/TIME][,ops=N/TIME][,bw-burst=SIZE][,ops-burst=N]. Repeatable.",
             AllowMultipleArgumentsPerToken = false,
         };
         var nets = new Option<string[]>("--net")

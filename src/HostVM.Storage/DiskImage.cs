@@ -1,3 +1,4 @@
+using HostVM.Storage.Nbd;
 using HostVM.Storage.Qcow2;
 
 namespace HostVM.Storage;
@@ -6,6 +7,8 @@ namespace HostVM.Storage;
 /// Opens a disk image in its format: <c>raw</c> or <c>qcow2</c> as the caller says, or (format null) as the file's first
 /// bytes say. A file a guest has written to as a raw disk can hold a qcow2 header of the guest's making, naming any host
 /// file as its backing file: a disk HostVM made raw is always opened with <c>format: "raw"</c>, never probed.
+/// A path that is an NBD URI (<c>nbd://HOST[:PORT]/EXPORT</c>, <c>nbd+unix:///EXPORT?socket=PATH</c>, and the
+/// <c>nbds</c> forms with TLS) opens that remote export as a raw disk (<see cref="NbdBlockDevice"/>).
 /// </summary>
 public static class DiskImage
 {
@@ -17,6 +20,11 @@ public static class DiskImage
     public static IBlockDevice Open(string path, bool readOnly, string? format = null, string? identifier = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        if (NbdUri.IsNbdUri(path))
+        {
+            return OpenNbd(path, readOnly, format, identifier);
+        }
+
         format ??= File.Exists(path) && IsQcow2(path) ? "qcow2" : "raw";
         return format switch
         {
@@ -24,6 +32,31 @@ public static class DiskImage
             "qcow2" => Qcow2BlockDevice.Open(path, readOnly, identifier),
             _ => throw new BlockDeviceException($"Disk image '{path}': format '{format}' is not one of {string.Join(", ", Formats)}.", path),
         };
+    }
+
+    /// <summary>Whether <paramref name="path"/> names a disk on an NBD server rather than a file (it need not exist on this host).</summary>
+    public static bool IsRemote(string path) => NbdUri.IsNbdUri(path);
+
+    private static NbdBlockDevice OpenNbd(string path, bool readOnly, string? format, string? identifier)
+    {
+        if (format is not (null or "raw"))
+        {
+            // The server already presents the disk's contents; a qcow2 file on the server is served as raw by
+            // qemu-nbd/qemu-storage-daemon, and HostVM does not layer a format over a remote export.
+            throw new BlockDeviceException($"Disk '{path}': an NBD export is opened as a raw disk, not {format}: serve the image in its format on the server (e.g. qemu-nbd -f qcow2 IMAGE) and give format=raw or no format.", path);
+        }
+
+        NbdUri uri;
+        try
+        {
+            uri = NbdUri.Parse(path);
+        }
+        catch (FormatException e)
+        {
+            throw new BlockDeviceException(e.Message, path, e);
+        }
+
+        return NbdBlockDevice.Open(uri, readOnly, identifier);
     }
 
     /// <summary>Whether <paramref name="path"/> starts with qcow2's magic (false where it cannot be read).</summary>

@@ -9,7 +9,7 @@ namespace HostVM.Storage;
 /// open — exclusively when writable, shared when read-only — so two VMs never write one image at once,
 /// and a VM never reads an image another one is changing under it.
 /// </summary>
-public sealed class RawFileBlockDevice : IBlockDevice
+public sealed class RawFileBlockDevice : IBlockDevice, IAllocationMap
 {
     private const int SectorSize = 512;
     private const int MaxIdentifierBytes = 20;
@@ -253,6 +253,47 @@ public sealed class RawFileBlockDevice : IBlockDevice
             offset += chunk;
             length -= chunk;
         }
+    }
+
+    /// <summary>
+    /// The file's holes (SEEK_HOLE/SEEK_DATA) are holes of zeroes, the rest is data; a file system that cannot tell
+    /// reports everything as data. At most 1024 extents per call.
+    /// </summary>
+    public IReadOnlyList<BlockExtent> MapAllocation(long offset, long length)
+    {
+        ObjectDisposedException.ThrowIf(disposed, this);
+        CheckRange(offset, length);
+        var extents = new List<BlockExtent>();
+        long end = offset + length;
+        for (long at = offset; at < end && extents.Count < 1024;)
+        {
+            long data = LinuxFile.Seek(handle, at, LinuxFile.SeekData);
+            if (data == -LinuxFile.ENXIO || data >= end)
+            {
+                extents.Add(new BlockExtent(at, end - at, Hole: true, Zero: true)); // no data from here to the end
+                break;
+            }
+
+            if (data < 0)
+            {
+                extents.Add(new BlockExtent(at, end - at, Hole: false, Zero: false));
+                break;
+            }
+
+            if (data > at)
+            {
+                extents.Add(new BlockExtent(at, data - at, Hole: true, Zero: true));
+                at = data;
+                continue;
+            }
+
+            long hole = LinuxFile.Seek(handle, at, LinuxFile.SeekHole);
+            long upTo = hole > at ? Math.Min(hole, end) : end;
+            extents.Add(new BlockExtent(at, upTo - at, Hole: false, Zero: false));
+            at = upTo;
+        }
+
+        return extents;
     }
 
     public void Dispose()

@@ -270,7 +270,16 @@ public sealed class VmmController : IDisposable
             throw new VmmFault($"partuuid {uuid}: letters, digits and '-' only.");
         }
 
-        RequireReadableFile(drive.PathOnHost, "path_on_host");
+        if (DiskImage.IsRemote(drive.PathOnHost))
+        {
+            // An NBD URI names a disk on a server: nothing to find on this host; it is parsed and connected at start.
+            RequireNbdUri(drive.PathOnHost);
+        }
+        else
+        {
+            RequireReadableFile(drive.PathOnHost, "path_on_host");
+        }
+
         _ = RateLimits.ToSettings(drive.RateLimiter, "rate_limiter");
         lock (_lock)
         {
@@ -1040,6 +1049,18 @@ public sealed class VmmController : IDisposable
         if (bodyId != pathId)
         {
             throw new VmmFault($"The {field} in the path ({pathId}) does not match the one in the body ({bodyId}).");
+        }
+    }
+
+    private static void RequireNbdUri(string uri)
+    {
+        try
+        {
+            _ = HostVM.Storage.Nbd.NbdUri.Parse(uri);
+        }
+        catch (FormatException e)
+        {
+            throw new VmmFault($"path_on_host: {e.Message}");
         }
     }
 

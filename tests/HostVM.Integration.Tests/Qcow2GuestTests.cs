@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -48,7 +47,7 @@ public sealed partial class Qcow2GuestTests : IDisposable
         Assert.Equal(0, QemuImg("check", overlay).ExitCode);
         string flat = Path.Combine(_dir, "flat.ext4");
         Assert.Equal(0, QemuImg("convert", "-O", "raw", overlay, flat).ExitCode);
-        Assert.Equal(written, Sha256(DebugfsDump(flat, "/hostvm/out.bin")));
+        Assert.Equal(written, Sha256(Ext4Files.Dump(flat, "/hostvm/out.bin", _dir)));
         Assert.True(new FileInfo(overlay).Length < new FileInfo(baseImage).Length / 2, "the overlay holds only what the guest wrote");
     }
 
@@ -193,14 +192,4 @@ public sealed partial class Qcow2GuestTests : IDisposable
         Regex.Match(output, "\\b[0-9a-f]{64}\\b") is { Success: true } m ? m.Value : throw new InvalidOperationException("no sha256 in: " + output);
 
     private (int ExitCode, string Output) QemuImg(params string[] args) => HostVM.Storage.Tests.QemuTools.Run("qemu-img", _dir, args);
-
-    private byte[] DebugfsDump(string image, string pathInImage)
-    {
-        string outFile = Path.Combine(_dir, "extracted.bin");
-        using var p = Process.Start(new ProcessStartInfo("debugfs", ["-R", $"dump {pathInImage} {outFile}", image]) { RedirectStandardError = true, RedirectStandardOutput = true })!;
-        string err = p.StandardError.ReadToEnd();
-        p.WaitForExit();
-        Assert.True(File.Exists(outFile), $"debugfs could not extract {pathInImage}: {err}");
-        return File.ReadAllBytes(outFile);
-    }
 }

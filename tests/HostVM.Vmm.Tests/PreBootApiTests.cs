@@ -12,6 +12,16 @@ public sealed class PreBootApiTests : IAsyncLifetime
     public async ValueTask DisposeAsync() => await _api.DisposeAsync();
 
     [Fact]
+    public async Task ADrivesPathMayBeAnNbdUriCheckedAsAUriNotAFile()
+    {
+        // Not connected before InstanceStart: the server need not be up yet.
+        await _api.NoContentAsync("PUT", "/drives/remote", """{"drive_id": "remote", "path_on_host": "nbd://127.0.0.1:1/disk", "is_root_device": false}""");
+        await _api.NoContentAsync("PUT", "/drives/local", """{"drive_id": "local", "path_on_host": "nbd+unix:///disk?socket=/run/nbd.sock", "is_root_device": false}""");
+        Assert.Contains("needs ?socket=PATH", await _api.FaultAsync("PUT", "/drives/x", """{"drive_id": "x", "path_on_host": "nbd+unix:///disk", "is_root_device": false}"""), StringComparison.Ordinal);
+        Assert.Contains("port 'x'", await _api.FaultAsync("PUT", "/drives/x", """{"drive_id": "x", "path_on_host": "nbd://h:x/disk", "is_root_device": false}"""), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task DescribesTheInstanceAsNotStarted()
     {
         var info = await _api.GetAsync("/");

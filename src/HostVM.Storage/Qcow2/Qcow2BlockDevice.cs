@@ -20,10 +20,13 @@ namespace HostVM.Storage.Qcow2;
 /// Every table entry is checked before use: an offset outside the file, not aligned, or (when writing) onto the image's
 /// own metadata is an I/O error for that request, never an access elsewhere.
 /// </summary>
-public sealed class Qcow2BlockDevice : IBlockDevice
+public sealed class Qcow2BlockDevice : IBlockDevice, IAllocationMap
 {
     /// <summary>The deepest backing chain opened (QEMU has no fixed limit; a loop is caught before this).</summary>
     public const int MaxChainDepth = 64;
+
+    /// <summary>The most extents one <see cref="MapAllocation"/> returns.</summary>
+    public const int MaxMapExtents = 65536;
 
     private const ulong OffsetMask = 0x00ff_ffff_ffff_fe00; // bits 9-55 of L1 and standard L2 entries
     private const ulong CompressedFlag = 1UL << 62;
@@ -275,21 +278,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice
             }
         }
 
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(total);
-        try
-        {
-            Read(offset, buffer.AsSpan(0, total));
-            int at = 0;
-            foreach (var d in destinations)
-            {
-                buffer.AsSpan(at, d.Length).CopyTo(d.Span);
-                at += d.Length;
-            }
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        BounceBuffer.ReadScattered(this, offset, destinations);
     }
 
     /// <summary>
@@ -299,34 +288,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice
     public void Write(long offset, IReadOnlyList<ReadOnlyMemory<byte>> sources)
     {
         ArgumentNullException.ThrowIfNull(sources);
-        if (sources.Count == 1)
-        {
-            Write(offset, sources[0].Span);
-            return;
-        }
-
-        int total = 0;
-        foreach (var s in sources)
-        {
-            total = checked(total + s.Length);
-        }
-
-        byte[] buffer = ArrayPool<byte>.Shared.Rent(total);
-        try
-        {
-            int at = 0;
-            foreach (var s in sources)
-            {
-                s.Span.CopyTo(buffer.AsSpan(at));
-                at += s.Length;
-            }
-
-            Write(offset, buffer.AsSpan(0, total));
-        }
-        finally
-        {
-            ArrayPool<byte>.Shared.Return(buffer);
-        }
+        BounceBuffer.WriteGathered(this, offset, sources);
     }
 
     public void Write(long offset, ReadOnlySpan<byte> source)
@@ -607,6 +569,59 @@ public sealed class Qcow2BlockDevice : IBlockDevice
         {
             return Usable(FindBitmap(name)).Extents(_size);
         }
+    }
+
+    /// <summary>
+    /// Clusters with data (or compressed) are data; zero clusters read as zeroes (and are holes unless preallocated);
+    /// unallocated clusters show the backing file's allocation, or are holes of zeroes where there is none. Stops after
+    /// <see cref="MaxMapExtents"/> extents (the caller asks again from where it ended).
+    /// </summary>
+    public IReadOnlyList<BlockExtent> MapAllocation(long offset, long length)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckRange(offset, length);
+        var extents = new List<BlockExtent>();
+        long end = offset + length;
+        lock (_lock)
+        {
+            for (long at = offset; at < end && extents.Count < MaxMapExtents;)
+            {
+                long guestCluster = at >> _header.ClusterBits;
+                long next = Math.Min((guestCluster + 1) << _header.ClusterBits, end);
+                ulong entry = Entry(guestCluster);
+                BlockExtent extent;
+                if ((entry & CompressedFlag) != 0 || IsData(entry) || ((entry & OffsetMask) != 0 && _header.Version < 3))
+                {
+                    extent = new BlockExtent(at, next - at, Hole: false, Zero: false);
+                }
+                else if ((entry & ZeroFlag) != 0)
+                {
+                    extent = new BlockExtent(at, next - at, Hole: (entry & OffsetMask) == 0, Zero: true);
+                }
+                else if (_backing is { } backing && at < backing.Length)
+                {
+                    long upTo = Math.Min(next, backing.Length);
+                    extent = backing is IAllocationMap map ? map.MapAllocation(at, upTo - at)[0] : new BlockExtent(at, upTo - at, Hole: false, Zero: false);
+                }
+                else
+                {
+                    extent = new BlockExtent(at, next - at, Hole: true, Zero: true);
+                }
+
+                if (extents.Count > 0 && extents[^1] is { } last && last.End == extent.Offset && last.Hole == extent.Hole && last.Zero == extent.Zero)
+                {
+                    extents[^1] = last with { Length = last.Length + extent.Length };
+                }
+                else
+                {
+                    extents.Add(extent);
+                }
+
+                at = extent.End;
+            }
+        }
+
+        return extents;
     }
 
     public void Dispose()
