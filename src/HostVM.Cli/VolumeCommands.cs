@@ -23,6 +23,7 @@ public static class VolumeCommands
             DeleteCommand(runner),
             ImportCommand(runner),
             ExportCommand(runner),
+            ServeCommand(runner),
         };
         return command;
     }
@@ -239,6 +240,33 @@ public static class VolumeCommands
             }
 
             return call.Say($"Exported volume [bold]{Markup.Escape(pool)}/{Markup.Escape(name)}[/] to {Markup.Escape(path)} ({fileFormat}).");
+        });
+        return command;
+    }
+
+    private static Command ServeCommand(DaemonCommandRunner runner)
+    {
+        var key = new Argument<string>("volume") { Description = KeyHelp };
+        var listen = new Option<string?>("--listen") { Description = "HOST:PORT the daemon listens on for NBD clients (port 0: any free one)." };
+        var writable = new Option<bool>("--writable") { Description = "Let NBD clients write (default: read-only)." };
+        var stop = new Option<bool>("--stop") { Description = "Stop serving it." };
+        var command = new Command("serve", "Serve a volume over NBD from the daemon (qemu-img, qemu-nbd, nbdinfo and other hosts read it; the host's admin only: NBD has no authentication).")
+        {
+            key, listen, writable, stop,
+        };
+        runner.SetAction(command, async call =>
+        {
+            var (pool, name) = Key(call.Get(key));
+            if (call.Get(stop))
+            {
+                await call.Client.StopServingVolumeAsync(pool, name, call.CancellationToken).ConfigureAwait(false);
+                return call.Say($"Volume [bold]{Markup.Escape(pool)}/{Markup.Escape(name)}[/] is no longer served.");
+            }
+
+            string address = call.Get(listen) ?? throw new UsageException("volume serve: give --listen HOST:PORT (or --stop).");
+            var serving = await call.Client.ServeVolumeAsync(pool, name, new ServeVolumeRequest { Listen = address, Writable = call.Get(writable) ? true : null }, call.CancellationToken)
+                .ConfigureAwait(false);
+            return call.Print(serving, (screen, s) => screen.MarkupLine($"Serving [bold]{Markup.Escape(s.Volume)}[/] {(s.Writable ? "read-write" : "read-only")} at {Markup.Escape(s.Uri)}"));
         });
         return command;
     }

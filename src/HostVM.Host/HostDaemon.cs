@@ -162,6 +162,7 @@ public sealed class HostDaemon : IAsyncDisposable
         app.UseWebSockets();
         app.UseOutputCache();
         new HostApi(supervisor, images, networks, volumes, inventory, settings, sampler, events).Map(app, access);
+        app.Lifetime.ApplicationStopped.Register(volumes.Dispose); // NBD servers of volumes: their files closed cleanly
 
         var daemon = new HostDaemon(app, inventory, supervisor, networks, sampler, events, audit, settings, dataLock, tls) { InitialToken = initialToken };
         supervisor.Start();

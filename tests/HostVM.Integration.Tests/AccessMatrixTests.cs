@@ -68,6 +68,8 @@ public sealed class AccessMatrixTests
         ["DELETE /v1/volumes/{pool}/{name}"] = "operate",
         ["PUT /v1/volumes/{pool}/{name}/content"] = "operate",
         ["GET /v1/volumes/{pool}/{name}/content"] = "operate",
+        ["POST /v1/volumes/{pool}/{name}/serve"] = "host-admin",
+        ["DELETE /v1/volumes/{pool}/{name}/serve"] = "host-admin",
     };
 
     /// <summary>Routes whose object is the host's, not a project's: every project's token that may read them sees the same one.</summary>
@@ -270,6 +272,7 @@ public sealed class AccessMatrixTests
         {
             ("POST", "/v1/pools") => new { name = $"pool-new-{n}", path = Path.Combine(_poolRoot, $"pool-{n}") },
             ("POST", "/v1/volumes") => new { name = $"vol-new-{n}", size_bytes = 1 << 20, project = target },
+            ("POST", "/v1/volumes/{pool}/{name}/serve") => new { listen = "127.0.0.1:0" },
             ("PATCH", "/v1/volumes/{pool}/{name}") => new { size_bytes = 2 << 20 },
             ("PUT", "/v1/vms/{vm}/disks/{disk}/bitmaps") => new { action = "add", name = $"b{n}" },
             ("POST", "/v1/images") => new { name = $"img-new-{n}", kernel = "kernel", project = target },

@@ -110,4 +110,51 @@ public sealed class VolumeTests
         Ok(daemon, "volume", "delete", "default/seed");
         Assert.Empty(Directory.GetFiles(Path.Combine(daemon.DataDir, "pools", "default")));
     }
+
+    [Fact]
+    public async Task AVolumeServedOverNbdIsReadByQemuImgAndNbdinfoAndWrittenWhenWritable()
+    {
+        using var daemon = await DaemonUnderTest.StartAsync();
+        await daemon.ImportGuestAsync();
+        string work = Path.Combine(daemon.Root, "files");
+        Directory.CreateDirectory(work);
+        var seed = new byte[2 << 20];
+        Random.Shared.NextBytes(seed.AsSpan(0, 1 << 20)); // the second MiB stays a hole
+        await File.WriteAllBytesAsync(Path.Combine(work, "seed.raw"), seed, TestContext.Current.CancellationToken);
+        Ok(daemon, "volume", "import", "seed", Path.Combine(work, "seed.raw"));
+
+        using (var served = JsonDocument.Parse(Ok(daemon, "volume", "serve", "seed", "--listen", "127.0.0.1:0", "-o", "json")))
+        {
+            string uri = served.RootElement.GetProperty("uri").GetString()!;
+            Assert.False(served.RootElement.GetProperty("writable").GetBoolean());
+            Assert.Contains("Images are identical", QemuTools.Check("qemu-img", work, "compare", "-f", "raw", "-F", "raw", "seed.raw", uri), StringComparison.Ordinal);
+            string map = QemuTools.Check("nbdinfo", work, "--map", uri);
+            Assert.Matches(@"0\s+1048576\s+0\s+data", map);
+            Assert.Matches(@"1048576\s+1048576\s+3\s+hole,zero", map);
+            var (code, output) = QemuTools.Run("qemu-io", work, "-f", "raw", "-c", "write 0 4k", uri);
+            Assert.True(code != 0 || output.Contains("failed", StringComparison.OrdinalIgnoreCase), $"a read-only export took a write: {output}");
+        }
+
+        // While it is served, it stays as it is: not deleted, not resized, no VM starts on it.
+        Refused(daemon, "served over NBD", "volume", "delete", "seed");
+        Refused(daemon, "served over NBD", "volume", "resize", "seed", "4M");
+        Ok(daemon, "vm", "create", "user", "--image", "guest", "--disk", "seed");
+        Refused(daemon, "served over NBD", "vm", "start", "user");
+        Ok(daemon, "vm", "delete", "user", "--purge");
+
+        // Served writable, a client's writes land in the volume.
+        Ok(daemon, "volume", "serve", "seed", "--stop");
+        using (var served = JsonDocument.Parse(Ok(daemon, "volume", "serve", "seed", "--listen", "127.0.0.1:0", "--writable", "-o", "json")))
+        {
+            string uri = served.RootElement.GetProperty("uri").GetString()!;
+            QemuTools.Check("qemu-io", work, "-f", "raw", "-c", "write -P 0x5a 1M 64k", uri);
+        }
+
+        Ok(daemon, "volume", "serve", "seed", "--stop");
+        Ok(daemon, "volume", "export", "seed", Path.Combine(work, "out.raw"));
+        byte[] written = await File.ReadAllBytesAsync(Path.Combine(work, "out.raw"), TestContext.Current.CancellationToken);
+        Assert.Equal(seed.AsSpan(0, 1 << 20).ToArray(), written.AsSpan(0, 1 << 20).ToArray());
+        Assert.All(written.AsSpan(1 << 20, 64 << 10).ToArray(), b => Assert.Equal(0x5a, b));
+        Ok(daemon, "volume", "delete", "seed");
+    }
 }

@@ -37,6 +37,8 @@ namespace HostVM.Cli.Api;
 [JsonSerializable(typeof(HostVM.Host.Api.CreatePoolRequest))]
 [JsonSerializable(typeof(HostVM.Host.Api.CreateVolumeRequest))]
 [JsonSerializable(typeof(HostVM.Host.Api.ResizeVolumeRequest))]
+[JsonSerializable(typeof(HostVM.Host.Api.ServeVolumeRequest))]
+[JsonSerializable(typeof(HostVM.Host.Api.VolumeServing))]
 [JsonSerializable(typeof(ImageMetadata))]
 [JsonSerializable(typeof(CliConfig))]
 [JsonSerializable(typeof(Token))]

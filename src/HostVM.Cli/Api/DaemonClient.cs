@@ -299,6 +299,12 @@ public sealed class DaemonClient : IDisposable
         await consume(stream, length).ConfigureAwait(false);
     }
 
+    public Task<DaemonResponse<VolumeServing>> ServeVolumeAsync(string pool, string name, ServeVolumeRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, VolumePath(pool, name) + "/serve", JsonContent(request, Json.ServeVolumeRequest), Json.VolumeServing, cancellationToken);
+
+    public Task StopServingVolumeAsync(string pool, string name, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, VolumePath(pool, name) + "/serve", null, cancellationToken);
+
     private static string VolumePath(string pool, string name) => $"v1/volumes/{Escape(pool)}/{Escape(name)}";
 
     // Events

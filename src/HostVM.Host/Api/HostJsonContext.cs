@@ -32,6 +32,8 @@ namespace HostVM.Host.Api;
 [JsonSerializable(typeof(CreatePoolRequest))]
 [JsonSerializable(typeof(CreateVolumeRequest))]
 [JsonSerializable(typeof(ResizeVolumeRequest))]
+[JsonSerializable(typeof(ServeVolumeRequest))]
+[JsonSerializable(typeof(VolumeServing))]
 [JsonSerializable(typeof(CreateVmRequest))]
 [JsonSerializable(typeof(UpdateVmRequest))]
 [JsonSerializable(typeof(StopVmRequest))]

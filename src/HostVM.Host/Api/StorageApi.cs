@@ -84,6 +84,19 @@ public sealed class StorageApi(VolumeManager volumes, InventoryStore inventory)
                 c.Response.ContentLength = volume.SizeBytes;
                 await volumes.ExportAsync(volume, c.Response.Body, c.RequestAborted).ConfigureAwait(false);
             }).Produces<Stream>(200, "application/octet-stream");
+        routes.Post("/v1/volumes/{pool}/{name}/serve", Access.HostAdmin, "volume.serve", "Serve a volume over NBD (no authentication: the host's admin; read-only unless writable)",
+            async (string pool, string name, HttpContext c) =>
+            {
+                var volume = Volume(c, pool, name);
+                var serving = volumes.Serve(volume, await HostApi.ReadAsync(c, Json.ServeVolumeRequest).ConfigureAwait(false));
+                c.Response.Headers.Location = $"/v1/volumes/{volume.Key}/serve";
+                return Results.Json(serving, Json.VolumeServing, statusCode: StatusCodes.Status201Created);
+            }).Accepts<ServeVolumeRequest>("application/json").Produces<VolumeServing>(201);
+        routes.Delete("/v1/volumes/{pool}/{name}/serve", Access.HostAdmin, "volume.unserve", "Stop serving a volume over NBD (done also if it was not served)", (string pool, string name, HttpContext c) =>
+        {
+            volumes.StopServing(Volume(c, pool, name));
+            return Results.NoContent();
+        }).Produces(204);
     }
 
     private static Caller Caller(HttpContext context) => AccessControl.CallerOf(context);

@@ -1,7 +1,10 @@
 using HostVM.Host.Api;
 using HostVM.Host.Inventory;
 using HostVM.Host.Supervision;
+using System.Collections.Concurrent;
+using System.Net;
 using HostVM.Storage;
+using HostVM.Storage.Nbd;
 using HostVM.Storage.Qcow2;
 using HostVM.Vmm;
 
@@ -13,7 +16,7 @@ namespace HostVM.Host.Storage;
 /// name, renamed into place), then recorded in one transaction: a failure at any point leaves no half-made volume, at most
 /// a temporary file that the next start sweeps.
 /// </summary>
-public sealed class VolumeManager
+public sealed class VolumeManager : IDisposable
 {
     /// <summary>The largest volume (64 TiB, as QEMU's qcow2 with 64 KiB clusters and a 32 MiB L1 table).</summary>
     public const long MaxSizeBytes = 64L << 40;
@@ -26,6 +29,7 @@ public sealed class VolumeManager
     private readonly HostSettings _settings;
     private readonly InventoryStore _inventory;
     private readonly Lock _lock = new();
+    private readonly ConcurrentDictionary<string, (NbdServer Server, IBlockDevice Device, VolumeServing View)> _served = new();
 
     /// <summary>Held while volumes are checked and attached to a new VM (after the supervisor's admission lock, never before).</summary>
     public Lock Sync => _lock;
@@ -217,7 +221,7 @@ public sealed class VolumeManager
         var all = _inventory.Volumes();
         string? attached = _inventory.Vms().FirstOrDefault(v => v.Volumes.Contains(volume.Key))?.Name;
         return new VolumeView(volume.Pool, volume.Name, volume.Project, volume.Format, volume.SizeBytes, FileSpace.Allocated(FileOf(volume)), volume.Backing, attached,
-            Overlays(volume, all), volume.CreatedAt);
+            Overlays(volume, all), volume.CreatedAt, Serving(volume.Key));
     }
 
     private static List<string> Overlays(VolumeRecord volume, IReadOnlyList<VolumeRecord> all) =>
@@ -352,6 +356,106 @@ public sealed class VolumeManager
         await content.CopyToAsync(output, CopyChunk, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>
+    /// Serves a volume over NBD on <paramref name="request"/>'s address until <see cref="StopServing"/> (or the daemon stops),
+    /// as export NAME: read-only unless asked. While it is served it cannot be attached to a starting VM, resized or deleted,
+    /// and a running VM's volume cannot be served (the files' locks would refuse it anyway).
+    /// </summary>
+    public VolumeServing Serve(VolumeRecord volume, ServeVolumeRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(volume);
+        ArgumentNullException.ThrowIfNull(request);
+        if (!IPEndPoint.TryParse(request.Listen ?? string.Empty, out var endpoint) || request.Listen!.IndexOf(':', StringComparison.Ordinal) < 0)
+        {
+            throw ApiProblem.BadRequest($"listen '{request.Listen}': write HOST:PORT, e.g. 127.0.0.1:10809 (port 0: any free one).", "listen");
+        }
+
+        bool writable = request.Writable ?? false;
+        lock (_lock)
+        {
+            volume = _inventory.Volume(volume.Key) ?? throw ApiProblem.NotFound("volume", volume.Key);
+            if (_served.ContainsKey(volume.Key))
+            {
+                throw ApiProblem.Conflict($"Volume {volume.Key} is served already ({_served[volume.Key].View.Uri}); stop that first.");
+            }
+
+            if (_inventory.Vms().FirstOrDefault(v => v.Volumes.Contains(volume.Key) && VmStates.HasProcess(v.State)) is { } user)
+            {
+                throw ApiProblem.Conflict($"Volume {volume.Key} is attached to VM '{user.Name}', which is {user.State}: stop it first.");
+            }
+
+            if (writable && Overlays(volume, _inventory.Volumes()) is { Count: > 0 } overlays)
+            {
+                throw ApiProblem.Conflict($"Volume {volume.Key} is the base of {string.Join(", ", overlays)}: it can be served read-only only.");
+            }
+
+            IBlockDevice device;
+            try
+            {
+                device = DiskImage.Open(FileOf(volume), readOnly: !writable, volume.Format, volume.Name);
+            }
+            catch (BlockDeviceException e)
+            {
+                throw ApiProblem.Conflict($"Volume {volume.Key} cannot be opened: {e.Message}");
+            }
+
+            NbdServer server;
+            try
+            {
+                server = NbdServer.Start(endpoint, [new NbdExport(volume.Name, device, ReadOnly: !writable, Description: $"HostVM volume {volume.Key}")]);
+            }
+            catch (Exception e) when (e is IOException or System.Net.Sockets.SocketException)
+            {
+                device.Dispose();
+                throw ApiProblem.Conflict($"Cannot listen on {request.Listen}: {e.Message}");
+            }
+
+            var view = new VolumeServing(volume.Key, server.LocalEndPoint.ToString()!, volume.Name, server.UriFor(volume.Name), writable, 0);
+            _served[volume.Key] = (server, device, view);
+            _inventory.AddEvent(null, "volume", $"volume {volume.Key} served over NBD at {view.Uri}{(writable ? " (writable)" : string.Empty)}", volume.Project);
+            return view;
+        }
+    }
+
+    /// <summary>Where the volume is served, or null.</summary>
+    public VolumeServing? Serving(string key) =>
+        _served.TryGetValue(key, out var served) ? served.View with { Connections = served.Server.Connections } : null;
+
+    /// <summary>Stops serving the volume (if it is served): its clients are disconnected and its file closed (cleanly: a qcow2's tables written).</summary>
+    public void StopServing(VolumeRecord volume)
+    {
+        ArgumentNullException.ThrowIfNull(volume);
+        if (!_served.TryRemove(volume.Key, out var served))
+        {
+            return; // not served: nothing to stop
+        }
+
+        served.Server.Dispose();
+        served.Device.Dispose();
+        _inventory.AddEvent(null, "volume", $"volume {volume.Key} no longer served", volume.Project);
+    }
+
+    /// <summary>409 if <paramref name="key"/> is being served (a VM must not start on it, nor may it change).</summary>
+    public void RequireNotServed(string key)
+    {
+        if (Serving(key) is { } serving)
+        {
+            throw ApiProblem.Conflict($"Volume {key} is served over NBD at {serving.Uri}: stop that first (hostvm volume serve {key} --stop).");
+        }
+    }
+
+    public void Dispose()
+    {
+        foreach (var key in _served.Keys)
+        {
+            if (_served.TryRemove(key, out var served))
+            {
+                served.Server.Dispose();
+                served.Device.Dispose();
+            }
+        }
+    }
+
     /// <summary>Opens the volume to read; one a running VMM holds is 409 (its content is changing under the reader).</summary>
     public IBlockDevice OpenReadOnly(VolumeRecord volume)
     {
@@ -383,6 +487,8 @@ public sealed class VolumeManager
             {
                 throw ApiProblem.BadRequest($"size_bytes {size}: smaller than the volume ({volume.SizeBytes}); volumes only grow.", "size_bytes");
             }
+
+            RequireNotServed(volume.Key);
 
             if (_inventory.Vms().FirstOrDefault(v => v.Volumes.Contains(volume.Key) && VmStates.HasProcess(v.State)) is { } user)
             {
@@ -434,6 +540,7 @@ public sealed class VolumeManager
                 throw ApiProblem.Conflict($"Volume {volume.Key} is the base of {string.Join(", ", overlays)}: delete those first.");
             }
 
+            RequireNotServed(volume.Key);
             string file = FileOf(volume);
             _inventory.DeleteVolume(volume);
             File.Delete(file);

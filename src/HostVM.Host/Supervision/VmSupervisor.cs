@@ -613,8 +613,12 @@ public sealed class VmSupervisor : IDisposable
     }
 
     /// <summary>The files of an attached volume; one whose record is gone keeps the VM from starting (409), never boots it without that disk.</summary>
-    private Storage.VolumeFile VolumeFile(string key) => _volumes.FilesOf(_inventory.Volume(key)
-        ?? throw new ApiProblem(409, "vm-files-missing", "The VM's files are missing", $"volume {key} is attached but no longer exists."));
+    private Storage.VolumeFile VolumeFile(string key)
+    {
+        var volume = _inventory.Volume(key) ?? throw new ApiProblem(409, "vm-files-missing", "The VM's files are missing", $"volume {key} is attached but no longer exists.");
+        _volumes.RequireNotServed(key);
+        return _volumes.FilesOf(volume);
+    }
 
     /// <summary>
     /// A VM boots only the kernel and initrd linked into its own directory at create, and starts only
