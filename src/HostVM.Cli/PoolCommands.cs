@@ -14,12 +14,12 @@ public static class PoolCommands
             "List the pools with their space.",
             (c, t) => c.ListPoolsAsync(t),
             "No pools.",
-            ["NAME", "DRIVER", "PATH", "VOLUMES", "ALLOCATED", "AVAILABLE", "CAPACITY"],
+            ["NAME", "DRIVER", "WHERE", "VOLUMES", "ALLOCATED", "AVAILABLE", "CAPACITY"],
             pool =>
             [
                 Markup.Escape(pool.Name),
                 Markup.Escape(pool.Driver),
-                HumanOutput.Escape(pool.Path),
+                HumanOutput.Escape(pool.Path ?? pool.Address),
                 pool.Volumes.ToString(System.Globalization.CultureInfo.InvariantCulture),
                 HumanOutput.Bytes(pool.AllocatedBytes),
                 HumanOutput.Bytes(pool.AvailableBytes),
@@ -32,15 +32,16 @@ public static class PoolCommands
     private static Command CreateCommand(DaemonCommandRunner runner)
     {
         var name = new Argument<string>("name") { Description = "The pool's name: 1-63 lower-case letters, digits and '-', starting with a letter." };
-        var driver = new Option<string?>("--driver") { Description = "dir (the default): volumes are files in a directory." };
-        var path = new Option<string?>("--path") { Description = "The directory (absolute; made if missing; not in the daemon's data directory).", Required = true };
+        var driver = new Option<string?>("--driver") { Description = "dir (the default): volumes are files in a directory; nbd: volumes are the exports of an NBD server." };
+        var path = new Option<string?>("--path") { Description = "A dir pool's directory (absolute; made if missing; not in the daemon's data directory)." };
+        var address = new Option<string?>("--address") { Description = "An nbd pool's server: HOST:PORT." };
         var description = new Option<string?>("--description") { Description = "A note shown with the pool." };
-        var command = new Command("create", "Create a pool (the host's admin).") { name, driver, path, description };
+        var command = new Command("create", "Create a pool (the host's admin).") { name, driver, path, address, description };
         runner.SetAction(command, async call =>
         {
-            var pool = await call.Client.CreatePoolAsync(new CreatePoolRequest { Name = call.Get(name), Driver = call.Get(driver), Path = call.Get(path), Description = call.Get(description) },
+            var pool = await call.Client.CreatePoolAsync(new CreatePoolRequest { Name = call.Get(name), Driver = call.Get(driver), Path = call.Get(path), Address = call.Get(address), Description = call.Get(description) },
                 call.CancellationToken).ConfigureAwait(false);
-            return call.Print(pool, (screen, p) => screen.MarkupLine($"Created pool [bold]{Markup.Escape(p.Name)}[/] in {HumanOutput.Escape(p.Path)}."));
+            return call.Print(pool, (screen, p) => screen.MarkupLine($"Created pool [bold]{Markup.Escape(p.Name)}[/] ({Markup.Escape(p.Driver)}) at {HumanOutput.Escape(p.Path ?? p.Address)}."));
         });
         return command;
     }
@@ -57,6 +58,7 @@ public static class PoolCommands
                 ("Name", Markup.Escape(p.Name)),
                 ("Driver", Markup.Escape(p.Driver)),
                 ("Path", HumanOutput.Escape(p.Path)),
+                ("Address", HumanOutput.Escape(p.Address)),
                 ("Description", HumanOutput.Escape(p.Description)),
                 ("Volumes", p.Volumes.ToString(System.Globalization.CultureInfo.InvariantCulture)),
                 ("Allocated", HumanOutput.Bytes(p.AllocatedBytes)),

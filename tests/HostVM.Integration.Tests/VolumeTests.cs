@@ -1,6 +1,7 @@
 using System.Security.Cryptography;
 using System.Text.Json;
 using HostVM.Storage.Tests;
+using HostVM.Storage.Tests.Nbd;
 
 namespace HostVM.Integration.Tests;
 
@@ -10,6 +11,7 @@ namespace HostVM.Integration.Tests;
 /// jail where the daemon jails), held while it runs, exported (raw stored, qcow2 out) and checked by qemu-img.
 /// </summary>
 [Collection(GuestCollection.Name)]
+[System.Runtime.Versioning.SupportedOSPlatform("linux")]
 public sealed class VolumeTests
 {
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromMinutes(2);
@@ -156,5 +158,58 @@ public sealed class VolumeTests
         Assert.Equal(seed.AsSpan(0, 1 << 20).ToArray(), written.AsSpan(0, 1 << 20).ToArray());
         Assert.All(written.AsSpan(1 << 20, 64 << 10).ToArray(), b => Assert.Equal(0x5a, b));
         Ok(daemon, "volume", "delete", "seed");
+    }
+
+    [Fact]
+    public async Task AVmsVolumeOnARemoteNbdServerIsReachedThroughTheDaemonFromItsJail()
+    {
+        using var daemon = await DaemonUnderTest.StartAsync();
+        await daemon.ImportGuestAsync();
+        string work = Path.Combine(daemon.Root, "files");
+        Directory.CreateDirectory(work);
+        string remote = Path.Combine(work, "remote.raw");
+        var content = new byte[4 << 20];
+        Random.Shared.NextBytes(content.AsSpan(0, 1 << 20));
+        await File.WriteAllBytesAsync(remote, content, TestContext.Current.CancellationToken);
+        int port = NbdPeer.FreePort();
+        using (var server = NbdPeer.Start(
+            "qemu-storage-daemon",
+            $"nbd://127.0.0.1:{port}/remote",
+            "--blockdev", $"driver=file,node-name=file0,filename={remote}",
+            "--nbd-server", $"addr.type=inet,addr.host=127.0.0.1,addr.port={port}",
+            "--export", "type=nbd,id=exp0,node-name=file0,name=remote,writable=on"))
+        {
+            Ok(daemon, "pool", "create", "far", "--driver", "nbd", "--address", $"127.0.0.1:{port}");
+            var (code, _, stderr) = Hostvm(daemon, "volume", "create", "far/missing");
+            Assert.True(code == 1, stderr); // an export the server does not have is refused
+            using (var created = JsonDocument.Parse(Ok(daemon, "volume", "create", "far/remote", "-o", "json")))
+            {
+                Assert.Equal(4L << 20, created.RootElement.GetProperty("size_bytes").GetInt64());
+                Assert.Equal("raw", created.RootElement.GetProperty("format").GetString());
+            }
+
+            Ok(daemon, "vm", "create", "far", "--image", "guest", "--disk", "far/remote", "--start");
+            var vm = await daemon.GetAsync("/v1/vms/far");
+            await daemon.WaitForSerialAsync(vm, "HOSTVM-SHELL-READY");
+            using (var console = ConsoleConnection.Open(daemon.ConsoleSocket(vm)))
+            {
+                var (status, output) = await console.RunAsync(
+                    "dd if=/dev/vdb bs=1M count=1 2>/dev/null | sha256sum && echo from-the-jail | dd of=/dev/vdb bs=512 seek=4096 2>/dev/null && sync");
+                Assert.True(status == 0, output);
+                Assert.Contains(Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(content.AsSpan(0, 1 << 20))), output, StringComparison.Ordinal);
+            }
+
+            Assert.Equal(200, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms/far/stop", new { timeout_s = 20 })).Status);
+            Ok(daemon, "vm", "delete", "far", "--purge");
+            Ok(daemon, "volume", "delete", "far/remote");
+            Ok(daemon, "pool", "delete", "far");
+        }
+
+        // The guest's write went through the daemon to the remote server's file; the export is still there.
+        using var file = File.OpenRead(remote);
+        var sector = new byte[14];
+        file.Position = 4096L * 512;
+        file.ReadExactly(sector);
+        Assert.Equal("from-the-jail\n", System.Text.Encoding.ASCII.GetString(sector));
     }
 }

@@ -5,4 +5,5 @@ namespace HostVM.Host.Api;
 /// (a project's token counts its own volumes only, and does not see the host path).
 /// </summary>
 public sealed record PoolView(
-    string Name, string Driver, string? Path, string Description, long? CapacityBytes, long? AvailableBytes, long AllocatedBytes, int Volumes, DateTimeOffset CreatedAt);
+    string Name, string Driver, string? Path, string Description, long? CapacityBytes, long? AvailableBytes, long AllocatedBytes, int Volumes, DateTimeOffset CreatedAt,
+    string? Address = null);

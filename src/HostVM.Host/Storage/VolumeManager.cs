@@ -30,6 +30,7 @@ public sealed class VolumeManager : IDisposable
     private readonly InventoryStore _inventory;
     private readonly Lock _lock = new();
     private readonly ConcurrentDictionary<string, (NbdServer Server, IBlockDevice Device, VolumeServing View)> _served = new();
+    private readonly ConcurrentDictionary<string, (NbdServer Server, IBlockDevice Device, string Socket)> _proxies = new();
 
     /// <summary>Held while volumes are checked and attached to a new VM (after the supervisor's admission lock, never before).</summary>
     public Lock Sync => _lock;
@@ -71,6 +72,17 @@ public sealed class VolumeManager : IDisposable
         return pool.Path ?? DefaultDirectory;
     }
 
+    /// <summary>Where the volume's content is: its file, or (an nbd pool's) the export's nbd:// URI.</summary>
+    public string SourceOf(VolumeRecord volume)
+    {
+        ArgumentNullException.ThrowIfNull(volume);
+        var pool = _inventory.Pool(volume.Pool) ?? throw new InvalidOperationException($"volume {volume.Key}: its pool is gone");
+        return pool.Driver == PoolRecord.NbdDriver ? $"nbd://{pool.Address}/{Uri.EscapeDataString(volume.Name)}" : FileOf(volume);
+    }
+
+    /// <summary>What the volume takes on the host's disks: its file's blocks (an nbd pool's take none here).</summary>
+    private long Allocated(VolumeRecord volume) => _inventory.Pool(volume.Pool)?.Driver == PoolRecord.NbdDriver ? 0 : FileSpace.Allocated(FileOf(volume));
+
     public string FileOf(VolumeRecord volume)
     {
         ArgumentNullException.ThrowIfNull(volume);
@@ -87,6 +99,12 @@ public sealed class VolumeManager : IDisposable
     {
         ArgumentNullException.ThrowIfNull(pool);
         ArgumentNullException.ThrowIfNull(sees);
+        var volumes = _inventory.Volumes().Where(v => v.Pool == pool.Name && sees(v.Project)).ToList();
+        if (pool.Driver == PoolRecord.NbdDriver)
+        {
+            return new PoolView(pool.Name, pool.Driver, null, pool.Description, null, null, 0, volumes.Count, pool.CreatedAt, showPath ? pool.Address : null);
+        }
+
         string dir = DirectoryOf(pool);
         long? capacity = null, available = null;
         try
@@ -100,8 +118,7 @@ public sealed class VolumeManager : IDisposable
             // A pool whose directory is gone (an unmounted disk) still lists, without its space.
         }
 
-        var volumes = _inventory.Volumes().Where(v => v.Pool == pool.Name && sees(v.Project)).ToList();
-        return new PoolView(pool.Name, pool.Driver, showPath ? dir : null, pool.Description, capacity, available, volumes.Sum(v => FileSpace.Allocated(FileOf(v))), volumes.Count, pool.CreatedAt);
+        return new PoolView(pool.Name, pool.Driver, showPath ? dir : null, pool.Description, capacity, available, volumes.Sum(Allocated), volumes.Count, pool.CreatedAt);
     }
 
     public PoolRecord CreatePool(CreatePoolRequest request)
@@ -109,9 +126,14 @@ public sealed class VolumeManager : IDisposable
         ArgumentNullException.ThrowIfNull(request);
         string name = Names.Check(request.Name, "name");
         string driver = request.Driver ?? PoolRecord.DirDriver;
+        if (driver == PoolRecord.NbdDriver)
+        {
+            return CreateNbdPool(name, request);
+        }
+
         if (driver != PoolRecord.DirDriver)
         {
-            throw ApiProblem.BadRequest($"driver '{driver}': must be dir.", "driver");
+            throw ApiProblem.BadRequest($"driver '{driver}': must be dir or nbd.", "driver");
         }
 
         string path = CheckPoolPath(request.Path);
@@ -134,6 +156,34 @@ public sealed class VolumeManager : IDisposable
             OwnerOnly.CreateDirectory(path);
             var pool = new PoolRecord { Name = name, Driver = driver, Path = path, Description = request.Description ?? string.Empty, CreatedAt = DateTimeOffset.UtcNow };
             _inventory.PutPool(pool, $"pool {name} created ({driver}, {path})");
+            return pool;
+        }
+    }
+
+    private PoolRecord CreateNbdPool(string name, CreatePoolRequest request)
+    {
+        if (request.Path is not null)
+        {
+            throw ApiProblem.BadRequest("path: an nbd pool has an address, not a path.", "path");
+        }
+
+        string address = request.Address ?? string.Empty;
+        int colon = address.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(address[(colon + 1)..], System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int port)
+            || port is < 1 or > 65535 || address[..colon].Any(c => c is '/' or '?' or '#' or '@' or ' ' || char.IsControl(c)))
+        {
+            throw ApiProblem.BadRequest($"address '{request.Address}': write the NBD server's HOST:PORT, e.g. 10.0.0.5:10809.", "address");
+        }
+
+        lock (_lock)
+        {
+            if (_inventory.Pool(name) is not null)
+            {
+                throw ApiProblem.Conflict($"A pool named '{name}' exists.");
+            }
+
+            var pool = new PoolRecord { Name = name, Driver = PoolRecord.NbdDriver, Address = address, Description = request.Description ?? string.Empty, CreatedAt = DateTimeOffset.UtcNow };
+            _inventory.PutPool(pool, $"pool {name} created (nbd, {address})");
             return pool;
         }
     }
@@ -220,7 +270,7 @@ public sealed class VolumeManager : IDisposable
         ArgumentNullException.ThrowIfNull(volume);
         var all = _inventory.Volumes();
         string? attached = _inventory.Vms().FirstOrDefault(v => v.Volumes.Contains(volume.Key))?.Name;
-        return new VolumeView(volume.Pool, volume.Name, volume.Project, volume.Format, volume.SizeBytes, FileSpace.Allocated(FileOf(volume)), volume.Backing, attached,
+        return new VolumeView(volume.Pool, volume.Name, volume.Project, volume.Format, volume.SizeBytes, Allocated(volume), volume.Backing, attached,
             Overlays(volume, all), volume.CreatedAt, Serving(volume.Key));
     }
 
@@ -239,12 +289,91 @@ public sealed class VolumeManager : IDisposable
             backing = base_.Backing;
         }
 
+        if (_inventory.Pool(volume.Pool)?.Driver == PoolRecord.NbdDriver)
+        {
+            string socket = Proxy(volume);
+            return new VolumeFile(volume.Key, $"nbd+unix:///{Uri.EscapeDataString(volume.Name)}?socket={socket}", "raw", [], socket);
+        }
+
         return new VolumeFile(volume.Key, FileOf(volume), volume.Format, chain);
+    }
+
+    /// <summary>Makes sure the sockets of a running VM's nbd volumes are served (after a daemon restart, for the VMMs it adopts).</summary>
+    public void ServeToVmm(IReadOnlyList<string> keys)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        foreach (var volume in keys.Select(_inventory.Volume).OfType<VolumeRecord>().Where(v => _inventory.Pool(v.Pool)?.Driver == PoolRecord.NbdDriver))
+        {
+            Proxy(volume);
+        }
+    }
+
+    /// <summary>
+    /// The daemon's Unix socket that serves an nbd pool's volume to its VMM (made once, kept until the volume is deleted or
+    /// the daemon stops): the daemon holds the connection to the remote server, so a jailed VMM needs no network.
+    /// </summary>
+    private string Proxy(VolumeRecord volume)
+    {
+        lock (_proxies)
+        {
+            if (_proxies.TryGetValue(volume.Key, out var existing))
+            {
+                return existing.Socket;
+            }
+
+            // A directory per volume (named by a hash: a Unix socket's path has at most 107 bytes, and names may be 63 each),
+            // which a jail binds whole: a socket made anew in it (a daemon restarted) is the one its VMM then reaches.
+            string dir = Path.Combine(_settings.RuntimeDir, "nbd", Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(volume.Key)))[..16]);
+            OwnerOnly.CreateDirectory(dir);
+            string socket = Path.Combine(dir, "nbd.sock");
+            File.Delete(socket);
+            IBlockDevice device;
+            try
+            {
+                device = DiskImage.Open(SourceOf(volume), readOnly: false, "raw", volume.Name);
+            }
+            catch (BlockDeviceException e)
+            {
+                throw ApiProblem.Conflict($"Volume {volume.Key}: its NBD server cannot be reached: {e.Message}");
+            }
+
+            try
+            {
+                var server = NbdServer.Start(new System.Net.Sockets.UnixDomainSocketEndPoint(socket), [new NbdExport(volume.Name, device)]);
+                if (!OperatingSystem.IsWindows())
+                {
+                    // Anyone who reaches it may connect: its directory is what keeps others out (the VM's jail uid's, 0700).
+                    File.SetUnixFileMode(socket, (UnixFileMode)0x1b6);
+                }
+
+                _proxies[volume.Key] = (server, device, socket);
+                return socket;
+            }
+            catch
+            {
+                device.Dispose();
+                throw;
+            }
+        }
+    }
+
+    private void DropProxy(string key)
+    {
+        if (_proxies.TryRemove(key, out var proxy))
+        {
+            proxy.Server.Dispose();
+            proxy.Device.Dispose();
+        }
     }
 
     public VolumeRecord CreateVolume(CreateVolumeRequest request)
     {
         ArgumentNullException.ThrowIfNull(request);
+        if (_inventory.Pool(Names.Check(request.Pool ?? PoolRecord.Default, "pool")) is { Driver: PoolRecord.NbdDriver } nbdPool)
+        {
+            return AddExport(nbdPool, request);
+        }
+
         var pool = DirPool(request.Pool ?? PoolRecord.Default);
         string name = Names.Check(request.Name, "name");
         string project = request.Project ?? ProjectRecord.Default;
@@ -291,6 +420,43 @@ public sealed class VolumeManager : IDisposable
         finally
         {
             File.Delete(partial);
+        }
+    }
+
+    /// <summary>
+    /// A volume of an nbd pool: the server's export of that name, raw, of the size the server gives (asked now: an export
+    /// that is not there is refused). Nothing is made: the export is the server's.
+    /// </summary>
+    private VolumeRecord AddExport(PoolRecord pool, CreateVolumeRequest request)
+    {
+        string name = Names.Check(request.Name, "name");
+        if (request.Format is not (null or "raw") || request.Backing is not null || request.SizeBytes is not null)
+        {
+            throw ApiProblem.BadRequest("A volume of an nbd pool is the server's export as it is: raw, of its size, without a backing volume.", "pool");
+        }
+
+        var volume = new VolumeRecord { Pool = pool.Name, Name = name, Project = request.Project ?? ProjectRecord.Default, Format = "raw", CreatedAt = DateTimeOffset.UtcNow };
+        long size;
+        try
+        {
+            using var export = DiskImage.Open(SourceOf(volume), readOnly: true, "raw");
+            size = export.Length;
+        }
+        catch (BlockDeviceException e)
+        {
+            throw ApiProblem.BadRequest($"pool {pool.Name}: {e.Message}", "name");
+        }
+
+        lock (_lock)
+        {
+            if (_inventory.Volume(volume.Key) is not null)
+            {
+                throw ApiProblem.Conflict($"A volume {volume.Key} exists.");
+            }
+
+            volume = volume with { SizeBytes = size };
+            _inventory.PutVolume(volume, $"volume {volume.Key} added: the export {name} of {pool.Address} ({size} bytes)");
+            return volume;
         }
     }
 
@@ -392,7 +558,7 @@ public sealed class VolumeManager : IDisposable
             IBlockDevice device;
             try
             {
-                device = DiskImage.Open(FileOf(volume), readOnly: !writable, volume.Format, volume.Name);
+                device = DiskImage.Open(SourceOf(volume), readOnly: !writable, volume.Format, volume.Name);
             }
             catch (BlockDeviceException e)
             {
@@ -446,6 +612,11 @@ public sealed class VolumeManager : IDisposable
 
     public void Dispose()
     {
+        foreach (var key in _proxies.Keys)
+        {
+            DropProxy(key);
+        }
+
         foreach (var key in _served.Keys)
         {
             if (_served.TryRemove(key, out var served))
@@ -467,7 +638,7 @@ public sealed class VolumeManager : IDisposable
 
         try
         {
-            return DiskImage.Open(FileOf(volume), readOnly: true, volume.Format);
+            return DiskImage.Open(SourceOf(volume), readOnly: true, volume.Format);
         }
         catch (BlockDeviceException e)
         {
@@ -493,6 +664,11 @@ public sealed class VolumeManager : IDisposable
             if (_inventory.Vms().FirstOrDefault(v => v.Volumes.Contains(volume.Key) && VmStates.HasProcess(v.State)) is { } user)
             {
                 throw ApiProblem.Conflict($"Volume {volume.Key} is attached to VM '{user.Name}', which is {user.State}: stop it to resize the volume.");
+            }
+
+            if (_inventory.Pool(volume.Pool)?.Driver == PoolRecord.NbdDriver)
+            {
+                throw ApiProblem.BadRequest($"Volume {volume.Key} is an export of its NBD server: resize it there.", "size_bytes");
             }
 
             string file = FileOf(volume);
@@ -541,9 +717,14 @@ public sealed class VolumeManager : IDisposable
             }
 
             RequireNotServed(volume.Key);
-            string file = FileOf(volume);
+            DropProxy(volume.Key);
+            bool nbd = _inventory.Pool(volume.Pool)?.Driver == PoolRecord.NbdDriver;
+            string? file = nbd ? null : FileOf(volume);
             _inventory.DeleteVolume(volume);
-            File.Delete(file);
+            if (file is not null)
+            {
+                File.Delete(file); // an nbd pool's export stays: it is the server's
+            }
         }
     }
 
@@ -587,7 +768,7 @@ public sealed class VolumeManager : IDisposable
     /// <summary>What a project's disks allocate: its volumes' files and its VMs' own disks (not their bases, the images').</summary>
     public long AllocatedBytes(string project)
     {
-        long total = _inventory.Volumes().Where(v => v.Project == project).Sum(v => FileSpace.Allocated(FileOf(v)));
+        long total = _inventory.Volumes().Where(v => v.Project == project).Sum(Allocated);
         foreach (var vm in _inventory.Vms().Where(v => v.Project == project && v.DiskMib > 0))
         {
             total += FileSpace.Allocated(VmPaths.For(_settings, vm.Id).DiskOf(vm));

@@ -130,6 +130,14 @@ public sealed class VmSupervisor : IDisposable
                 }
 
                 _inventory.PutVm(vm with { State = state }, "adopted", $"adopted the running VMM (pid {pid}) after a daemon restart; state {state}");
+                try
+                {
+                    _volumes.ServeToVmm(vm.Volumes);
+                }
+                catch (ApiProblem e)
+                {
+                    _inventory.AddEvent(vm.Name, "volume", $"an nbd volume is not reachable: {e.Message}");
+                }
             }
             else
             {

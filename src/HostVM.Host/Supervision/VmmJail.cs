@@ -196,6 +196,15 @@ public sealed partial class VmmJail(HostSettings settings)
         // read-write; its bases root's, readable by the jails' group, read-only (a base may be another VM's base too).
         foreach (var volume in volumes ?? [])
         {
+            if (volume.Socket is { } socket)
+            {
+                // An nbd pool's volume: the directory of the daemon's socket that serves it, the VM's alone (one VM per volume).
+                string directory = Path.GetDirectoryName(socket)!;
+                OwnBy(directory, id, id, 0x1c0); // 0700
+                Bind(directory, directory, directory: true, readOnly: false);
+                continue;
+            }
+
             OwnBy(volume.Path, id, id, 0x180); // 0600
             Bind(volume.Path, volume.Path, directory: false, readOnly: false);
             foreach (string baseFile in volume.BackingChain)

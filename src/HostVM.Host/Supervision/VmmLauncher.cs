@@ -140,7 +140,7 @@ public sealed class VmmLauncher(HostSettings settings)
                 (vm.MemoryMib + settings.JailMemoryOverheadMib) << 20, out _);
             join = VmmJail.CgroupJoin(cgroup);
             // The largest file it writes: a qcow2 disk grows past its size by its tables (1/6000 of it) and what crashes leaked.
-            long largest = volumes.Select(v => new FileInfo(v.Path).Length).Append(vm.DiskMib << 20).Append(settings.SerialLogMaxBytes).Max();
+            long largest = volumes.Where(v => v.Socket is null).Select(v => new FileInfo(v.Path).Length).Append(vm.DiskMib << 20).Append(settings.SerialLogMaxBytes).Max();
             long fileSize = largest + (largest / 64) + (16 << 20);
             command = jail.Prepare(vm, paths, id, HostvmCommand, arguments, fileSize, Nice(vm.CpuWeight), volumes);
 
