@@ -59,6 +59,21 @@ public static class DiskImage
         return NbdBlockDevice.Open(uri, readOnly, identifier);
     }
 
+    /// <summary>
+    /// Opens an image a caller holds records of but did not write itself (a VMM had it open): in the recorded
+    /// <paramref name="format"/>, with exactly the recorded backing chain (<see cref="Qcow2BlockDevice.Open(string, bool, IReadOnlyList{ValueTuple{string, string}}, string?)"/>).
+    /// </summary>
+    public static IBlockDevice OpenRecorded(string path, bool readOnly, string format, IReadOnlyList<(string Path, string Format)> chain, string? identifier = null)
+    {
+        ArgumentNullException.ThrowIfNull(chain);
+        return format switch
+        {
+            "raw" when chain.Count == 0 => RawFileBlockDevice.Open(path, readOnly, identifier),
+            "qcow2" => Qcow2BlockDevice.Open(path, readOnly, chain, identifier),
+            _ => throw new BlockDeviceException($"Disk image '{path}': format '{format}' with {chain.Count} backing files is not one HostVM opens.", path),
+        };
+    }
+
     /// <summary>Whether <paramref name="path"/> starts with qcow2's magic (false where it cannot be read).</summary>
     public static bool IsQcow2(string path)
     {

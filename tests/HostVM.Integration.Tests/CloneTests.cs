@@ -143,6 +143,23 @@ public sealed class CloneTests
         Assert.Contains($"backing file: {layer}", QemuTools.Check("qemu-img", dir, "info", "disk.qcow2"), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task ADiskWhoseHeaderItsVmmRewroteIsNotFollowedByTheDaemon()
+    {
+        using var daemon = await DaemonUnderTest.StartAsync();
+        await daemon.ImportGuestAsync();
+        var vm = await daemon.CreateVmAsync(new { name = "hostile", image = "guest" });
+        string dir = Path.Combine(daemon.DataDir, "vms", vm.GetProperty("id").GetString()!);
+
+        // What a compromised VMM can do to the overlay it has open: name a host file as its backing file.
+        QemuTools.Check("qemu-img", dir, "rebase", "-u", "-b", "/etc/passwd", "-F", "raw", "disk.qcow2");
+        var (status, problem) = await daemon.SendAsync(HttpMethod.Post, "/v1/images", new { name = "leak", from_vm = "hostile" });
+        Assert.Equal(409, status);
+        Assert.Contains("refused", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        Assert.Equal(404, (await daemon.SendAsync(HttpMethod.Get, "/v1/images/leak")).Status);
+        Assert.Equal(409, (await daemon.SendAsync(HttpMethod.Get, "/v1/vms/hostile/disks/disk/bitmaps")).Status);
+    }
+
     /// <summary>Boots the VM, writes <paramref name="text"/> into /own.txt on its ext4, and stops it; returns what the guest printed (the file's old content after "was: ").</summary>
     private static async Task<string> WriteOwnFileAsync(DaemonUnderTest daemon, System.Text.Json.JsonElement vm, string name, string text)
     {

@@ -56,6 +56,38 @@ public sealed class Qcow2InteropTests : IDisposable
     }
 
     [Fact]
+    public void ARecordedChainIsOpenedAndAHeaderThatNamesAnythingElseIsRefused()
+    {
+        string baseRaw = RawWithData("base.raw", MiB, seed: 3);
+        string middle = Path.Combine(_dir.Directory, "middle.qcow2");
+        string top = Path.Combine(_dir.Directory, "top.qcow2");
+        QemuImg(["create", "-f", "qcow2", "-b", "base.raw", "-F", "raw", middle]);
+        QemuImg(["create", "-f", "qcow2", "-b", "middle.qcow2", "-F", "qcow2", top]);
+        (string, string)[] recorded = [(middle, "qcow2"), (baseRaw, "raw")];
+        using (var disk = DiskImage.OpenRecorded(top, readOnly: false, "qcow2", recorded))
+        {
+            AssertSameContent(File.ReadAllBytes(baseRaw), disk);
+        }
+
+        // What a VMM that had the file could do: name a host file as its backing file (with or without a format), or cut the chain.
+        string secret = Path.Combine(_dir.Directory, "secret");
+        File.WriteAllText(secret, "the host's");
+        foreach (string[] rebase in new string[][] { ["-b", secret, "-F", "raw"], ["-b", "secret", "-F", "qcow2"], ["-b", ""], ["-b", "base.raw", "-F", "raw"], ["-b", "middle.qcow2", "-F", "raw"] })
+        {
+            QemuImg(["rebase", "-u", .. rebase, top]);
+            var refused = Assert.Throws<BlockDeviceException>(() => DiskImage.OpenRecorded(top, readOnly: true, "qcow2", recorded));
+            Assert.Contains("refused", refused.Message, StringComparison.Ordinal);
+        }
+
+        // One level down too: the middle's header is checked against the record as well.
+        QemuImg(["rebase", "-u", "-b", "middle.qcow2", "-F", "qcow2", top]);
+        QemuImg(["rebase", "-u", "-b", secret, "-F", "raw", middle]);
+        Assert.Throws<BlockDeviceException>(() => DiskImage.OpenRecorded(top, readOnly: true, "qcow2", recorded));
+        Assert.Throws<BlockDeviceException>(() => DiskImage.OpenRecorded(top, readOnly: true, "qcow2", [(middle, "qcow2")]));
+        Assert.Throws<BlockDeviceException>(() => DiskImage.OpenRecorded(baseRaw, readOnly: true, "raw", recorded));
+    }
+
+    [Fact]
     public void AQcow2FileOpenedAsRawIsNeverProbed()
     {
         string qcow2 = Path.Combine(_dir.Directory, "guest-made.qcow2");

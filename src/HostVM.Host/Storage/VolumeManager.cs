@@ -277,17 +277,38 @@ public sealed class VolumeManager : IDisposable
     private static List<string> Overlays(VolumeRecord volume, IReadOnlyList<VolumeRecord> all) =>
         [.. all.Where(v => v.Backing == volume.Key).Select(v => v.Key)];
 
+    /// <summary>The volume's backing chain as its records have it (its direct base first), each file with its format.</summary>
+    public List<(string Path, string Format)> ChainOf(VolumeRecord volume)
+    {
+        ArgumentNullException.ThrowIfNull(volume);
+        var chain = new List<(string, string)>();
+        for (string? backing = volume.Backing; backing is not null;)
+        {
+            var base_ = _inventory.Volume(backing) ?? throw new ApiProblem(409, "volume-missing", "A volume's base is missing", $"volume {volume.Key}: its base {backing} is gone.");
+            chain.Add((FileOf(base_), base_.Format));
+            backing = base_.Backing;
+        }
+
+        return chain;
+    }
+
+    /// <summary>
+    /// Opens a volume's content as its records describe it: a file's backing chain from the inventory (a VMM that had the
+    /// file could have named any host file in its header), an nbd pool's export by its URI.
+    /// </summary>
+    public IBlockDevice OpenRecorded(VolumeRecord volume, bool readOnly)
+    {
+        ArgumentNullException.ThrowIfNull(volume);
+        return _inventory.Pool(volume.Pool)?.Driver == PoolRecord.NbdDriver
+            ? DiskImage.Open(SourceOf(volume), readOnly, "raw", volume.Name)
+            : DiskImage.OpenRecorded(FileOf(volume), readOnly, volume.Format, ChainOf(volume), volume.Name);
+    }
+
     /// <summary>The files a VMM needs for <paramref name="volume"/>: its own, then its backing chain's (read-only), from the records, never from the files.</summary>
     public VolumeFile FilesOf(VolumeRecord volume)
     {
         ArgumentNullException.ThrowIfNull(volume);
-        var chain = new List<string>();
-        for (string? backing = volume.Backing; backing is not null;)
-        {
-            var base_ = _inventory.Volume(backing) ?? throw new ApiProblem(409, "volume-missing", "A volume's base is missing", $"volume {volume.Key}: its base {backing} is gone.");
-            chain.Add(FileOf(base_));
-            backing = base_.Backing;
-        }
+        var chain = ChainOf(volume).Select(c => c.Path).ToList();
 
         if (_inventory.Pool(volume.Pool)?.Driver == PoolRecord.NbdDriver)
         {
@@ -558,7 +579,7 @@ public sealed class VolumeManager : IDisposable
             IBlockDevice device;
             try
             {
-                device = DiskImage.Open(SourceOf(volume), readOnly: !writable, volume.Format, volume.Name);
+                device = OpenRecorded(volume, readOnly: !writable);
             }
             catch (BlockDeviceException e)
             {
@@ -638,7 +659,7 @@ public sealed class VolumeManager : IDisposable
 
         try
         {
-            return DiskImage.Open(SourceOf(volume), readOnly: true, volume.Format);
+            return OpenRecorded(volume, readOnly: true);
         }
         catch (BlockDeviceException e)
         {
@@ -676,7 +697,7 @@ public sealed class VolumeManager : IDisposable
             {
                 try
                 {
-                    using var disk = Qcow2BlockDevice.Open(file, readOnly: false);
+                    using var disk = Qcow2BlockDevice.Open(file, readOnly: false, ChainOf(volume));
                     disk.Resize(size);
                     disk.Flush();
                 }

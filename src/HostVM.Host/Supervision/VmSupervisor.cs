@@ -416,13 +416,7 @@ public sealed class VmSupervisor : IDisposable
             FileLink.LinkOrCopy(from.Layer(layer), staged.Layer(layer));
         }
 
-        long size;
-        using (var top = Qcow2BlockDevice.Open(staged.Layer(layers[^1]), readOnly: true))
-        {
-            size = top.Length;
-        }
-
-        Qcow2Image.Create(staged.Overlay, Math.Max(diskMib << 20, size), layers[^1], "qcow2");
+        Qcow2Image.Create(staged.Overlay, Math.Max(diskMib << 20, VirtualSize(staged.Layer(layers[^1]))), layers[^1], "qcow2");
         return layers;
     }
 
@@ -436,12 +430,7 @@ public sealed class VmSupervisor : IDisposable
     {
         var paths = PathsOf(vm);
         string layer = $"layer-{Guid.NewGuid():N}.qcow2";
-        long size;
-        using (var overlay = Qcow2BlockDevice.Open(paths.Overlay, readOnly: true))
-        {
-            size = overlay.Length;
-        }
-
+        long size = VirtualSize(paths.Overlay);
         FileLink.LinkOrCopy(paths.Overlay, paths.Layer(layer));
         Qcow2Image.Create(paths.NextOverlay, size, layer, "qcow2");
         FileSync.Entries(paths.Directory);
@@ -450,6 +439,23 @@ public sealed class VmSupervisor : IDisposable
         File.Move(paths.NextOverlay, paths.Overlay, overwrite: true);
         FileSync.Entries(paths.Directory);
         return vm;
+    }
+
+    /// <summary>The size a qcow2 file's guest sees, from its header alone (its backing names are not followed: a VMM wrote it).</summary>
+    private static long VirtualSize(string path)
+    {
+        using var handle = File.OpenHandle(path);
+        return Qcow2Header.Read(handle, path).Size;
+    }
+
+    /// <summary>
+    /// The backing chain of a VM's own qcow2 disk as its record has it: its layers from the top, then its base (raw, the
+    /// image's disk). Never what the overlay's header names: its VMM had the file.
+    /// </summary>
+    private List<(string Path, string Format)> ChainOf(VmRecord vm)
+    {
+        var paths = PathsOf(vm);
+        return vm.DiskFormat != "qcow2" ? [] : [.. vm.DiskLayers.Reverse().Select(l => (paths.Layer(l), "qcow2")), (paths.Base, "raw")];
     }
 
     /// <summary>
@@ -524,7 +530,7 @@ public sealed class VmSupervisor : IDisposable
             if (vm.DiskMib > 0)
             {
                 string disk = Path.Combine(staging, ImageStore.DiskFile);
-                using var content = new BlockDeviceStream(DiskImage.Open(paths.DiskOf(vm), readOnly: true, vm.DiskFormat ?? "raw"));
+                using var content = new BlockDeviceStream(DiskImage.OpenRecorded(paths.DiskOf(vm), readOnly: true, vm.DiskFormat ?? "raw", ChainOf(vm)));
                 using (var raw = new FileStream(disk, FileMode.CreateNew, FileAccess.Write))
                 {
                     raw.SetLength(content.Length);
@@ -535,6 +541,11 @@ public sealed class VmSupervisor : IDisposable
             }
 
             return _images.Commit(staging, name, request.BootArgs ?? vm.BootArgs, request.Description ?? $"made from VM {vm.Name}", vm.Project);
+        }
+        catch (BlockDeviceException e)
+        {
+            ImageStore.Abandon(staging);
+            throw ApiProblem.Conflict($"VM '{vm.Name}': its disk cannot be read: {e.Message}");
         }
         catch
         {
@@ -989,14 +1000,15 @@ public sealed class VmSupervisor : IDisposable
         var paths = PathsOf(vm);
         string file;
         string format;
+        List<(string Path, string Format)> chain;
         if (disk == VmmLauncher.DiskId && vm.DiskMib > 0)
         {
-            (file, format) = (paths.DiskOf(vm), vm.DiskFormat ?? "raw");
+            (file, format, chain) = (paths.DiskOf(vm), vm.DiskFormat ?? "raw", ChainOf(vm));
         }
-        else if (Enumerable.Range(0, vm.Volumes.Count).FirstOrDefault(i => VmmLauncher.VolumeId(i) == disk, -1) is var index and >= 0)
+        else if (Enumerable.Range(0, vm.Volumes.Count).FirstOrDefault(i => VmmLauncher.VolumeId(i) == disk, -1) is var index and >= 0
+            && _inventory.Volume(vm.Volumes[index]) is { } volume)
         {
-            var volume = VolumeFile(vm.Volumes[index]);
-            (file, format) = (volume.Path, volume.Format);
+            (file, format, chain) = (_volumes.SourceOf(volume), volume.Format, _volumes.ChainOf(volume));
         }
         else
         {
@@ -1016,7 +1028,7 @@ public sealed class VmSupervisor : IDisposable
                 return running(client, disk).GetAwaiter().GetResult();
             }
 
-            using var qcow2 = Qcow2BlockDevice.Open(file, readOnly);
+            using var qcow2 = Qcow2BlockDevice.Open(file, readOnly, chain);
             return stopped(qcow2);
         }
         catch (Exception e) when (e is VmmFault or VmmRequestException)

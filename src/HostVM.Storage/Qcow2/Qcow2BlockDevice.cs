@@ -115,9 +115,21 @@ public sealed class Qcow2BlockDevice : IBlockDevice, IAllocationMap
     /// <summary>Opens <paramref name="path"/>; its backing files are opened read-only.</summary>
     /// <exception cref="BlockDeviceException">Not a qcow2 image HostVM can read (or write, if asked), or a bad backing chain.</exception>
     public static Qcow2BlockDevice Open(string path, bool readOnly, string? identifier = null) =>
-        Open(Path.GetFullPath(path), readOnly, identifier, []);
+        Open(Path.GetFullPath(path), readOnly, identifier, [], null);
 
-    private static Qcow2BlockDevice Open(string full, bool readOnly, string? identifier, List<string> chain)
+    /// <summary>
+    /// Opens <paramref name="path"/> with exactly the backing chain <paramref name="trusted"/> (its direct backing file
+    /// first, each with its format), never what the headers say beyond it: for a caller that did not write the image
+    /// itself (a file a VMM had open could name any file on the host as its backing file). A header that names another
+    /// file, or another format, or a chain longer or shorter, is refused.
+    /// </summary>
+    public static Qcow2BlockDevice Open(string path, bool readOnly, IReadOnlyList<(string Path, string Format)> trusted, string? identifier = null)
+    {
+        ArgumentNullException.ThrowIfNull(trusted);
+        return Open(Path.GetFullPath(path), readOnly, identifier, [], [.. trusted.Select(t => (Path.GetFullPath(t.Path), t.Format))]);
+    }
+
+    private static Qcow2BlockDevice Open(string full, bool readOnly, string? identifier, List<string> chain, List<(string Path, string Format)>? trusted)
     {
         if (!File.Exists(full))
         {
@@ -162,7 +174,27 @@ public sealed class Qcow2BlockDevice : IBlockDevice, IAllocationMap
                 l1[i] = BinaryPrimitives.ReadUInt64BigEndian(l1Bytes.AsSpan(i * 8));
             }
 
-            if (header.BackingFile is { } name)
+            int depth = chain.Count - 1;
+            if (trusted is not null)
+            {
+                // What the header names must be what the caller knows the chain to be; anything else is refused unopened.
+                string? named = header.BackingFile is { } n ? Path.GetFullPath(n, Path.GetDirectoryName(full)!) : null;
+                var expected = depth < trusted.Count ? trusted[depth] : default;
+                if (named != expected.Path || (named is not null && header.BackingFormat is { } f && f != expected.Format))
+                {
+                    throw new BlockDeviceException(
+                        $"qcow2 image '{full}' names {(named is null ? "no backing file" : $"the backing file '{named}' ({header.BackingFormat ?? "format unnamed"})")}, not " +
+                        $"{(expected.Path is null ? "none" : $"'{expected.Path}' ({expected.Format})")} as its owner recorded: refused.", full);
+                }
+
+                if (named is not null)
+                {
+                    backing = expected.Format == "qcow2"
+                        ? Open(named, readOnly: true, identifier: null, chain, trusted)
+                        : OpenBacking(named, "raw", chain);
+                }
+            }
+            else if (header.BackingFile is { } name)
             {
                 string backingPath = Path.GetFullPath(name, Path.GetDirectoryName(full)!);
                 backing = OpenBacking(backingPath, header.BackingFormat, chain);
@@ -210,7 +242,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice, IAllocationMap
         format ??= File.Exists(path) && DiskImage.IsQcow2(path) ? "qcow2" : "raw";
         return format switch
         {
-            "qcow2" => Open(path, readOnly: true, identifier: null, chain),
+            "qcow2" => Open(path, readOnly: true, identifier: null, chain, null),
             "raw" when File.Exists(path) && !chain.Contains(new FileInfo(path).ResolveLinkTarget(returnFinalTarget: true)?.FullName ?? path) =>
                 RawFileBlockDevice.Open(path, readOnly: true, "backing"),
             "raw" when File.Exists(path) => throw new BlockDeviceException($"qcow2 image '{chain[0]}': its backing chain loops back to '{path}'.", path),
