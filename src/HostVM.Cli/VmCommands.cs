@@ -101,13 +101,15 @@ public static class VmCommands
         {
             name, image, cloneOf, vcpus, memory, cpuCap, cpuWeight, diskSize, disks, networks, restart, diskBw, diskOps, nicBw, nicOps, balloon, append, start, project,
         };
+        command.Validators.Add(result =>
+        {
+            if ((result.GetValue(image) is null) == (result.GetValue(cloneOf) is null))
+            {
+                result.AddError("vm create: give --image IMAGE or --clone-of VM (one of them).");
+            }
+        });
         runner.SetAction(command, async call =>
         {
-            if ((call.Get(image) is null) == (call.Get(cloneOf) is null))
-            {
-                throw new UsageException("vm create: give --image IMAGE or --clone-of VM (one of them).");
-            }
-
             var request = new CreateVmRequest
             {
                 Name = call.Get(name),

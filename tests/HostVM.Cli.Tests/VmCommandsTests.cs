@@ -43,6 +43,26 @@ public sealed class VmCommandsTests
         daemon.Single("POST").AssertJson("""{"name": "web1", "image": "alpine"}""");
     }
 
+    [Fact]
+    public void ACloneNamesItsSourceAndAttachedVolumesInTheDefaultPoolAreNamedWhole()
+    {
+        var daemon = new FakeDaemon().Answer("POST", "/v1/vms", HttpStatusCode.Created, Web1);
+        var run = CliRun.Start(daemon, "vm", "create", "web2", "--clone-of", "web1", "--disk", "data", "--disk", "fast/logs");
+        Assert.True(run.ExitCode == 0, run.Errors);
+        daemon.Single("POST").AssertJson("""{"name": "web2", "clone_of": "web1", "volumes": ["default/data", "fast/logs"]}""");
+    }
+
+    [Theory]
+    [InlineData("--image", "alpine", "--clone-of", "web1")]
+    [InlineData("--disk", "a/b/c", "--image", "alpine")]
+    public void AnImageAndACloneSourceTogetherOrABadVolumeAreRefusedBeforeSending(string o1, string v1, string o2, string v2)
+    {
+        var daemon = new FakeDaemon();
+        var run = CliRun.Start(daemon, "vm", "create", "web2", o1, v1, o2, v2);
+        Assert.Equal(ExitCodes.BadCommandLine, run.ExitCode);
+        Assert.Empty(daemon.Requests);
+    }
+
     [Theory]
     [InlineData("--memory", "lots", "--memory lots: not a size")]
     [InlineData("--memory", "1536K", "not a whole number of MiB")]

@@ -55,7 +55,7 @@ public sealed class InventoryStoreTests : IDisposable
         using (var store = new InventoryStore(Db))
         {
             var read = store.Vm("web")!;
-            Assert.Equal(vm with { State = VmStates.Stopped, Pid = null }, read with { Networks = vm.Networks, Volumes = vm.Volumes });
+            Assert.Equal(vm with { State = VmStates.Stopped, Pid = null }, read with { Networks = vm.Networks, Volumes = vm.Volumes, DiskLayers = vm.DiskLayers });
             Assert.Equal(vm.Networks, read.Networks);
             Assert.Equal(vm.Volumes, read.Volumes);
             Assert.Equal("web", store.Vm("abc")!.Name); // by id as well as by name
