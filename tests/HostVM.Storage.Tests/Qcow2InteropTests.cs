@@ -88,6 +88,28 @@ public sealed class Qcow2InteropTests : IDisposable
     }
 
     [Fact]
+    public async Task AnOverlayOnARecordedBaseIsMadeWithoutOpeningWhatTheBasesHeaderNames()
+    {
+        // A base whose header names a FIFO: following it would block (or read a host file); not opening it cannot.
+        string fifo = Path.Combine(_dir.Directory, "fifo");
+        Assert.Equal(0, QemuTools.Run("mkfifo", _dir.Directory, fifo).ExitCode);
+        string base_ = Path.Combine(_dir.Directory, "base.qcow2");
+        QemuImg(["create", "-f", "qcow2", base_, "1M"]);
+        QemuImg(["rebase", "-u", "-b", fifo, "-F", "raw", base_]);
+        string overlay = Path.Combine(_dir.Directory, "overlay.qcow2");
+        var made = Task.Run(() => Qcow2Image.Create(overlay, MiB, "base.qcow2", "qcow2", openBacking: false));
+        await made.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken); // a TimeoutException if it blocked
+        using (var handle = File.OpenHandle(overlay))
+        {
+            var header = Qcow2Header.Read(handle, overlay);
+            Assert.Equal(("base.qcow2", "qcow2"), (header.BackingFile, header.BackingFormat));
+        }
+
+        Assert.Throws<BlockDeviceException>(() => Qcow2Image.Create(Path.Combine(_dir.Directory, "o2.qcow2"), MiB, "base.qcow2", null, openBacking: false));
+        Assert.Throws<BlockDeviceException>(() => Qcow2Image.Create(Path.Combine(_dir.Directory, "o3.qcow2"), MiB, "gone.qcow2", "qcow2", openBacking: false));
+    }
+
+    [Fact]
     public void AQcow2FileOpenedAsRawIsNeverProbed()
     {
         string qcow2 = Path.Combine(_dir.Directory, "guest-made.qcow2");

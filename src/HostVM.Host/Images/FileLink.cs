@@ -13,6 +13,11 @@ public static partial class FileLink
     private const int CrossDevice = 18; // EXDEV
     private const int NotPermitted = 1; // EPERM: the file system has no hard links, or protected_hardlinks
 
+    /// <summary>
+    /// Links <paramref name="destination"/> to <paramref name="source"/>, or copies it and syncs the copy: either way, once the
+    /// destination's directory is synced (<see cref="HostVM.Storage.FileSync.Entries"/>), the new name and its content are
+    /// durable (a link adds a name to content that already is; an fsync of each linked file would cost a journal commit each).
+    /// </summary>
     public static void LinkOrCopy(string source, string destination)
     {
         if (Link(source, destination) == 0)
@@ -27,6 +32,8 @@ public static partial class FileLink
         }
 
         OwnerOnly.CopyFile(source, destination);
+        using var copy = File.OpenHandle(destination, FileMode.Open, FileAccess.Read);
+        RandomAccess.FlushToDisk(copy);
     }
 
     [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

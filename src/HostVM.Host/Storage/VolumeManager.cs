@@ -427,7 +427,7 @@ public sealed class VolumeManager : IDisposable
             {
                 // A base in the same pool is named by its file name (the pair can move together); another pool's by its path.
                 string? backingName = backing is null ? null : backing.Pool == pool.Name ? backing.FileName : FileOf(backing);
-                Qcow2Image.Create(partial, size, backingName, backing?.Format);
+                Qcow2Image.Create(partial, size, backingName, backing?.Format, openBacking: false); // the base is what its record says
             }
             else
             {

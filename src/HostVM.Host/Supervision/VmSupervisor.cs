@@ -335,8 +335,9 @@ public sealed class VmSupervisor : IDisposable
                     Qcow2Image.Create(staged.Overlay, Math.Max(diskMib << 20, (baseBytes + 511) / 512 * 512), VmPaths.BaseFileName, "raw");
                 }
 
-                // Durable before the row that names them: the files, then the rename into vms/.
-                FileSync.Tree(staging);
+                // Durable before the row that names them: the names (links to durable files, copies and the overlay synced
+                // when made), then the rename into vms/.
+                FileSync.Entries(staging);
                 Directory.Move(staging, paths.Directory);
                 FileSync.Entries(Path.GetDirectoryName(paths.Directory)!);
                 _inventory.PutVm(vm, "created", $"created from {(source is null ? $"image {imageName}" : $"VM {source.Name} (a clone)")}: {vcpus} vCPUs, {memory} MiB, disk {diskMib} MiB");
@@ -416,7 +417,7 @@ public sealed class VmSupervisor : IDisposable
             FileLink.LinkOrCopy(from.Layer(layer), staged.Layer(layer));
         }
 
-        Qcow2Image.Create(staged.Overlay, Math.Max(diskMib << 20, VirtualSize(staged.Layer(layers[^1]))), layers[^1], "qcow2");
+        Qcow2Image.Create(staged.Overlay, Math.Max(diskMib << 20, VirtualSize(staged.Layer(layers[^1]))), layers[^1], "qcow2", openBacking: false);
         return layers;
     }
 
@@ -432,7 +433,7 @@ public sealed class VmSupervisor : IDisposable
         string layer = $"layer-{Guid.NewGuid():N}.qcow2";
         long size = VirtualSize(paths.Overlay);
         FileLink.LinkOrCopy(paths.Overlay, paths.Layer(layer));
-        Qcow2Image.Create(paths.NextOverlay, size, layer, "qcow2");
+        Qcow2Image.Create(paths.NextOverlay, size, layer, "qcow2", openBacking: false);
         FileSync.Entries(paths.Directory);
         vm = vm with { DiskLayers = [.. vm.DiskLayers, layer] };
         _inventory.PutVm(vm, "frozen", $"its disk so far is now the read-only layer {layer} (for a clone); a new overlay takes its writes");

@@ -26,10 +26,12 @@ public static class Qcow2Image
     /// Creates <paramref name="path"/> (which must not exist) as an empty qcow2 image of <paramref name="size"/> bytes, or
     /// as an overlay on <paramref name="backingFile"/> (stored as given; a relative name is relative to the image's
     /// directory) of format <paramref name="backingFormat"/>. A size of 0 with a backing file takes the backing file's.
-    /// The file and its directory entry are synced before this returns; on failure no file is left.
+    /// The file and its directory entry are synced before this returns; on failure no file is left. The backing file is
+    /// opened to check it (and its chain, by its headers) unless <paramref name="openBacking"/> is false: for a caller whose
+    /// records say what the backing file is (a file a VMM had may name anything in its header), with the size and format given.
     /// </summary>
     /// <exception cref="BlockDeviceException">The image cannot be made as asked; the message says why.</exception>
-    public static void Create(string path, long size, string? backingFile = null, string? backingFormat = null, int clusterSize = DefaultClusterSize)
+    public static void Create(string path, long size, string? backingFile = null, string? backingFormat = null, int clusterSize = DefaultClusterSize, bool openBacking = true)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
         string full = Path.GetFullPath(path);
@@ -46,12 +48,19 @@ public static class Qcow2Image
                 throw new BlockDeviceException($"qcow2 image '{full}': backing format '{backingFormat}' is not one of {string.Join(", ", DiskImage.Formats)}.", full);
             }
 
-            // Opening the backing file checks it (and its own chain) now, and gives its size.
-            using var backing = DiskImage.Open(backingPath, readOnly: true, backingFormat);
-            backingFormat ??= backing is Qcow2BlockDevice ? "qcow2" : "raw";
-            if (size == 0)
+            if (openBacking)
             {
-                size = backing.Length;
+                // Opening the backing file checks it (and its own chain) now, and gives its size.
+                using var backing = DiskImage.Open(backingPath, readOnly: true, backingFormat);
+                backingFormat ??= backing is Qcow2BlockDevice ? "qcow2" : "raw";
+                if (size == 0)
+                {
+                    size = backing.Length;
+                }
+            }
+            else if (backingFormat is null || !File.Exists(backingPath))
+            {
+                throw new BlockDeviceException($"qcow2 image '{full}': a backing file taken from records needs its format, and must exist ('{backingPath}').", full);
             }
 
             if (Encoding.UTF8.GetByteCount(backingFile) > 1023)
