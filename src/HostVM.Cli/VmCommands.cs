@@ -45,6 +45,7 @@ public static class VmCommands
             ConsoleCommand.Create(runner),
             StatsCommand(runner),
             BitmapCommands.Create(runner),
+            DiskJobCommands.Create(runner),
             SetCommand(runner),
         };
         return vm;

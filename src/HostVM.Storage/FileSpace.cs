@@ -8,7 +8,7 @@ namespace HostVM.Storage;
 /// </summary>
 public static partial class FileSpace
 {
-    private const int AtFdCwd = -100, AtSymlinkNoFollow = 0x100, StatxBlocks = 0x400, StatxSize = 0x200;
+    private const int AtFdCwd = -100, AtSymlinkNoFollow = 0x100, StatxBlocks = 0x400, StatxSize = 0x200, StatxNlink = 0x4;
 
     /// <summary>The bytes allocated to <paramref name="path"/> (not following a final link); 0 for a file that is not there.</summary>
     public static long Allocated(string path)
@@ -24,6 +24,19 @@ public static partial class FileSpace
         }
 
         return (long)MemoryMarshal.Read<ulong>(buffer[48..]) * 512;
+    }
+
+    /// <summary>How many names <paramref name="path"/>'s file has (hard links; not following a final link).</summary>
+    public static int LinkCount(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        Span<byte> buffer = stackalloc byte[256];
+        if (Statx(AtFdCwd, path, AtSymlinkNoFollow, StatxNlink, ref MemoryMarshal.GetReference(buffer)) != 0)
+        {
+            throw new IOException($"{path}: statx failed (errno {Marshal.GetLastPInvokeError()}).");
+        }
+
+        return (int)MemoryMarshal.Read<uint>(buffer[16..]); // stx_nlink
     }
 
     [LibraryImport("libc", EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]

@@ -28,6 +28,7 @@ public sealed class VmmController : IDisposable
     private readonly ConsoleSink _serial;
     private readonly VmmLog _log;
     private readonly List<Drive> _drives = [];
+    private readonly Dictionary<string, DriveJob> _jobs = [];
     private readonly List<NetworkInterface> _nics = [];
     private readonly Dictionary<string, VirtioBlock> _blockDevices = [];
     private readonly Dictionary<string, VirtioNet> _netDevices = [];
@@ -989,14 +990,21 @@ public sealed class VmmController : IDisposable
     }
 
     /// <summary>The dirty bitmaps of a running drive (a qcow2 one).</summary>
-    public IReadOnlyList<DirtyBitmap> Bitmaps(string driveId) => DirtyBitmaps.List(RunningQcow2(driveId));
+    public IReadOnlyList<DirtyBitmap> Bitmaps(string driveId) => OnRunningQcow2(driveId, DirtyBitmaps.List);
 
     /// <summary>Adds, removes, clears, enables, disables or merges a bitmap of a running drive; it takes effect for the next write.</summary>
-    public void ChangeBitmaps(string driveId, BitmapRequest request) => DirtyBitmaps.Apply(RunningQcow2(driveId), request);
+    public void ChangeBitmaps(string driveId, BitmapRequest request) => OnRunningQcow2(driveId, disk =>
+    {
+        DirtyBitmaps.Apply(disk, request);
+        return true;
+    });
 
-    public IReadOnlyList<BitmapExtent> BitmapExtents(string driveId, string name) => DirtyBitmaps.Extents(RunningQcow2(driveId), name);
+    public IReadOnlyList<BitmapExtent> BitmapExtents(string driveId, string name) => OnRunningQcow2(driveId, disk => DirtyBitmaps.Extents(disk, name));
 
-    private Qcow2BlockDevice RunningQcow2(string driveId)
+    /// <summary>Runs <paramref name="use"/> on the drive's image under its gate: a block job cannot close it meanwhile.</summary>
+    private T OnRunningQcow2<T>(string driveId, Func<Qcow2BlockDevice, T> use) => RunningDisk(driveId).With(d => use(DirtyBitmaps.Qcow2(d, driveId)));
+
+    private SwitchableBlockDevice RunningDisk(string driveId)
     {
         lock (_lock)
         {
@@ -1006,17 +1014,75 @@ public sealed class VmmController : IDisposable
             }
 
             return _blockDevices.TryGetValue(driveId, out var block)
-                ? DirtyBitmaps.Qcow2(block.Backend, driveId)
-                : throw new VmmFault($"drive {driveId}: the machine is not running; its bitmaps are in its image file.");
+                ? (SwitchableBlockDevice)block.Backend
+                : throw new VmmFault($"drive {driveId}: the machine is not running; its bitmaps and layers are in its image files.");
         }
     }
+
+    /// <summary>The drive's last block job (<see cref="DriveJob"/>).</summary>
+    public DriveJobInfo Job(string driveId)
+    {
+        _ = RunningDisk(driveId);
+        lock (_lock)
+        {
+            return _jobs.TryGetValue(driveId, out var job) ? job.Info() : throw new VmmFault($"drive {driveId}: no block job has run on it.");
+        }
+    }
+
+    /// <summary>Starts, completes or cancels a live block job on a running qcow2 drive (<see cref="DriveJobRequest"/>).</summary>
+    public DriveJobInfo RunJob(string driveId, DriveJobRequest request)
+    {
+        ArgumentNullException.ThrowIfNull(request);
+        var disk = RunningDisk(driveId);
+        string path, identifier;
+        DriveJob? current;
+        lock (_lock)
+        {
+            var drive = _drives.First(d => d.DriveId == driveId);
+            (path, identifier) = (drive.PathOnHost!, Identifier(drive));
+            if (drive.IsReadOnly == true || DiskImage.IsRemote(path))
+            {
+                throw new VmmFault($"drive {driveId}: block jobs run on writable qcow2 files.");
+            }
+
+            _jobs.TryGetValue(driveId, out current);
+        }
+
+        switch (request.Action)
+        {
+            case "complete":
+                (current ?? throw new VmmFault($"drive {driveId}: no block job to complete.")).Complete();
+                return current.Info();
+            case "cancel":
+                (current ?? throw new VmmFault($"drive {driveId}: no block job to cancel.")).Cancel();
+                return current.Info();
+            case "reopen" or "commit" or "stream":
+                lock (_lock)
+                {
+                    // One job at a time per drive; the check and the start under the controller's lock, so two cannot both pass.
+                    if (_jobs.TryGetValue(driveId, out var busy) && busy.Busy)
+                    {
+                        throw new VmmFault($"drive {driveId}: a {busy.Type} job is {busy.Info().State}; complete or cancel it first.");
+                    }
+
+                    var job = request.Action == "reopen" ? DriveJob.Reopen(disk, path, identifier, _log) : DriveJob.Start(request.Action, disk, path, identifier, _log);
+                    _jobs[driveId] = job;
+                    return job.Info();
+                }
+
+            default:
+                throw new VmmFault($"action '{request.Action}': must be reopen, commit, stream, complete or cancel.");
+        }
+    }
+
+    private static string Identifier(Drive d) => d.DriveId!.Length <= VirtioBlock.IdLength ? d.DriveId : d.DriveId[..VirtioBlock.IdLength];
 
     private static VirtioBlock OpenDrive(Drive d)
     {
         IBlockDevice backend;
         try
         {
-            backend = DiskImage.Open(d.PathOnHost!, d.IsReadOnly == true, d.Format, d.DriveId!.Length <= VirtioBlock.IdLength ? d.DriveId : d.DriveId[..VirtioBlock.IdLength]);
+            backend = DiskImage.Open(d.PathOnHost!, d.IsReadOnly == true, d.Format, Identifier(d));
         }
         catch (BlockDeviceException e)
         {
@@ -1025,7 +1091,8 @@ public sealed class VmmController : IDisposable
 
         try
         {
-            return new VirtioBlock(backend, RateLimits.ToSettings(d.RateLimiter, "rate_limiter"));
+            // Behind a switch, so that a block job can move the running drive from one layer of its chain to another.
+            return new VirtioBlock(new SwitchableBlockDevice(backend), RateLimits.ToSettings(d.RateLimiter, "rate_limiter"));
         }
         catch
         {

@@ -187,7 +187,7 @@ public sealed class VmmServer : IAsyncDisposable
                 return Ok(_vmm.Statistics(), json.VmmStatistics);
         }
 
-        // HostVM's own: /hostvm/drives/{id}/bitmaps[/{name}/extents].
+        // HostVM's own: /hostvm/drives/{id}/bitmaps[/{name}/extents] and /hostvm/drives/{id}/job.
         if (path.StartsWith("/hostvm/drives/", StringComparison.Ordinal))
         {
             string[] parts = path["/hostvm/drives/".Length..].Split('/');
@@ -201,6 +201,10 @@ public sealed class VmmServer : IAsyncDisposable
                     return null;
                 case ("GET", "bitmaps", 4) when parts[3] == "extents":
                     return Ok(_vmm.BitmapExtents(id, Uri.UnescapeDataString(parts[2])), json.IReadOnlyListBitmapExtent);
+                case ("GET", "job", 2):
+                    return Ok(_vmm.Job(id), json.DriveJobInfo);
+                case ("PUT", "job", 2):
+                    return Ok(_vmm.RunJob(id, ApiJson.Parse(body, json.DriveJobRequest)), json.DriveJobInfo);
             }
         }
 

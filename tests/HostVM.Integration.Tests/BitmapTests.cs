@@ -13,25 +13,9 @@ public sealed class BitmapTests
 {
     private const long Granularity = 64 * 1024;
 
-    private static (int Code, string Stdout, string Stderr) Hostvm(DaemonUnderTest daemon, params string[] args)
-    {
-        using var p = HostvmProcess.Start(new Dictionary<string, string>
-        {
-            ["HOSTVM_HOST"] = daemon.Client.BaseAddress!.ToString(),
-            ["HOSTVM_FINGERPRINT"] = daemon.Fingerprint,
-            ["HOSTVM_TOKEN"] = daemon.Token!,
-            ["XDG_CONFIG_HOME"] = Path.Combine(daemon.Root, "config"),
-        }, args);
-        int code = p.WaitForExitAsync(TimeSpan.FromMinutes(2)).GetAwaiter().GetResult();
-        return (code, p.Output, p.Errors);
-    }
+    private static (int Code, string Stdout, string Stderr) Hostvm(DaemonUnderTest daemon, params string[] args) => DaemonCli.Hostvm(daemon, args);
 
-    private static string Ok(DaemonUnderTest daemon, params string[] args)
-    {
-        var (code, stdout, stderr) = Hostvm(daemon, args);
-        Assert.True(code == 0, $"hostvm {string.Join(' ', args)} exited {code}\n{stdout}\n{stderr}");
-        return stdout;
-    }
+    private static string Ok(DaemonUnderTest daemon, params string[] args) => DaemonCli.Ok(daemon, args);
 
     private static List<(long Offset, long Length)> Extents(DaemonUnderTest daemon, string bitmap)
     {
@@ -52,7 +36,7 @@ public sealed class BitmapTests
         using var daemon = await DaemonUnderTest.StartAsync();
         await daemon.ImportGuestAsync();
         var vm = await daemon.CreateVmAsync(new { name = "bm", image = "guest", restart_policy = "never" });
-        string dir = Path.Combine(daemon.DataDir, "vms", vm.GetProperty("id").GetString()!);
+        string dir = Path.Combine(daemon.DataDir, "vms", vm.GetProperty("id").GetString()!, "disks");
 
         // Made while stopped: in the file, where qemu-img sees it.
         Ok(daemon, "vm", "bitmap", "add", "bm", "changes");

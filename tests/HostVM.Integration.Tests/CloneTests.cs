@@ -29,7 +29,7 @@ public sealed class CloneTests
 
         foreach (var vm in vms)
         {
-            string dir = Path.Combine(daemon.DataDir, "vms", vm.GetProperty("id").GetString()!);
+            string dir = Path.Combine(daemon.DataDir, "vms", vm.GetProperty("id").GetString()!, "disks");
             Assert.Equal(OverlayBytes, new FileInfo(Path.Combine(dir, "disk.qcow2")).Length);
             Assert.Equal(Stat("%i", imageDisk), Stat("%i", Path.Combine(dir, "base.img"))); // the image's disk itself, linked
         }
@@ -54,7 +54,7 @@ public sealed class CloneTests
         Assert.Equal(baseHash, Sha256(imageDisk));
         for (int i = 0; i < 3; i++)
         {
-            string dir = Path.Combine(daemon.DataDir, "vms", vms[i].GetProperty("id").GetString()!);
+            string dir = Path.Combine(daemon.DataDir, "vms", vms[i].GetProperty("id").GetString()!, "disks");
             string overlay = Path.Combine(dir, "disk.qcow2");
             Assert.Contains("No errors were found", QemuTools.Check("qemu-img", dir, "check", overlay), StringComparison.Ordinal);
             string flat = Path.Combine(daemon.Root, $"flat{i}.ext4");
@@ -70,7 +70,7 @@ public sealed class CloneTests
         using var daemon = await DaemonUnderTest.StartAsync();
         await daemon.ImportGuestAsync();
         var source = await daemon.CreateVmAsync(new { name = "src", image = "guest", memory_mib = 128 });
-        string sourceDir = Path.Combine(daemon.DataDir, "vms", source.GetProperty("id").GetString()!);
+        string sourceDir = Path.Combine(daemon.DataDir, "vms", source.GetProperty("id").GetString()!, "disks");
         await WriteOwnFileAsync(daemon, source, "src", "before-the-clone");
 
         Assert.Equal(400, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = "bad", clone_of = "src", image = "guest" })).Status);
@@ -78,7 +78,7 @@ public sealed class CloneTests
         Assert.True(status == 201, clone.ToString());
         Assert.Equal(2, clone.GetProperty("vcpus").GetInt32());
         Assert.Equal(source.GetProperty("memory_mib").GetInt64(), clone.GetProperty("memory_mib").GetInt64());
-        string cloneDir = Path.Combine(daemon.DataDir, "vms", clone.GetProperty("id").GetString()!);
+        string cloneDir = Path.Combine(daemon.DataDir, "vms", clone.GetProperty("id").GetString()!, "disks");
 
         // The source's disk so far is one layer, shared by name (a hard link), under a new overlay in each VM.
         string layer = Assert.Single(clone.GetProperty("disk_layers").EnumerateArray()).GetString()!;
@@ -122,7 +122,7 @@ public sealed class CloneTests
         await daemon.ImportGuestAsync();
         var source = await daemon.CreateVmAsync(new { name = "src", image = "guest" });
         Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = "copy", clone_of = "src" })).Status);
-        string dir = Path.Combine(daemon.DataDir, "vms", source.GetProperty("id").GetString()!);
+        string dir = Path.Combine(daemon.DataDir, "vms", source.GetProperty("id").GetString()!, "disks");
         string layer = (await daemon.GetAsync("/v1/vms/src")).GetProperty("disk_layers")[0].GetString()!;
         string before = Stat("%i", Path.Combine(dir, "disk.qcow2"));
 
@@ -141,6 +141,22 @@ public sealed class CloneTests
             QemuTools.Check("qemu-img", dir, "create", "-f", "qcow2", "-b", "layer-0123456789abcdef0123456789abcdef.qcow2", "-F", "qcow2", "-u", "disk.next.qcow2", "64M"));
         Assert.False(File.Exists(Path.Combine(dir, "disk.next.qcow2")));
         Assert.Contains($"backing file: {layer}", QemuTools.Check("qemu-img", dir, "info", "disk.qcow2"), StringComparison.Ordinal);
+
+        // A VM made before the chain had a directory of its own: its files move into one, their names unchanged.
+        string[] files = [.. Directory.GetFiles(dir).Select(Path.GetFileName)!];
+        await daemon.KillAndRestartAsync(() =>
+        {
+            foreach (string file in files)
+            {
+                File.Move(Path.Combine(dir, file), Path.Combine(dir, "..", file));
+            }
+
+            Directory.Delete(dir);
+        });
+        Assert.Equal(files.Order(), Directory.GetFiles(dir).Select(Path.GetFileName).Order());
+        Assert.Contains($"backing file: {layer}", QemuTools.Check("qemu-img", dir, "info", "disk.qcow2"), StringComparison.Ordinal);
+        await WriteOwnFileAsync(daemon, source, "src", "after-the-move");
+        Assert.Equal("after-the-move\n", OwnFile(daemon, dir));
     }
 
     [Fact]
@@ -149,7 +165,7 @@ public sealed class CloneTests
         using var daemon = await DaemonUnderTest.StartAsync();
         await daemon.ImportGuestAsync();
         var vm = await daemon.CreateVmAsync(new { name = "hostile", image = "guest" });
-        string dir = Path.Combine(daemon.DataDir, "vms", vm.GetProperty("id").GetString()!);
+        string dir = Path.Combine(daemon.DataDir, "vms", vm.GetProperty("id").GetString()!, "disks");
 
         // What a compromised VMM can do to the overlay it has open: name a host file as its backing file.
         QemuTools.Check("qemu-img", dir, "rebase", "-u", "-b", "/etc/passwd", "-F", "raw", "disk.qcow2");

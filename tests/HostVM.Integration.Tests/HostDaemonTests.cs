@@ -37,8 +37,8 @@ public sealed class HostDaemonTests
         var vm = await daemon.CreateVmAsync(new { name = "life", image = "guest", vcpus = 1, memory_mib = 128 });
         Assert.Equal("stopped", vm.GetProperty("state").GetString());
         string vmDir = Path.Combine(daemon.DataDir, "vms", vm.GetProperty("id").GetString()!);
-        Assert.True(File.Exists(Path.Combine(vmDir, "disk.qcow2")), "the VM's disk is an overlay in its storage");
-        Assert.Equal(new FileInfo(Path.Combine(daemon.DataDir, "images", "guest", "disk.img")).Length, new FileInfo(Path.Combine(vmDir, "base.img")).Length);
+        Assert.True(File.Exists(Path.Combine(vmDir, "disks", "disk.qcow2")), "the VM's disk is an overlay in its storage");
+        Assert.Equal(new FileInfo(Path.Combine(daemon.DataDir, "images", "guest", "disk.img")).Length, new FileInfo(Path.Combine(vmDir, "disks", "base.img")).Length);
         Assert.Equal("qcow2", vm.GetProperty("disk_format").GetString());
 
         var (status, started) = await daemon.SendAsync(HttpMethod.Post, "/v1/vms/life/start");

@@ -81,7 +81,7 @@ public sealed class ImageIsolationTests
         Assert.Equal("stopped", (await daemon.GetAsync("/v1/vms/a-old")).GetProperty("state").GetString());
 
         // A VM whose disk is missing does not start without it.
-        File.Delete(Path.Combine(webDir, "disk.qcow2"));
+        File.Delete(Path.Combine(webDir, "disks", "disk.qcow2"));
         (status, problem) = await daemon.SendAsync(HttpMethod.Post, "/v1/vms/a-web/start");
         Assert.Equal(409, status);
         Assert.Contains("disk.qcow2 is missing", problem.GetProperty("detail").GetString(), StringComparison.Ordinal);

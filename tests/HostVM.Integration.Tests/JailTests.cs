@@ -63,37 +63,44 @@ public sealed class JailTests
         string root = $"/proc/{pid}/root";
         string aDir = Path.Combine(daemon.DataDir, "vms", a.GetProperty("id").GetString()!);
         string bDir = Path.Combine(daemon.DataDir, "vms", b.GetProperty("id").GetString()!);
-        Assert.Equal(["base.img", "disk.qcow2", "kernel", "out", "sock", "vmm.json"], Entries(Path.Combine(root, "vm")));
+        Assert.Equal(["disks", "kernel", "out", "sock", "vmm.json"], Entries(Path.Combine(root, "vm")));
         Assert.Equal(["null", "random", "urandom", "zero"], Entries(Path.Combine(root, "dev")));
         Assert.Equal(["api.sock", "console.sock"], Entries(Path.Combine(root, "vm", "sock")));
         Assert.Equal(["lan"], Entries(root + Path.Combine(daemon.RuntimeDir, "switches")));
         Assert.False(Directory.Exists(root + daemon.DataDir), "the data directory is not in the jail");
         Assert.False(Directory.Exists(root + Path.Combine(daemon.RuntimeDir, "vms")), "no VM's sockets are in the jail at the host's path");
-        Assert.False(File.Exists(root + Path.Combine(bDir, "disk.qcow2")), "the other VM's disk is not in the jail");
+        Assert.False(File.Exists(root + Path.Combine(bDir, "disks", "disk.qcow2")), "the other VM's disk is not in the jail");
         Assert.False(File.Exists(Path.Combine(root, "etc", "passwd")), "the host's /etc is not in the jail");
         Assert.Equal(["1"], Directory.GetDirectories(Path.Combine(root, "proc")).Select(Path.GetFileName).Where(n => n!.All(char.IsAsciiDigit)).ToList());
 
         // What it may change: its disk, output and sockets; /usr, its program and its boot files are read-only to it.
         var mounts = (await File.ReadAllLinesAsync($"/proc/{pid}/mountinfo")).Select(l => l.Split(' ')).ToDictionary(f => f[4], f => f[5].Split(','));
-        foreach (string readOnly in new[] { "/usr", "/vm/kernel", "/vm/base.img", "/vm/vmm.json", "/proc" })
+        foreach (string readOnly in new[] { "/usr", "/vm/kernel", "/vm/vmm.json", "/proc" })
         {
             Assert.Contains("ro", mounts[readOnly]);
         }
 
-        foreach (string writable in new[] { "/vm/disk.qcow2", "/vm/out", "/vm/sock" })
+        foreach (string writable in new[] { "/vm/disks", "/vm/out", "/vm/sock" })
         {
             Assert.Contains("rw", mounts[writable]);
             Assert.Contains("noexec", mounts[writable]);
         }
 
         // Its files on the host: the disk and output are its uid's, the VM's directory stays the daemon's.
-        Assert.Equal(uid, Owner(Path.Combine(aDir, "disk.qcow2")));
+        Assert.Equal(uid, Owner(Path.Combine(aDir, "disks", "disk.qcow2")));
         Assert.Equal(uid, Owner(Path.Combine(aDir, "out")));
         Assert.Equal(0, Owner(aDir));
 
+        // The disk's directory is bound read-write (a live block job's files reach the VMM), but only the daemon names
+        // files in it, and the base and layers there are root's and read-only to the jails.
+        Assert.Equal(0, Owner(Path.Combine(aDir, "disks")));
+        Assert.Equal(UnixFileMode.None, File.GetUnixFileMode(Path.Combine(aDir, "disks")) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite | UnixFileMode.OtherRead));
+        Assert.Equal(0, Owner(Path.Combine(aDir, "disks", "base.img")));
+        Assert.Equal(UnixFileMode.None, File.GetUnixFileMode(Path.Combine(aDir, "disks", "base.img")) & (UnixFileMode.GroupWrite | UnixFileMode.OtherWrite | UnixFileMode.OtherRead));
+
         // Asked through its API for a drive outside its jail (the other VM's disk, a host file), the VMM cannot open it.
         using var api = VmmProcessTests.UnixHttp(Path.Combine(daemon.RuntimeDir, "vms", a.GetProperty("id").GetString()!, "api.sock"));
-        foreach (string outside in new[] { Path.Combine(bDir, "disk.qcow2"), "/etc/passwd" })
+        foreach (string outside in new[] { Path.Combine(bDir, "disks", "disk.qcow2"), "/etc/passwd" })
         {
             Assert.True(File.Exists(outside), outside);
             using var response = await api.PutAsJsonAsync("/drives/stolen", new Dictionary<string, object> { ["drive_id"] = "stolen", ["path_on_host"] = outside, ["is_root_device"] = false, ["is_read_only"] = true });

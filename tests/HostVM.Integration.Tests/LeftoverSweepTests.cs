@@ -132,8 +132,8 @@ public sealed class LeftoverSweepTests
         foreach (var vm in vms)
         {
             string dir = Path.Combine(vmRoot, vm.GetProperty("id").GetString()!);
-            Assert.Equal(diskBytes, new FileInfo(Path.Combine(dir, "base.img")).Length);
-            Assert.True(File.Exists(Path.Combine(dir, "disk.qcow2")), $"{dir} has its disk");
+            Assert.Equal(diskBytes, new FileInfo(Path.Combine(dir, "disks", "base.img")).Length);
+            Assert.True(File.Exists(Path.Combine(dir, "disks", "disk.qcow2")), $"{dir} has its disk");
             Assert.True(File.Exists(Path.Combine(dir, "kernel")), $"{dir} has its kernel");
             string state = vm.GetProperty("state").GetString()!;
             Assert.True(state is "running" or "stopped" or "failed", $"{vm.GetProperty("name")} is {state}");

@@ -87,13 +87,13 @@ public sealed class OwnerOnlyFilesTests
             Check(failures, file, (mode, uid, _) => (mode & GroupOrOther) == 0 && uid == daemonUid, "no access for group or others, the daemon's");
         }
 
-        foreach (string file in new[] { Path.Combine(vmDir, "disk.qcow2"), Path.Combine(vmDir, "out", "serial.log"), Path.Combine(vmRun, "api.sock"), Path.Combine(vmRun, "console.sock") })
+        foreach (string file in new[] { Path.Combine(vmDir, "disks", "disk.qcow2"), Path.Combine(vmDir, "out", "serial.log"), Path.Combine(vmRun, "api.sock"), Path.Combine(vmRun, "console.sock") })
         {
             Check(failures, file, (mode, uid, _) => (mode & GroupOrOther) == 0 && uid == vmmUid, "no access for group or others, the VMM's");
         }
 
         // The boot files and the disk's base (the image's, linked into the VM's directory), and the ports on the switch (the VM's and the NAT's).
-        foreach (string file in Directory.GetFiles(Path.Combine(daemon.RuntimeDir, "switches", "lan")).Concat([Path.Combine(vmDir, "kernel"), Path.Combine(vmDir, "base.img"),
+        foreach (string file in Directory.GetFiles(Path.Combine(daemon.RuntimeDir, "switches", "lan")).Concat([Path.Combine(vmDir, "kernel"), Path.Combine(vmDir, "disks", "base.img"),
             Path.Combine(daemon.DataDir, "images", "spin", "kernel"), Path.Combine(daemon.DataDir, "images", "spin", "disk.img")]))
         {
             Check(failures, file, (mode, _, gid) => (mode & Other) == 0 && ((mode & GroupOrOther) == 0 || (jailed && gid == JailGroup && (mode & UnixFileMode.GroupExecute) == 0)),

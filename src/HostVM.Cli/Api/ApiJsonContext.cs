@@ -28,6 +28,8 @@ namespace HostVM.Cli.Api;
 [JsonSerializable(typeof(HostVM.Host.Api.SetEgressRequest))]
 [JsonSerializable(typeof(HostVM.Host.Api.ImportImageRequest))]
 [JsonSerializable(typeof(HostVM.Vmm.Api.BitmapRequest))]
+[JsonSerializable(typeof(HostVM.Host.Api.DiskJobView))]
+[JsonSerializable(typeof(HostVM.Host.Api.StartDiskJobRequest))]
 [JsonSerializable(typeof(List<HostVM.Vmm.Api.DirtyBitmap>))]
 [JsonSerializable(typeof(List<HostVM.Vmm.Api.BitmapExtent>))]
 [JsonSerializable(typeof(HostVM.Host.Api.PoolView))]

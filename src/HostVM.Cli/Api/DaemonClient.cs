@@ -242,6 +242,15 @@ public sealed class DaemonClient : IDisposable
     public Task ChangeBitmapsAsync(string vm, string disk, HostVM.Vmm.Api.BitmapRequest request, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Put, $"{VmPath(vm)}/disks/{Escape(disk)}/bitmaps", JsonContent(request, Json.BitmapRequest), cancellationToken);
 
+    public Task<DaemonResponse<HostVM.Host.Api.DiskJobView>> StartDiskJobAsync(string vm, string disk, string type, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, $"{VmPath(vm)}/disks/{Escape(disk)}/job", JsonContent(new HostVM.Host.Api.StartDiskJobRequest { Type = type }, Json.StartDiskJobRequest), Json.DiskJobView, cancellationToken);
+
+    public Task<DaemonResponse<HostVM.Host.Api.DiskJobView>> DiskJobAsync(string vm, string disk, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, $"{VmPath(vm)}/disks/{Escape(disk)}/job", null, Json.DiskJobView, cancellationToken);
+
+    public Task<DaemonResponse<HostVM.Host.Api.DiskJobView>> CancelDiskJobAsync(string vm, string disk, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, $"{VmPath(vm)}/disks/{Escape(disk)}/job", null, Json.DiskJobView, cancellationToken);
+
     public Task<DaemonResponse<List<HostVM.Vmm.Api.BitmapExtent>>> BitmapExtentsAsync(string vm, string disk, string name, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Get, $"{VmPath(vm)}/disks/{Escape(disk)}/bitmaps/{Escape(name)}/extents", null, Json.ListBitmapExtent, cancellationToken);
 

@@ -131,6 +131,17 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
                 vms.ChangeBitmaps(id, disk, await ReadAsync(c, Json.BitmapRequest).ConfigureAwait(false));
                 return Results.NoContent();
             }).Accepts<Vmm.Api.BitmapRequest>("application/json").Produces(204);
+        routes.Get("/v1/vms/{vm}/disks/{disk}/job", Access.Read, "vm.disk.job", "The last block job on a VM's disk (snapshot, commit or stream) and its progress",
+            (string vm, string disk, HttpContext c) => Ok(vms.DiskJobOf(Vm(c, vm).Id, disk), Json.DiskJobView)).Produces<DiskJobView>();
+        routes.Post("/v1/vms/{vm}/disks/{disk}/job", Access.Operate, "vm.disk.job.start", "Start a block job on a VM's own disk, running or not: snapshot, commit or stream",
+            async (string vm, string disk, HttpContext c) =>
+            {
+                var id = Vm(c, vm).Id;
+                var job = vms.StartDiskJob(id, disk, await ReadAsync(c, Json.StartDiskJobRequest).ConfigureAwait(false));
+                return Results.Json(job, Json.DiskJobView, statusCode: job.State == "running" ? 202 : 200);
+            }).Produces<DiskJobView>(202);
+        routes.Delete("/v1/vms/{vm}/disks/{disk}/job", Access.Operate, "vm.disk.job.cancel", "Cancel the running block job on a VM's disk (what it copied stays; the disk reads the same)",
+            (string vm, string disk, HttpContext c) => Ok(vms.CancelDiskJob(Vm(c, vm).Id, disk), Json.DiskJobView)).Produces<DiskJobView>();
         routes.Get("/v1/vms/{vm}/disks/{disk}/bitmaps/{name}/extents", Access.Read, "vm.disk.bitmap.extents", "The ranges a dirty bitmap has set (written since it was made or cleared)",
             (string vm, string disk, string name, HttpContext c) => Ok(vms.BitmapExtents(Vm(c, vm).Id, disk, name), Json.IReadOnlyListBitmapExtent))
             .Produces<IReadOnlyList<Vmm.Api.BitmapExtent>>();

@@ -21,6 +21,8 @@ namespace HostVM.Host.Api;
 [JsonSerializable(typeof(Metrics.HostStats))]
 [JsonSerializable(typeof(IReadOnlyList<Metrics.StatsSample>))]
 [JsonSerializable(typeof(Vmm.Api.BitmapRequest))]
+[JsonSerializable(typeof(DiskJobView))]
+[JsonSerializable(typeof(StartDiskJobRequest))]
 [JsonSerializable(typeof(IReadOnlyList<Vmm.Api.DirtyBitmap>))]
 [JsonSerializable(typeof(IReadOnlyList<Vmm.Api.BitmapExtent>))]
 [JsonSerializable(typeof(PoolRecord))]

@@ -20,7 +20,7 @@ public static partial class FileLink
     /// </summary>
     public static void LinkOrCopy(string source, string destination)
     {
-        if (Link(source, destination) == 0)
+        if (LinkNative(source, destination) == 0)
         {
             return;
         }
@@ -36,6 +36,15 @@ public static partial class FileLink
         RandomAccess.FlushToDisk(copy);
     }
 
+    /// <summary>A second name for a file that is open and written (a live layer): a hard link or nothing, never a copy.</summary>
+    public static void Link(string source, string destination)
+    {
+        if (LinkNative(source, destination) != 0)
+        {
+            throw new IOException($"Cannot link '{source}' as '{destination}': {Marshal.GetPInvokeErrorMessage(Marshal.GetLastPInvokeError())}.");
+        }
+    }
+
     [LibraryImport("libc", EntryPoint = "link", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int Link(string oldPath, string newPath);
+    private static partial int LinkNative(string oldPath, string newPath);
 }

@@ -42,6 +42,12 @@ public sealed record VmRecord
 
     private readonly IReadOnlyList<string> _diskLayers = [];
 
+    /// <summary>
+    /// A stream pulled everything the base and the layers held into the overlay and dropped its backing file: the overlay
+    /// stands alone (no base, no layers).
+    /// </summary>
+    public bool DiskStandalone { get; init; }
+
     /// <summary>Volumes (<c>POOL/NAME</c>) attached as further disks, in order after its own (vdb, vdc, ...).</summary>
     public IReadOnlyList<string> Volumes
     {

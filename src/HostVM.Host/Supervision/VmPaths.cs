@@ -16,19 +16,26 @@ public sealed record VmPaths(string Directory, string RuntimeDirectory)
     /// <summary>A raw disk: a whole copy of the image's (VMs made before overlays).</summary>
     public string Disk => Path.Combine(Directory, "disk.img");
 
+    /// <summary>
+    /// The qcow2 chain's directory: the overlay, its layers and its base, which name each other by relative paths. A jailed
+    /// VMM sees the directory itself (read-write, but only the daemon may add, rename or remove names in it), so that a
+    /// live block job's new files and renames reach the running VMM.
+    /// </summary>
+    public string Disks => Path.Combine(Directory, "disks");
+
     /// <summary>The VM's disk as a qcow2 overlay on <see cref="Base"/>, which it names by the relative path "base.img".</summary>
-    public string Overlay => Path.Combine(Directory, "disk.qcow2");
+    public string Overlay => Path.Combine(Disks, "disk.qcow2");
 
     /// <summary>The image's disk, hard-linked (read-only for every VM that has it; the image may go, the VM keeps it).</summary>
-    public string Base => Path.Combine(Directory, BaseFileName);
+    public string Base => Path.Combine(Disks, BaseFileName);
 
     public const string BaseFileName = "base.img";
 
     /// <summary>A layer of the VM's disk between its base and its overlay (a clone's source's disk when it was cloned; read-only).</summary>
-    public string Layer(string name) => Path.Combine(Directory, name);
+    public string Layer(string name) => Path.Combine(Disks, name);
 
-    /// <summary>A new overlay while a freeze puts it in place (see VmSupervisor.Freeze).</summary>
-    public string NextOverlay => Path.Combine(Directory, "disk.next.qcow2");
+    /// <summary>A new overlay while a freeze or a commit puts it in place (see VmSupervisor.Freeze).</summary>
+    public string NextOverlay => Path.Combine(Disks, "disk.next.qcow2");
 
     /// <summary>The file the VM's disk is: its overlay, or its raw copy.</summary>
     public string DiskOf(HostVM.Host.Inventory.VmRecord vm)

@@ -19,7 +19,7 @@ namespace HostVM.Host.Supervision;
 /// start-up, VMMs that outlived a previous daemon are adopted. One operation per VM at a time (another
 /// is 409); every change of state is committed to the inventory before it is answered.
 /// </summary>
-public sealed class VmSupervisor : IDisposable
+public sealed partial class VmSupervisor : IDisposable
 {
     public static readonly TimeSpan MonitorPeriod = TimeSpan.FromMilliseconds(200);
     public static readonly TimeSpan ApiWait = TimeSpan.FromSeconds(60);
@@ -330,6 +330,7 @@ public sealed class VmSupervisor : IDisposable
                 {
                     // An overlay on the image's disk, linked in: a few clusters whatever the image's size, no copy.
                     var staged = new VmPaths(staging, paths.RuntimeDirectory);
+                    Directory.CreateDirectory(staged.Disks);
                     FileLink.LinkOrCopy(_images.FileOf(imageName, ImageStore.DiskFile), staged.Base);
                     long baseBytes = new FileInfo(staged.Base).Length;
                     Qcow2Image.Create(staged.Overlay, Math.Max(diskMib << 20, (baseBytes + 511) / 512 * 512), VmPaths.BaseFileName, "raw");
@@ -337,6 +338,11 @@ public sealed class VmSupervisor : IDisposable
 
                 // Durable before the row that names them: the names (links to durable files, copies and the overlay synced
                 // when made), then the rename into vms/.
+                if (Directory.Exists(Path.Combine(staging, "disks")))
+                {
+                    FileSync.Entries(Path.Combine(staging, "disks"));
+                }
+
                 FileSync.Entries(staging);
                 Directory.Move(staging, paths.Directory);
                 FileSync.Entries(Path.GetDirectoryName(paths.Directory)!);
@@ -410,8 +416,14 @@ public sealed class VmSupervisor : IDisposable
             return [];
         }
 
-        var layers = Freeze(source).DiskLayers;
-        FileLink.LinkOrCopy(from.Base, staged.Base);
+        var frozen = Freeze(source);
+        var layers = frozen.DiskLayers;
+        Directory.CreateDirectory(staged.Disks);
+        if (!frozen.DiskStandalone)
+        {
+            FileLink.LinkOrCopy(from.Base, staged.Base);
+        }
+
         foreach (string layer in layers)
         {
             FileLink.LinkOrCopy(from.Layer(layer), staged.Layer(layer));
@@ -434,20 +446,16 @@ public sealed class VmSupervisor : IDisposable
         long size = VirtualSize(paths.Overlay);
         FileLink.LinkOrCopy(paths.Overlay, paths.Layer(layer));
         Qcow2Image.Create(paths.NextOverlay, size, layer, "qcow2", openBacking: false);
-        FileSync.Entries(paths.Directory);
+        FileSync.Entries(paths.Disks);
         vm = vm with { DiskLayers = [.. vm.DiskLayers, layer] };
-        _inventory.PutVm(vm, "frozen", $"its disk so far is now the read-only layer {layer} (for a clone); a new overlay takes its writes");
+        _inventory.PutVm(vm, "frozen", $"its disk so far is now the read-only layer {layer}; a new overlay takes its writes");
         File.Move(paths.NextOverlay, paths.Overlay, overwrite: true);
-        FileSync.Entries(paths.Directory);
+        FileSync.Entries(paths.Disks);
         return vm;
     }
 
     /// <summary>The size a qcow2 file's guest sees, from its header alone (its backing names are not followed: a VMM wrote it).</summary>
-    private static long VirtualSize(string path)
-    {
-        using var handle = File.OpenHandle(path);
-        return Qcow2Header.Read(handle, path).Size;
-    }
+    private static long VirtualSize(string path) => Qcow2Header.ReadFile(path).Size;
 
     /// <summary>
     /// The backing chain of a VM's own qcow2 disk as its record has it: its layers from the top, then its base (raw, the
@@ -456,32 +464,37 @@ public sealed class VmSupervisor : IDisposable
     private List<(string Path, string Format)> ChainOf(VmRecord vm)
     {
         var paths = PathsOf(vm);
-        return vm.DiskFormat != "qcow2" ? [] : [.. vm.DiskLayers.Reverse().Select(l => (paths.Layer(l), "qcow2")), (paths.Base, "raw")];
+        return vm.DiskFormat != "qcow2" || vm.DiskStandalone ? [] : [.. vm.DiskLayers.Reverse().Select(l => (paths.Layer(l), "qcow2")), (paths.Base, "raw")];
     }
 
     /// <summary>
-    /// Finishes what a daemon that died in <see cref="Freeze"/> left: a new overlay on a layer the record names is put in
-    /// place; one on a layer it does not is dropped, with layer files no record names.
+    /// Puts each qcow2 VM's disk files in order before any VM runs:
+    /// <list type="bullet">
+    /// <item>a VM made before the chain had a directory of its own gets one (its files keep their relative names);</item>
+    /// <item>what a daemon that died in <see cref="Freeze"/> or a commit's switch (<see cref="SwitchToLayer"/>) left: a new
+    /// overlay on the layer the record names last (or on the base when it names none) is put in place, any other dropped,
+    /// with layer files no record names;</item>
+    /// <item>an overlay whose header names no backing file while the record has a chain finished a stream the daemon did not
+    /// see to its end: recorded as standalone, its base and layers go.</item>
+    /// </list>
     /// </summary>
     private void FinishFreezes()
     {
-        foreach (var vm in _inventory.Vms().Where(v => v.DiskFormat == "qcow2"))
+        foreach (var record in _inventory.Vms().Where(v => v.DiskFormat == "qcow2"))
         {
+            var vm = record;
             var paths = PathsOf(vm);
             if (!Directory.Exists(paths.Directory))
             {
                 continue;
             }
 
+            MoveIntoDisks(paths);
             if (File.Exists(paths.NextOverlay))
             {
-                string? backing;
-                using (var handle = File.OpenHandle(paths.NextOverlay))
-                {
-                    backing = Qcow2Header.Read(handle, paths.NextOverlay).BackingFile;
-                }
-
-                if (backing is not null && vm.DiskLayers.Count > 0 && backing == vm.DiskLayers[^1])
+                string? backing = BackingNamed(paths.NextOverlay);
+                string? expected = vm.DiskLayers.Count > 0 ? vm.DiskLayers[^1] : vm.DiskStandalone ? null : VmPaths.BaseFileName;
+                if (backing is not null && backing == expected)
                 {
                     File.Move(paths.NextOverlay, paths.Overlay, overwrite: true);
                 }
@@ -490,14 +503,46 @@ public sealed class VmSupervisor : IDisposable
                     File.Delete(paths.NextOverlay);
                 }
 
-                FileSync.Entries(paths.Directory);
+                FileSync.Entries(paths.Disks);
             }
 
-            foreach (string file in Directory.GetFiles(paths.Directory, "layer-*.qcow2").Where(f => !vm.DiskLayers.Contains(Path.GetFileName(f))))
+            if (!vm.DiskStandalone && File.Exists(paths.Overlay) && BackingNamed(paths.Overlay) is null)
+            {
+                vm = vm with { DiskLayers = [], DiskStandalone = true };
+                _inventory.PutVm(vm, "disk-streamed", "its disk's stream had finished: the overlay stands alone; its base and layers are removed");
+                File.Delete(paths.Base);
+            }
+
+            foreach (string file in Directory.GetFiles(paths.Disks, "layer-*.qcow2").Where(f => !vm.DiskLayers.Contains(Path.GetFileName(f))))
             {
                 File.Delete(file);
             }
         }
+    }
+
+    /// <summary>The backing file a qcow2 header names (null for none); only the header is read, nothing it names opened.</summary>
+    private static string? BackingNamed(string path) => Qcow2Header.ReadFile(path).BackingFile;
+
+    /// <summary>Moves the chain of a VM made before <see cref="VmPaths.Disks"/> into it (a rename each; a restart finishes a half-done move).</summary>
+    private static void MoveIntoDisks(VmPaths paths)
+    {
+        var old = Directory.GetFiles(paths.Directory, "layer-*.qcow2").Select(Path.GetFileName)
+            .Concat(["disk.qcow2", "disk.next.qcow2", VmPaths.BaseFileName])
+            .Where(f => File.Exists(Path.Combine(paths.Directory, f!)))
+            .ToList();
+        if (old.Count == 0)
+        {
+            return;
+        }
+
+        Directory.CreateDirectory(paths.Disks);
+        foreach (string? file in old)
+        {
+            File.Move(Path.Combine(paths.Directory, file!), Path.Combine(paths.Disks, file!), overwrite: true);
+        }
+
+        FileSync.Entries(paths.Disks);
+        FileSync.Entries(paths.Directory);
     }
 
     /// <summary>
@@ -662,7 +707,7 @@ public sealed class VmSupervisor : IDisposable
             }
         }
 
-        foreach (string file in vm.DiskMib <= 0 ? [] : vm.DiskFormat == "qcow2" ? [paths.Overlay, paths.Base, .. vm.DiskLayers.Select(paths.Layer)] : new[] { paths.Disk })
+        foreach (string file in vm.DiskMib <= 0 ? [] : vm.DiskFormat == "qcow2" ? [paths.Overlay, .. ChainOf(vm).Select(c => c.Path)] : new[] { paths.Disk })
         {
             if (!File.Exists(file))
             {

@@ -63,6 +63,21 @@ public sealed class VmmClient : IDisposable
     public Task ChangeBitmapsAsync(string driveId, BitmapRequest request) =>
         SendAsync(HttpMethod.Put, $"/hostvm/drives/{Uri.EscapeDataString(driveId)}/bitmaps", request, Json.BitmapRequest);
 
+    public Task<DriveJobInfo> DriveJobAsync(string driveId) => GetAsync($"/hostvm/drives/{Uri.EscapeDataString(driveId)}/job", Json.DriveJobInfo);
+
+    public async Task<DriveJobInfo> RunDriveJobAsync(string driveId, string action)
+    {
+        string path = $"/hostvm/drives/{Uri.EscapeDataString(driveId)}/job";
+        using var response = await _http.PutAsJsonAsync(path, new DriveJobRequest { Action = action }, Json.DriveJobRequest).ConfigureAwait(false);
+        if (!response.IsSuccessStatusCode)
+        {
+            var fault = await response.Content.ReadFromJsonAsync(Json.ApiError).ConfigureAwait(false);
+            throw new VmmRequestException($"the VMM refused {action}: {fault?.FaultMessage ?? response.StatusCode.ToString()}");
+        }
+
+        return (await response.Content.ReadFromJsonAsync(Json.DriveJobInfo).ConfigureAwait(false))!;
+    }
+
     public Task<IReadOnlyList<BitmapExtent>> BitmapExtentsAsync(string driveId, string name) =>
         GetAsync($"/hostvm/drives/{Uri.EscapeDataString(driveId)}/bitmaps/{Uri.EscapeDataString(name)}/extents", Json.IReadOnlyListBitmapExtent);
 

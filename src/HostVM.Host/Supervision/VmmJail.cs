@@ -171,25 +171,25 @@ public sealed partial class VmmJail(HostSettings settings)
         OwnBy(paths.RuntimeDirectory, id, id, 0x1c0);
         Bind(paths.Output, Inside.Output, directory: true, readOnly: false);
         Bind(paths.RuntimeDirectory, Inside.RuntimeDirectory, directory: true, readOnly: false);
-        if (vm.DiskMib > 0)
+        if (vm.DiskMib > 0 && vm.DiskFormat == "qcow2")
+        {
+            // The chain's directory, so that a live block job's renames and new files reach the running VMM: the VMM may
+            // pass through it and write the files it owns (the overlay), not add, rename or remove a name (root's, 0750).
+            // An overlay's base is the image's disk (a hard link, shared by every VM made from it) and its layers may be a
+            // clone's too: root's, readable by the jails' group; the names come from the record, not from the directory.
+            OwnBy(paths.Disks, 0, id, 0x1e8); // 0750
+            OwnBy(paths.Overlay, id, id, 0x180); // 0600
+            foreach (string file in vm.DiskStandalone ? vm.DiskLayers : [.. vm.DiskLayers, VmPaths.BaseFileName])
+            {
+                OwnBy(paths.Layer(file), 0, SharedGroup, 0x1a0); // 0640
+            }
+
+            Bind(paths.Disks, Inside.Disks, directory: true, readOnly: false);
+        }
+        else if (vm.DiskMib > 0)
         {
             OwnBy(paths.DiskOf(vm), id, id, 0x180); // 0600
             Bind(paths.DiskOf(vm), Inside.DiskOf(vm), directory: false, readOnly: false);
-        }
-
-        // An overlay's base is the image's disk (a hard link, shared by every VM made from it): root's, readable by the
-        // jails' group, read-only in each jail, beside the overlay that names it "base.img".
-        if (vm.DiskFormat == "qcow2" && File.Exists(paths.Base))
-        {
-            OwnBy(paths.Base, 0, SharedGroup, 0x1a0); // 0640
-            Bind(paths.Base, Inside.Base, directory: false, readOnly: true);
-        }
-
-        // Layers (a clone's and its source's shared disk so far), the same way: the names from the record, not the files.
-        foreach (string layer in vm.DiskFormat == "qcow2" ? vm.DiskLayers : [])
-        {
-            OwnBy(paths.Layer(layer), 0, SharedGroup, 0x1a0);
-            Bind(paths.Layer(layer), Inside.Layer(layer), directory: false, readOnly: true);
         }
 
         // Volumes where the host has them (their qcow2 headers name their bases by those paths): the volume its own,
@@ -334,6 +334,9 @@ public sealed partial class VmmJail(HostSettings settings)
             }
         }
     }
+
+    /// <summary>Gives a disk file to jail <paramref name="id"/> (0600): a live block job's new overlay, or the layer a commit writes into.</summary>
+    public static void GiveDisk(string path, int id) => OwnBy(path, id, id, 0x180);
 
     private static void OwnBy(string path, int uid, int gid, int mode)
     {

@@ -38,7 +38,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice, IAllocationMap
     private readonly SafeFileHandle _file;
     private readonly string _path;
     private readonly Qcow2Header _header;
-    private readonly IBlockDevice? _backing;
+    private IBlockDevice? _backing;
     private readonly Qcow2Refcounts? _refcounts;
     private readonly long _openedLength;
     private readonly int _cachedL2Tables;
@@ -118,6 +118,18 @@ public sealed class Qcow2BlockDevice : IBlockDevice, IAllocationMap
         Open(Path.GetFullPath(path), readOnly, identifier, [], null);
 
     /// <summary>
+    /// Opens <paramref name="path"/> for writing over <paramref name="backing"/>, a device the caller has open already
+    /// (the file the header names, perhaps open for writing itself: a commit writes into it while this image still reads
+    /// through it). The new device owns <paramref name="backing"/> (disposes it) until <see cref="DetachBacking"/>.
+    /// </summary>
+    /// <exception cref="BlockDeviceException">Not a qcow2 image HostVM can write, or one without a backing file.</exception>
+    public static Qcow2BlockDevice OpenOver(string path, IBlockDevice backing, string? identifier = null)
+    {
+        ArgumentNullException.ThrowIfNull(backing);
+        return Open(Path.GetFullPath(path), readOnly: false, identifier, [], null, backing);
+    }
+
+    /// <summary>
     /// Opens <paramref name="path"/> with exactly the backing chain <paramref name="trusted"/> (its direct backing file
     /// first, each with its format), never what the headers say beyond it: for a caller that did not write the image
     /// itself (a file a VMM had open could name any file on the host as its backing file). A header that names another
@@ -129,7 +141,7 @@ public sealed class Qcow2BlockDevice : IBlockDevice, IAllocationMap
         return Open(Path.GetFullPath(path), readOnly, identifier, [], [.. trusted.Select(t => (Path.GetFullPath(t.Path), t.Format))]);
     }
 
-    private static Qcow2BlockDevice Open(string full, bool readOnly, string? identifier, List<string> chain, List<(string Path, string Format)>? trusted)
+    private static Qcow2BlockDevice Open(string full, bool readOnly, string? identifier, List<string> chain, List<(string Path, string Format)>? trusted, IBlockDevice? given = null)
     {
         if (!File.Exists(full))
         {
@@ -175,15 +187,21 @@ public sealed class Qcow2BlockDevice : IBlockDevice, IAllocationMap
             }
 
             int depth = chain.Count - 1;
-            if (trusted is not null)
+            if (given is not null)
+            {
+                backing = header.BackingFile is not null ? given : throw new BlockDeviceException($"qcow2 image '{full}' has no backing file to open over.", full);
+            }
+            else if (trusted is not null)
             {
                 // What the header names must be what the caller knows the chain to be; anything else is refused unopened.
                 string? named = header.BackingFile is { } n ? Path.GetFullPath(n, Path.GetDirectoryName(full)!) : null;
                 var expected = depth < trusted.Count ? trusted[depth] : default;
-                if (named != expected.Path || (named is not null && header.BackingFormat is { } f && f != expected.Format))
+
+                // A header that names nothing opens nothing: a stream that finished dropped the chain the owner still records.
+                if (named is not null && (named != expected.Path || (header.BackingFormat is { } f && f != expected.Format)))
                 {
                     throw new BlockDeviceException(
-                        $"qcow2 image '{full}' names {(named is null ? "no backing file" : $"the backing file '{named}' ({header.BackingFormat ?? "format unnamed"})")}, not " +
+                        $"qcow2 image '{full}' names the backing file '{named}' ({header.BackingFormat ?? "format unnamed"}), not " +
                         $"{(expected.Path is null ? "none" : $"'{expected.Path}' ({expected.Format})")} as its owner recorded: refused.", full);
                 }
 
@@ -212,13 +230,21 @@ public sealed class Qcow2BlockDevice : IBlockDevice, IAllocationMap
         }
         catch (IOException e) when (e is not BlockDeviceException)
         {
-            backing?.Dispose();
+            if (backing != given)
+            {
+                backing?.Dispose();
+            }
+
             file.Dispose();
             throw new BlockDeviceException($"qcow2 image '{full}' cannot be opened: {e.Message}", full, e);
         }
         catch
         {
-            backing?.Dispose();
+            if (backing != given)
+            {
+                backing?.Dispose();
+            }
+
             file.Dispose();
             throw;
         }
@@ -600,6 +626,95 @@ public sealed class Qcow2BlockDevice : IBlockDevice, IAllocationMap
         lock (_lock)
         {
             return Usable(FindBitmap(name)).Extents(_size);
+        }
+    }
+
+    /// <summary>The image's cluster size in bytes: the unit in which it allocates, and in which block jobs copy.</summary>
+    public int ClusterBytes => (int)ClusterSize;
+
+    /// <summary>
+    /// Whether this image's own tables say what the guest cluster holding <paramref name="offset"/> reads (data,
+    /// compressed or zeroes) rather than its backing file: what a commit copies down, and what a stream need not pull up.
+    /// </summary>
+    public bool Defines(long offset)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        CheckRange(offset, 1);
+        lock (_lock)
+        {
+            return (Entry(offset >> _header.ClusterBits) & ~CopiedFlag) != 0;
+        }
+    }
+
+    /// <summary>
+    /// Removes the backing file from the header (a stream copied everything it provided into this image, so the guest sees
+    /// the same bytes without it): one write of the header's backing fields, after every pending change is durable. The
+    /// backing device is closed; unallocated clusters read as zeroes from now on.
+    /// </summary>
+    public void DropBacking()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        _ = _refcounts ?? throw ReadOnlyError();
+        IBlockDevice? old;
+        lock (_lock)
+        {
+            WriteBack();
+            Sync();
+            Span<byte> fields = stackalloc byte[12]; // backing_file_offset (8 bytes) and backing_file_size (4), both zero
+            fields.Clear();
+            Qcow2Io.Write(_file, fields, Qcow2Header.BackingFileField);
+            Sync();
+            old = _backing;
+            _backing = null;
+        }
+
+        old?.Dispose();
+    }
+
+    /// <summary>
+    /// Gives the backing device to the caller (who keeps it open after this image is closed: a commit's target becomes the
+    /// drive). This image must not be read after it, only closed.
+    /// </summary>
+    public IBlockDevice? DetachBacking()
+    {
+        lock (_lock)
+        {
+            var backing = _backing;
+            _backing = null;
+            return backing;
+        }
+    }
+
+    /// <summary>
+    /// Carries <paramref name="other"/>'s bitmaps into this image (when the drive moves from one layer to another, so that
+    /// change tracking goes on): a bitmap of the same name gets the other's bits merged in, a new one is made with the
+    /// other's granularity and state. A stale bitmap stays stale.
+    /// </summary>
+    public void CopyBitmapsFrom(Qcow2BlockDevice other)
+    {
+        ArgumentNullException.ThrowIfNull(other);
+        CheckWritableBitmaps();
+        foreach (var from in other.Bitmaps)
+        {
+            var extents = from.Stale ? [] : other.BitmapExtents(from.Name);
+            lock (_lock)
+            {
+                var to = _bitmaps.FirstOrDefault(b => b.Name == from.Name);
+                if (to is null)
+                {
+                    to = new Qcow2Bitmap(from.Name, from.GranularityBits, _size, from.Enabled, from.Stale);
+                    _bitmaps.Add(to);
+                }
+                else if (from.Stale)
+                {
+                    to.Stale = true;
+                }
+
+                foreach (var (offset, length) in extents)
+                {
+                    to.Set(offset, Math.Min(length, _size - offset));
+                }
+            }
         }
     }
 

@@ -19,7 +19,7 @@ public sealed record Qcow2Header
     internal const uint ExtensionEnd = 0, ExtensionBackingFormat = 0xe2792aca, ExtensionFeatureNames = 0x6803f857, ExtensionBitmaps = 0x23852875;
 
     /// <summary>Byte offsets of the fields HostVM rewrites in place (all big-endian).</summary>
-    internal const int SizeField = 24, L1SizeField = 36, L1OffsetField = 40, RefcountTableField = 48, IncompatibleField = 72, AutoclearField = 88;
+    internal const int BackingFileField = 8, SizeField = 24, L1SizeField = 36, L1OffsetField = 40, RefcountTableField = 48, IncompatibleField = 72, AutoclearField = 88;
 
     internal const ulong IncompatibleDirty = 1, IncompatibleCorrupt = 2, IncompatibleExternalData = 4, IncompatibleCompressionType = 8, IncompatibleExtendedL2 = 16;
     internal const ulong KnownIncompatible = IncompatibleDirty | IncompatibleCorrupt | IncompatibleExternalData | IncompatibleCompressionType | IncompatibleExtendedL2;
@@ -69,6 +69,16 @@ public sealed record Qcow2Header
 
     /// <summary>The backing file's format as the image records it (<c>qcow2</c>, <c>raw</c>), or null where it says none.</summary>
     public string? BackingFormat { get; init; }
+
+    /// <summary>
+    /// Reads and checks the header of the file at <paramref name="path"/>, even while a VMM has it open and locked (nothing
+    /// it names is opened): a daemon's look at a running VM's disk.
+    /// </summary>
+    public static Qcow2Header ReadFile(string path)
+    {
+        using var handle = LinuxFile.OpenUnlocked(path);
+        return Read(handle, path);
+    }
 
     /// <summary>Reads and checks the header of <paramref name="path"/>, open as <paramref name="handle"/>.</summary>
     /// <exception cref="BlockDeviceException">Not a qcow2 image HostVM can read; the message names the file and the problem.</exception>

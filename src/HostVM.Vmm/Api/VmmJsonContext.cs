@@ -15,6 +15,8 @@ namespace HostVM.Vmm.Api;
 [JsonSerializable(typeof(MachineConfig))]
 [JsonSerializable(typeof(Drive))]
 [JsonSerializable(typeof(BitmapRequest))]
+[JsonSerializable(typeof(DriveJobRequest))]
+[JsonSerializable(typeof(DriveJobInfo))]
 [JsonSerializable(typeof(IReadOnlyList<DirtyBitmap>))]
 [JsonSerializable(typeof(IReadOnlyList<BitmapExtent>))]
 [JsonSerializable(typeof(NetworkInterface))]
