@@ -37,6 +37,8 @@ packages=(
   # the VMM jail: unshare (util-linux; the VMM does its mounts itself), umount (mount; the
   # network-namespace test's clean-up), and libseccomp for the VMM's system-call allowlist
   mount libseccomp2
+  # the cloud-init seed's ISO 9660 writer is held against isoinfo (genisoimage) and bsdtar (libarchive-tools)
+  genisoimage libarchive-tools
 )
 
 missing=()

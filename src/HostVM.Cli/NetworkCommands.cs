@@ -24,6 +24,7 @@ public static class NetworkCommands
                 HumanOutput.Time(network.CreatedAt),
             ]),
         EgressCommand(runner),
+        ForwardCommands.Create(runner),
         runner.DeleteCommand("network", "Delete a network (no VM may be on it).", (c, n, t) => c.DeleteNetworkAsync(n, t)),
     };
 

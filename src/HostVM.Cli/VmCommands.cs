@@ -69,6 +69,24 @@ public static class VmCommands
             : $"Limit the {(device == "nic" ? "NICs' frames" : "disk's requests")}: {OpsHelp}.",
     };
 
+    /// <summary>--ssh-key: a key as it is, or a file of keys (one a line; blank lines and # comments skipped, as in authorized_keys).</summary>
+    private static IEnumerable<string> SshKeys(string keyOrFile) =>
+        keyOrFile.Contains(' ', StringComparison.Ordinal) && !File.Exists(keyOrFile)
+            ? [keyOrFile]
+            : ReadFile(keyOrFile, "--ssh-key").Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0 && !l.StartsWith('#'));
+
+    private static string ReadFile(string path, string option)
+    {
+        try
+        {
+            return File.ReadAllText(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new UsageException($"{option} {path}: {e.Message}");
+        }
+    }
+
     private static Command CreateCommand(DaemonCommandRunner runner)
     {
         var name = new Argument<string>("name") { Description = "The new VM's name: 1-63 lower-case letters, digits and '-', starting with a letter." };
@@ -98,9 +116,18 @@ public static class VmCommands
         var append = new Option<string?>("--append") { Description = "Kernel command line (default: the image's)." };
         var start = new Option<bool>("--start") { Description = "Start it at once (if it does not fit, nothing is created)." };
         var project = OptionValues.ProjectOption("VM");
+        var userData = new Option<string?>("--user-data") { Description = "A cloud-init user-data FILE, given to the guest as it is (on a NoCloud seed disk, CIDATA)." };
+        var sshKeys = new Option<string[]>("--ssh-key")
+        {
+            Description = "An OpenSSH public key, or a file of them (e.g. ~/.ssh/id_ed25519.pub), for --user on a cloud-init seed; repeat for more.",
+            AllowMultipleArgumentsPerToken = false,
+        };
+        var hostname = new Option<string?>("--hostname") { Description = "The guest's host name on its cloud-init seed (default: the VM's name)." };
+        var user = new Option<string?>("--user") { Description = "The user --ssh-key logs in as, with sudo (default: debian)." };
         var command = new Command("create", "Create a VM from an image.")
         {
             name, image, cloneOf, vcpus, memory, cpuCap, cpuWeight, diskSize, disks, networks, restart, diskBw, diskOps, nicBw, nicOps, balloon, append, start, project,
+            userData, sshKeys, hostname, user,
         };
         command.Validators.Add(result =>
         {
@@ -130,6 +157,10 @@ public static class VmCommands
                 NicLimits = OptionValues.Limits("nic", call.Get(nicBw), call.Get(nicOps)),
                 Balloon = call.Get(balloon) ? true : null,
                 Start = call.Get(start) ? true : null,
+                UserData = call.Get(userData) is { } file ? ReadFile(file, "--user-data") : null,
+                SshKeys = call.Get(sshKeys) is { Length: > 0 } keys ? [.. keys.SelectMany(SshKeys)] : null,
+                Hostname = call.Get(hostname),
+                User = call.Get(user),
             };
             var created = await call.Client.CreateVmAsync(request, call.CancellationToken).ConfigureAwait(false);
             return call.Print(created, (screen, vm) =>

@@ -48,6 +48,9 @@ public sealed class AccessMatrixTests
         ["POST /v1/networks"] = "operate",
         ["DELETE /v1/networks/{name}"] = "operate",
         ["PUT /v1/networks/{name}/egress"] = "host-admin",
+        ["GET /v1/networks/{name}/forwards"] = "read",
+        ["POST /v1/networks/{name}/forwards"] = "operate",
+        ["DELETE /v1/networks/{name}/forwards/{protocol}/{port}"] = "operate",
         ["GET /v1/events"] = "read",
         ["GET /v1/events/stream"] = "read",
         ["GET /v1/tokens"] = "admin",
@@ -259,6 +262,7 @@ public sealed class AccessMatrixTests
         string path = pattern
             .Replace("/v1/images/{name}", $"/v1/images/img-{target}", StringComparison.Ordinal)
             .Replace("/v1/networks/{name}", $"/v1/networks/net-{target}", StringComparison.Ordinal)
+            .Replace("/forwards/{protocol}/{port}", $"/forwards/tcp/{ForwardPorts.GetValueOrDefault(target)}", StringComparison.Ordinal)
             .Replace("/v1/projects/{name}", $"/v1/projects/{target}", StringComparison.Ordinal)
             .Replace("/v1/pools/{name}", "/v1/pools/default", StringComparison.Ordinal)
             .Replace("/v1/volumes/{pool}/{name}", method == "PUT" ? $"/v1/volumes/default/vol-new-{n}" : $"/v1/volumes/default/vol-{target}", StringComparison.Ordinal)
@@ -282,6 +286,7 @@ public sealed class AccessMatrixTests
             ("POST", "/v1/vms") => new { name = $"vm-new-{n}", image = $"img-{target}", project = target },
             ("POST", "/v1/networks") => new { name = $"net-new-{n}", project = target },
             ("PUT", "/v1/networks/{name}/egress") => new { allow = new[] { "10.1.2.3:5432" } },
+            ("POST", "/v1/networks/{name}/forwards") => new { vm = $"vm-{target}", guest_port = 80 },
             ("POST", "/v1/tokens") => new { role = "viewer", project = target },
             ("POST", "/v1/projects") => new { name = $"proj-new-{n}" },
             ("PATCH", "/v1/vms/{vm}") => new { restart_policy = "never" },
@@ -303,6 +308,9 @@ public sealed class AccessMatrixTests
 
     private Dictionary<string, string> VictimTokens { get; } = [];
 
+    /// <summary>The host port of each project's forward (on its network, to its VM), made again when a call removed it.</summary>
+    private Dictionary<string, int> ForwardPorts { get; } = [];
+
     /// <summary>Puts back what an allowed call deleted: each project's image, network, stopped VM, volume and a token to revoke.</summary>
     private async Task EnsureFixturesAsync(DaemonUnderTest daemon, string kernel)
     {
@@ -315,7 +323,7 @@ public sealed class AccessMatrixTests
 
             if ((await daemon.SendAsync(HttpMethod.Get, $"/v1/networks/net-{project}")).Status == 404)
             {
-                Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/networks", new { name = $"net-{project}", project })).Status);
+                Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/networks", new { name = $"net-{project}", project, nat = true })).Status);
             }
 
             if ((await daemon.SendAsync(HttpMethod.Get, $"/v1/volumes/default/vol-{project}")).Status == 404)
@@ -327,7 +335,19 @@ public sealed class AccessMatrixTests
             var (status, vm) = await daemon.SendAsync(HttpMethod.Get, $"/v1/vms/vm-{project}");
             if (status == 404)
             {
-                Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new { name = $"vm-{project}", image = $"img-{project}", project, volumes = new[] { $"default/vol-{project}" } })).Status);
+                Assert.Equal(201, (await daemon.SendAsync(HttpMethod.Post, "/v1/vms", new
+                {
+                    name = $"vm-{project}", image = $"img-{project}", project, volumes = new[] { $"default/vol-{project}" }, networks = new[] { new { network = $"net-{project}" } },
+                })).Status);
+            }
+
+            // The VM has a forward on its network (the forward routes' object).
+            var (_, forwards) = await daemon.SendAsync(HttpMethod.Get, $"/v1/networks/net-{project}/forwards");
+            if (!ForwardPorts.TryGetValue(project, out int port) || !forwards.EnumerateArray().Any(f => f.GetProperty("host_port").GetInt32() == port))
+            {
+                var (added, forward) = await daemon.SendAsync(HttpMethod.Post, $"/v1/networks/net-{project}/forwards", new { vm = $"vm-{project}", guest_port = 22 });
+                Assert.Equal(201, added);
+                ForwardPorts[project] = forward.GetProperty("host_port").GetInt32();
             }
 
             if (!VictimTokens.ContainsKey(project))

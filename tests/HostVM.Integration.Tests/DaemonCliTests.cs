@@ -157,6 +157,46 @@ public sealed class DaemonCliTests(DaemonFixture fixture) : IClassFixture<Daemon
     }
 
     [Fact]
+    public void ForwardsAreAddedListedAndRemovedAndASeedTakesAKeyFile()
+    {
+        string id = Guid.NewGuid().ToString("N")[..8];
+        string network = $"n-{id}", image = $"img-{id}", vm = $"v-{id}";
+        string keyFile = Path.Combine(Path.GetTempPath(), $"hostvm-key-{id}.pub");
+        try
+        {
+            Ok("network", "create", network, "--nat");
+            Ok("image", "import", image, "--kernel", GuestArtifacts.Guest("Image"));
+            // A key file as ssh-keygen writes it: the key line, here after a comment and a blank line.
+            string key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGx0ZXN0LWtleS1ieXRlcy10aGlydHktdHdvLWxvbmch me@host";
+            File.WriteAllText(keyFile, $"# mine\n\n{key}\n");
+            var created = Json("vm", "create", vm, "--image", image, "--network", network, "--ssh-key", keyFile, "--hostname", "www");
+            Assert.Equal("www", created.GetProperty("cloud_init").GetProperty("hostname").GetString());
+
+            var added = Ok("network", "forward", "add", network, "0", $"{vm}:22").Stdout;
+            Assert.Contains($"to {vm}:22.", added);
+            var forward = Json("network", "forward", "list", network).EnumerateArray().Single();
+            int port = forward.GetProperty("host_port").GetInt32();
+            Assert.Equal("127.0.0.1", forward.GetProperty("address").GetString());
+            Assert.Contains($"127.0.0.1:{port}", Ok("network", "forward", "list", network).Stdout);
+
+            AssertFails(2, Hostvm("network", "forward", "add", network, "127.0.0.1:http", $"{vm}:22"), "[ADDRESS:]PORT");
+            AssertFails(4, Hostvm("network", "forward", "add", network, port.ToString(System.Globalization.CultureInfo.InvariantCulture), $"{vm}:22"), "already forwards");
+            AssertFails(2, Hostvm("network", "forward", "add", network, "0", "no-port"), "VM:PORT");
+            AssertFails(3, Hostvm("network", "forward", "add", network, "0", "nobody:22"), "nobody");
+            Assert.Contains("Removed the tcp forward", Ok("network", "forward", "remove", network, $"127.0.0.1:{port}").Stdout);
+            Assert.Equal(0, Json("network", "forward", "list", network).GetArrayLength());
+            AssertFails(3, Hostvm("network", "forward", "remove", network, port.ToString(System.Globalization.CultureInfo.InvariantCulture)), "forward");
+        }
+        finally
+        {
+            Hostvm("vm", "delete", vm, "--purge");
+            Hostvm("image", "delete", image);
+            Hostvm("network", "delete", network);
+            File.Delete(keyFile);
+        }
+    }
+
+    [Fact]
     public void CreatingFromAMissingImageIsRefused()
     {
         var run = Hostvm("vm", "create", $"x-{Guid.NewGuid():N}"[..10], "--image", "no-such-image");

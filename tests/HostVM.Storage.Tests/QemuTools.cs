@@ -2,7 +2,10 @@ using System.Diagnostics;
 
 namespace HostVM.Storage.Tests;
 
-/// <summary>QEMU's image tools (qemu-img, qemu-io): the independent peer the qcow2 tests check HostVM against.</summary>
+/// <summary>
+/// QEMU's image tools (qemu-img, qemu-io): the independent peer the qcow2 tests check HostVM against; also runs the
+/// ISO 9660 tests' peers (isoinfo, bsdtar, blkid).
+/// </summary>
 internal static class QemuTools
 {
     /// <summary>Runs <paramref name="tool"/> in <paramref name="directory"/>; skips the test where it is not installed.</summary>
@@ -21,7 +24,7 @@ internal static class QemuTools
         }
         catch (System.ComponentModel.Win32Exception)
         {
-            Assert.Skip($"{tool} is not installed (Debian: qemu-utils, which scripts/deps.sh installs)");
+            Assert.Skip($"{tool} is not installed (scripts/deps.sh installs it: qemu-utils, genisoimage, libarchive-tools)");
             throw;
         }
 

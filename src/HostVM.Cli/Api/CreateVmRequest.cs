@@ -39,4 +39,14 @@ public sealed record CreateVmRequest
     public bool? Balloon { get; init; }
 
     public bool? Start { get; init; }
+
+    /// <summary>cloud-init user-data, as it is (a cloud-init seed disk).</summary>
+    public string? UserData { get; init; }
+
+    /// <summary>OpenSSH public keys for <see cref="User"/>, in a #cloud-config the daemon writes.</summary>
+    public IReadOnlyList<string>? SshKeys { get; init; }
+
+    public string? Hostname { get; init; }
+
+    public string? User { get; init; }
 }

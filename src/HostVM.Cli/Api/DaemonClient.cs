@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Sockets;
@@ -233,6 +234,15 @@ public sealed class DaemonClient : IDisposable
 
     public Task DeleteNetworkAsync(string name, CancellationToken cancellationToken = default) =>
         SendAsync(HttpMethod.Delete, $"v1/networks/{Escape(name)}", null, cancellationToken);
+
+    public Task<DaemonResponse<HostVM.Host.Api.ForwardView>> AddForwardAsync(string network, HostVM.Host.Api.AddForwardRequest request, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Post, $"v1/networks/{Escape(network)}/forwards", JsonContent(request, Json.AddForwardRequest), Json.ForwardView, cancellationToken);
+
+    public Task<DaemonResponse<List<HostVM.Host.Api.ForwardView>>> ListForwardsAsync(string network, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Get, $"v1/networks/{Escape(network)}/forwards", null, Json.ListForwardView, cancellationToken);
+
+    public Task RemoveForwardAsync(string network, string protocol, int hostPort, CancellationToken cancellationToken = default) =>
+        SendAsync(HttpMethod.Delete, string.Create(CultureInfo.InvariantCulture, $"v1/networks/{Escape(network)}/forwards/{Escape(protocol)}/{hostPort}"), null, cancellationToken);
 
     // Dirty bitmaps of a VM's disks
 

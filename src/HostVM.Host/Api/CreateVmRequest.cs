@@ -41,4 +41,16 @@ public sealed record CreateVmRequest
     public bool? Balloon { get; init; }
 
     public bool? Start { get; init; }
+
+    /// <summary>cloud-init user-data, used as it is (at most 32 KiB); excludes <see cref="SshKeys"/> and <see cref="User"/>.</summary>
+    public string? UserData { get; init; }
+
+    /// <summary>OpenSSH public keys for <see cref="User"/>, in a #cloud-config HostVM writes.</summary>
+    public IReadOnlyList<string>? SshKeys { get; init; }
+
+    /// <summary>The guest's host name (a DNS label); default: the VM's name.</summary>
+    public string? Hostname { get; init; }
+
+    /// <summary>The user the SSH keys are for, with sudo; default <c>debian</c>.</summary>
+    public string? User { get; init; }
 }

@@ -101,9 +101,11 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         }).Accepts<CreateVmRequest>("application/json").Produces<VmRecord>(201);
         routes.Patch("/v1/vms/{vm}", Access.Operate, "vm.update", "Change a VM's cap, limits, balloon or restart policy", async (string vm, HttpContext c) =>
             Ok(vms.Update(Vm(c, vm).Id, await ReadAsync(c, Json.UpdateVmRequest).ConfigureAwait(false)), Json.VmRecord)).Accepts<UpdateVmRequest>("application/json").Produces<VmRecord>();
-        routes.Delete("/v1/vms/{vm}", Access.Operate, "vm.delete", "Delete a VM (force: even running; purge: its disk too)", (string vm, bool? force, bool? purge, HttpContext c) =>
+        routes.Delete("/v1/vms/{vm}", Access.Operate, "vm.delete", "Delete a VM (force: even running; purge: its disk too); its port forwards go with it", (string vm, bool? force, bool? purge, HttpContext c) =>
         {
-            vms.Delete(Vm(c, vm).Id, force ?? false, purge ?? false);
+            string id = Vm(c, vm).Id;
+            vms.Delete(id, force ?? false, purge ?? false);
+            networks.RemoveForwardsOf(id);
             return Results.NoContent();
         }).Produces(204);
         routes.Post("/v1/vms/{vm}/start", Access.Operate, "vm.start", "Start a VM", (string vm, HttpContext c) => Ok(vms.StartVm(Vm(c, vm).Id), Json.VmRecord)).Produces<VmRecord>();
@@ -159,6 +161,20 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
         routes.Put("/v1/networks/{name}/egress", Access.HostAdmin, "network.egress", "Set the destinations a NAT network's guests may reach besides the public internet (the host's admin)", async (string name, HttpContext c) =>
             Ok(networks.SetEgress(Network(c, name).Name, (await ReadAsync(c, Json.SetEgressRequest).ConfigureAwait(false)).Allow ?? []), Json.NetworkView))
             .Accepts<SetEgressRequest>("application/json").Produces<NetworkView>();
+        routes.Get("/v1/networks/{name}/forwards", Access.Read, "network.forwards", "A NAT network's port forwards", (string name, HttpContext c) =>
+            Ok(networks.Forwards(Network(c, name).Name).ToList(), Json.ListForwardView)).Produces<List<ForwardView>>();
+        routes.Post("/v1/networks/{name}/forwards", Access.Operate, "network.forward.add", "Forward a host port into a VM of a NAT network (loopback and ports from 1024; other addresses and ports: the host's admin)", async (string name, HttpContext c) =>
+        {
+            string network = Network(c, name).Name;
+            var request = await ReadAsync(c, Json.AddForwardRequest).ConfigureAwait(false);
+            var added = networks.AddForward(network, request, Caller(c).May(Access.HostAdmin));
+            return Created(c, added, Json.ForwardView, $"/v1/networks/{network}/forwards/{added.Protocol}/{added.HostPort}");
+        }).Accepts<AddForwardRequest>("application/json").Produces<ForwardView>(201);
+        routes.Delete("/v1/networks/{name}/forwards/{protocol}/{port}", Access.Operate, "network.forward.remove", "Close a port forward (its open connections finish)", (string name, string protocol, int port, HttpContext c) =>
+        {
+            networks.RemoveForward(Network(c, name).Name, protocol, port);
+            return Results.NoContent();
+        }).Produces(204);
         routes.Delete("/v1/networks/{name}", Access.Operate, "network.delete", "Delete a network no VM uses", (string name, HttpContext c) =>
         {
             networks.Delete(Network(c, name).Name);

@@ -16,4 +16,15 @@ public sealed record NetworkRecord
     public IReadOnlyList<string> EgressAllow { get; init; } = [];
 
     public DateTimeOffset CreatedAt { get; init; }
+
+    /// <summary>Host ports forwarded into its VMs (a NAT network's only).</summary>
+    public IReadOnlyList<NetworkForward> Forwards
+    {
+        get => _forwards;
+
+        // A record written before forwards has none: the JSON source generator sets a missing property to null, not to [].
+        init => _forwards = value ?? [];
+    }
+
+    private readonly IReadOnlyList<NetworkForward> _forwards = [];
 }

@@ -59,6 +59,9 @@ public sealed record VmRecord
 
     private readonly IReadOnlyList<string> _volumes = [];
 
+    /// <summary>The cloud-init seed it has as a further read-only disk, after its volumes; null: none.</summary>
+    public CloudInitRecord? CloudInit { get; init; }
+
     public string BootArgs { get; init; } = string.Empty;
 
     public string RestartPolicy { get; init; } = RestartPolicies.OnFailure;

@@ -44,6 +44,12 @@ public sealed record VmPaths(string Directory, string RuntimeDirectory)
         return vm.DiskFormat == "qcow2" ? Overlay : Disk;
     }
 
+    /// <summary>The cloud-init NoCloud seed (ISO 9660, CIDATA), the VM's own, read-only in its jail.</summary>
+    public string Seed => Path.Combine(Directory, "seed.iso");
+
+    /// <summary>The user-data on the seed, kept so a clone's seed carries it with its own instance id.</summary>
+    public string SeedUserData => Path.Combine(Directory, "seed-user-data");
+
     public string Kernel => Path.Combine(Directory, "kernel");
 
     public string Initrd => Path.Combine(Directory, "initrd");

@@ -253,11 +253,18 @@ public sealed partial class VmSupervisor : IDisposable
             networks.Add(new VmNetwork(network, mac.ToString()));
         }
 
-        // The VM's own disk, the entropy device and a balloon take three of the board's virtio slots.
-        int slots = Machine.MachineConfiguration.MaxVirtioDevices - 3;
+        // A cloud-init seed: asked for, or a clone's of a source that has one (its user-data, with the clone's own instance id).
+        bool seeded = CloudInit.CloudInitSeed.IsRequested(request) || source?.CloudInit is not null;
+        byte[]? userData = !seeded ? null
+            : CloudInit.CloudInitSeed.IsRequested(request) || source is null ? CloudInit.CloudInitSeed.UserData(request)
+            : File.ReadAllBytes(PathsOf(source).SeedUserData);
+        string? hostname = seeded ? CloudInit.CloudInitSeed.Hostname(request.Hostname, name) : null;
+
+        // The VM's own disk, the entropy device and a balloon take three of the board's virtio slots; a seed one more.
+        int slots = Machine.MachineConfiguration.MaxVirtioDevices - 3 - (seeded ? 1 : 0);
         if (networks.Count + (request.Volumes?.Count ?? 0) > slots)
         {
-            throw ApiProblem.BadRequest($"networks and volumes: at most {slots} together.", request.Volumes is { Count: > 0 } ? "volumes" : "networks");
+            throw ApiProblem.BadRequest($"networks and volumes: at most {slots} together{(seeded ? " with a cloud-init seed" : string.Empty)}.", request.Volumes is { Count: > 0 } ? "volumes" : "networks");
         }
 
         long imageDiskMib = source?.DiskMib ?? ((image!.DiskBytes ?? 0) + (1 << 20) - 1) >> 20;
@@ -291,6 +298,7 @@ public sealed partial class VmSupervisor : IDisposable
             Balloon = request.Balloon ?? false,
             CreatedAt = DateTimeOffset.UtcNow,
         };
+        vm = vm with { CloudInit = hostname is null ? null : new CloudInitRecord(vm.Id, hostname) };
         _resources.CheckFitsAlone(vm);
 
         var paths = PathsOf(vm);
@@ -334,6 +342,11 @@ public sealed partial class VmSupervisor : IDisposable
                     FileLink.LinkOrCopy(_images.FileOf(imageName, ImageStore.DiskFile), staged.Base);
                     long baseBytes = new FileInfo(staged.Base).Length;
                     Qcow2Image.Create(staged.Overlay, Math.Max(diskMib << 20, (baseBytes + 511) / 512 * 512), VmPaths.BaseFileName, "raw");
+                }
+
+                if (vm.CloudInit is not null)
+                {
+                    CloudInit.CloudInitSeed.Write(new VmPaths(staging, paths.RuntimeDirectory), vm.CloudInit, userData!, vm.CreatedAt);
                 }
 
                 // Durable before the row that names them: the names (links to durable files, copies and the overlay synced

@@ -227,6 +227,13 @@ public sealed partial class VmmJail(HostSettings settings)
         OwnBy(paths.VmmConfig, 0, id, 0x1a0);
         Bind(paths.VmmConfig, Inside.VmmConfig, directory: false, readOnly: true);
 
+        // The cloud-init seed: the VM's own, written by the daemon; the VMM reads it and the jail cannot change it.
+        if (vm.CloudInit is not null)
+        {
+            OwnBy(paths.Seed, 0, id, 0x1a0);
+            Bind(paths.Seed, Inside.Seed, directory: false, readOnly: true);
+        }
+
         // A switch's ports name each other by their sockets' paths (a datagram's source address), so the jail sees its
         // switches where the host has them: the daemon's NAT and the other VMs' VMMs recognise its port, and it theirs.
         foreach (string network in vm.Networks.Select(n => n.Network).Distinct())

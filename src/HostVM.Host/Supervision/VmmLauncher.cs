@@ -20,6 +20,9 @@ public sealed class VmmLauncher(HostSettings settings)
 {
     public const string DiskId = "disk";
 
+    /// <summary>The drive id of the cloud-init seed: the last disk, after the volumes.</summary>
+    public const string SeedId = "seed";
+
     /// <summary>
     /// The command that runs a VMM, its options to follow: <c>vmm</c> after the setting (a command that runs hostvm);
     /// else the small NativeAOT <c>hostvm-vmm</c> next to us (it starts in milliseconds and costs a fraction of the
@@ -73,6 +76,9 @@ public sealed class VmmLauncher(HostSettings settings)
                     ? [new Drive { DriveId = DiskId, PathOnHost = inside.DiskOf(vm), Format = vm.DiskFormat ?? "raw", IsRootDevice = false, IsReadOnly = false, RateLimiter = Limiter(vm.DiskLimits) }]
                     : Array.Empty<Drive>(),
                 .. (volumes ?? []).Select((v, i) => new Drive { DriveId = VolumeId(i), PathOnHost = v.Path, Format = v.Format, IsRootDevice = false, IsReadOnly = false, RateLimiter = Limiter(vm.DiskLimits) }),
+                .. vm.CloudInit is not null
+                    ? [new Drive { DriveId = SeedId, PathOnHost = inside.Seed, Format = "raw", IsRootDevice = false, IsReadOnly = true }]
+                    : Array.Empty<Drive>(),
             ],
             NetworkInterfaces = [.. vm.Networks.Select((n, i) => new NetworkInterface
             {

@@ -36,6 +36,19 @@ internal sealed class DhcpLeaseTable(uint first, uint last, Func<uint, MacAddres
         return false;
     }
 
+    /// <summary>The address <paramref name="mac"/> holds an acknowledged, unexpired lease on.</summary>
+    public bool TryGetBoundAddress(MacAddress mac, long now, out uint address)
+    {
+        if (_byMac.TryGetValue(mac, out var lease) && lease.Bound && lease.IsActive(now))
+        {
+            address = lease.Address;
+            return true;
+        }
+
+        address = 0;
+        return false;
+    }
+
     /// <summary>The address to offer <paramref name="mac"/> (held for its REQUEST), or null when the pool is exhausted.</summary>
     public DhcpLease? Offer(MacAddress mac, long now)
     {

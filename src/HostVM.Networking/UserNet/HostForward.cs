@@ -10,6 +10,13 @@ namespace HostVM.Networking.UserNet;
 public sealed record HostForward(HostForwardProtocol Protocol, IPAddress HostAddress, int HostPort, IPAddress? GuestAddress, int GuestPort)
 {
     /// <summary>
+    /// The guest as a NIC rather than an address: each connection (or UDP client) goes to the address DHCP has leased to
+    /// this MAC when it arrives, so a guest whose lease changes stays reachable; without a lease it is refused. When set,
+    /// <see cref="GuestAddress"/> must be null.
+    /// </summary>
+    public MacAddress? GuestMac { get; init; }
+
+    /// <summary>
     /// Parses <c>[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT</c>. The protocol defaults to tcp;
     /// an empty host address means 127.0.0.1 (only this host can connect; QEMU binds all addresses);
     /// an empty guest address means the first guest address (<see cref="UserNetworkOptions.FirstGuestAddress"/>,
@@ -59,10 +66,14 @@ public sealed record HostForward(HostForwardProtocol Protocol, IPAddress HostAdd
         }
 
         ArgumentNullException.ThrowIfNull(HostAddress);
+        if (GuestMac is not null && GuestAddress is not null)
+        {
+            throw new ArgumentException($"Host forward '{this}': name the guest by its address or by its MAC, not both.");
+        }
     }
 
     public override string ToString() =>
-        string.Create(CultureInfo.InvariantCulture, $"{(Protocol == HostForwardProtocol.Tcp ? "tcp" : "udp")}:{HostAddress}:{HostPort}-{GuestAddress}:{GuestPort}");
+        string.Create(CultureInfo.InvariantCulture, $"{(Protocol == HostForwardProtocol.Tcp ? "tcp" : "udp")}:{HostAddress}:{HostPort}-{(GuestMac is { } mac ? $"[{mac}]" : GuestAddress)}:{GuestPort}");
 
     private static (IPAddress? Address, int Port) ParseSide(string text, string side, string which)
     {

@@ -4,19 +4,16 @@ using System.Net.Sockets;
 namespace HostVM.Networking.UserNet;
 
 /// <summary>A TCP host forward: listens on a host port and hands each accepted client to the NAT as a connection into the guest.</summary>
-internal sealed class TcpForwardListener : IDisposable
+internal sealed class TcpForwardListener : IForwardListener
 {
     private readonly UserNetwork _network;
     private readonly Socket _listener;
-    private readonly uint _guestAddress;
-    private readonly ushort _guestPort;
 
     public TcpForwardListener(UserNetwork network, HostForward forward)
     {
         forward.EnsureValid();
         _network = network;
-        _guestAddress = network.ForwardTarget(forward);
-        _guestPort = (ushort)forward.GuestPort;
+        network.CheckForwardTarget(forward);
         _listener = new Socket(forward.HostAddress.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         try
         {
@@ -58,7 +55,7 @@ internal sealed class TcpForwardListener : IDisposable
             }
 
             client.NoDelay = true;
-            _network.AcceptForward(client, _guestAddress, _guestPort);
+            _network.AcceptForward(client, Bound);
         }
     }
 }

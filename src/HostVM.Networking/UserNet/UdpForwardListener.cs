@@ -4,7 +4,7 @@ using System.Net.Sockets;
 namespace HostVM.Networking.UserNet;
 
 /// <summary>A UDP host forward: datagrams to a host port go to the guest, and its replies come back to the sender.</summary>
-internal sealed class UdpForwardListener : IDisposable
+internal sealed class UdpForwardListener : IForwardListener
 {
     private const int BufferSize = 65536;
     private readonly UserNetwork _network;
@@ -14,8 +14,7 @@ internal sealed class UdpForwardListener : IDisposable
     {
         forward.EnsureValid();
         _network = network;
-        GuestAddress = network.ForwardTarget(forward);
-        GuestPort = (ushort)forward.GuestPort;
+        network.CheckForwardTarget(forward);
         _socket = new Socket(forward.HostAddress.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
         try
         {
@@ -35,10 +34,6 @@ internal sealed class UdpForwardListener : IDisposable
     }
 
     public HostForward Bound { get; }
-
-    public uint GuestAddress { get; }
-
-    public ushort GuestPort { get; }
 
     /// <summary>Sends the guest's reply to the host client; UDP may drop it if the socket is full.</summary>
     public void SendTo(ReadOnlySpan<byte> data, IPEndPoint client)

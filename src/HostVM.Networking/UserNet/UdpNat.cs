@@ -125,7 +125,12 @@ internal sealed class UdpNat : IDisposable
                 return;
             }
 
-            binding = new UdpForwardBinding(listener, client, port, listener.GuestAddress, listener.GuestPort);
+            if (!_network.TryForwardTarget(listener.Bound, out uint guest))
+            {
+                return;
+            }
+
+            binding = new UdpForwardBinding(listener, client, port, guest, (ushort)listener.Bound.GuestPort);
             _forwardsByClient.Add((listener, client), binding);
             _forwardsByPort.Add(port, binding);
         }
@@ -171,7 +176,16 @@ internal sealed class UdpNat : IDisposable
             }
         }
 
-        foreach (var binding in idleBindings ?? [])
+        Forget(idleBindings);
+    }
+
+    /// <summary>A forward was removed: its clients' bindings go with it (the guest's replies to them are dropped from now on).</summary>
+    public void ForgetForward(UdpForwardListener listener) =>
+        Forget([.. _forwardsByPort.Values.Where(b => b.Listener == listener)]);
+
+    private void Forget(List<UdpForwardBinding>? bindings)
+    {
+        foreach (var binding in bindings ?? [])
         {
             _forwardsByPort.Remove(binding.GatewayPort);
             _forwardsByClient.Remove((binding.Listener, binding.Client));

@@ -54,7 +54,7 @@ public sealed class UserNetwork : IPacketPort
     private readonly TcpNat _tcp;
     private readonly UdpNat _udp;
     private readonly NeighbourTable _neighbours = new(MaxNeighbours);
-    private readonly List<IDisposable> _listeners = [];
+    private readonly List<IForwardListener> _listeners = [];
     private readonly Timer _timer;
     private IFrameReceiver? _receiver;
     private ushort _ipIdentification;
@@ -65,6 +65,7 @@ public sealed class UserNetwork : IPacketPort
     private long _framesDropped;
     private long _egressRefused;
     private long _flowsRefused;
+    private long _forwardsUnreachable;
     private long _framesIgnored;
     private bool _disposed;
     private EgressPolicy _egress = null!;
@@ -91,23 +92,11 @@ public sealed class UserNetwork : IPacketPort
         _udp = new UdpNat(this);
         // The timer exists before the listeners: a client may connect before the constructor returns.
         _timer = new Timer(_ => OnTimer(), null, SlowTimerMilliseconds, SlowTimerMilliseconds);
-        var bound = new List<HostForward>();
         try
         {
             foreach (var forward in Options.HostForwards)
             {
-                if (forward.Protocol == HostForwardProtocol.Udp)
-                {
-                    var listener = new UdpForwardListener(this, forward);
-                    _listeners.Add(listener);
-                    bound.Add(listener.Bound);
-                }
-                else
-                {
-                    var listener = new TcpForwardListener(this, forward);
-                    _listeners.Add(listener);
-                    bound.Add(listener.Bound);
-                }
+                AddForward(forward);
             }
         }
         catch
@@ -115,14 +104,24 @@ public sealed class UserNetwork : IPacketPort
             Dispose();
             throw;
         }
-
-        BoundForwards = bound;
     }
 
     public bool LinkUp => !_disposed;
 
-    /// <summary>The host forwards as bound: a host port of 0 in the options is replaced by the port the OS chose.</summary>
-    public IReadOnlyList<HostForward> BoundForwards { get; }
+    /// <summary>
+    /// The host forwards as bound, those of the options first and then those added, in order: a host port of 0 is
+    /// replaced by the port the OS chose.
+    /// </summary>
+    public IReadOnlyList<HostForward> BoundForwards
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return [.. _listeners.Select(l => l.Bound)];
+            }
+        }
+    }
 
     /// <summary>The bound host port of each forward, in the order of <see cref="UserNetworkOptions.HostForwards"/>.</summary>
     public IReadOnlyList<int> BoundForwardPorts => BoundForwards.Select(f => f.HostPort).ToArray();
@@ -135,7 +134,7 @@ public sealed class UserNetwork : IPacketPort
             {
                 return new UserNetworkStatistics(
                     _framesFromGuest, _bytesFromGuest, _framesToGuest, _bytesToGuest, _framesDropped, _tcp.Count, _udp.Count,
-                    _framesIgnored, _dhcp.Leases.CountBound(Environment.TickCount64), _dhcp.Leases.Exhausted, _neighbours.Count, _egressRefused, _flowsRefused);
+                    _framesIgnored, _dhcp.Leases.CountBound(Environment.TickCount64), _dhcp.Leases.Exhausted, _neighbours.Count, _egressRefused, _flowsRefused, _forwardsUnreachable);
             }
         }
     }
@@ -222,6 +221,57 @@ public sealed class UserNetwork : IPacketPort
         ThreadPool.UnsafeQueueUserWorkItem(static network => network.RunScheduledFlush(), this, preferLocal: false);
     }
 
+    /// <summary>
+    /// Binds one more host forward while the network runs (flows already open are not touched) and returns it as bound
+    /// (a host port of 0 replaced by the port the OS chose). A host port already bound throws <see cref="InvalidOperationException"/>;
+    /// a forward that is not valid, <see cref="ArgumentException"/>.
+    /// </summary>
+    public HostForward AddForward(HostForward forward)
+    {
+        ArgumentNullException.ThrowIfNull(forward);
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        // Bound outside the lock: a bind is a system call, and the listener's first client may arrive before we return.
+        IForwardListener listener = forward.Protocol == HostForwardProtocol.Udp ? new UdpForwardListener(this, forward) : new TcpForwardListener(this, forward);
+        lock (_gate)
+        {
+            if (!_disposed)
+            {
+                _listeners.Add(listener);
+                return listener.Bound;
+            }
+        }
+
+        listener.Dispose();
+        throw new ObjectDisposedException(nameof(UserNetwork));
+    }
+
+    /// <summary>
+    /// Closes the host socket of the forward bound on <paramref name="protocol"/> <paramref name="hostPort"/> (at any host
+    /// address); false when there is none. Connections it already carried stay open until either end closes them; UDP
+    /// clients of it are forgotten.
+    /// </summary>
+    public bool RemoveForward(HostForwardProtocol protocol, int hostPort)
+    {
+        IForwardListener? listener;
+        lock (_gate)
+        {
+            listener = _listeners.Find(l => l.Bound.Protocol == protocol && l.Bound.HostPort == hostPort);
+            if (listener is null)
+            {
+                return false;
+            }
+
+            _listeners.Remove(listener);
+            if (listener is UdpForwardListener udp)
+            {
+                _udp.ForgetForward(udp);
+            }
+        }
+
+        listener.Dispose();
+        return true;
+    }
+
     /// <summary>Closes every socket and listener and stops the timer; a frame already being delivered may still arrive.</summary>
     public void Dispose()
     {
@@ -242,7 +292,14 @@ public sealed class UserNetwork : IPacketPort
         }
 
         _timer.Dispose();
-        foreach (var listener in _listeners)
+        List<IForwardListener> listeners;
+        lock (_gate)
+        {
+            listeners = [.. _listeners];
+            _listeners.Clear();
+        }
+
+        foreach (var listener in listeners)
         {
             listener.Dispose();
         }
@@ -317,22 +374,35 @@ public sealed class UserNetwork : IPacketPort
         !(_neighbours.TryGet(address, out var neighbour) && neighbour.Mac != mac &&
           Environment.TickCount64 - neighbour.LastSeen < NeighbourHoldMilliseconds);
 
-    /// <summary>Where a host forward goes: its guest address, or the first address of the pool when it names none.</summary>
-    internal uint ForwardTarget(HostForward forward)
+    /// <summary>
+    /// Where a host forward goes now (call with the lock held): the address leased to its guest MAC (false when that
+    /// NIC holds no lease, counted), else its guest address, else the first address of the pool.
+    /// </summary>
+    internal bool TryForwardTarget(HostForward forward, out uint address)
     {
-        if (forward.GuestAddress is null)
+        if (forward.GuestMac is { } mac)
         {
-            return GuestAddress;
+            if (_dhcp.Leases.TryGetBoundAddress(mac, Environment.TickCount64, out address))
+            {
+                return true;
+            }
+
+            _forwardsUnreachable++;
+            return false;
         }
 
-        uint address = Ipv4.FromAddress(forward.GuestAddress);
-        if (!IsGuestAddress(address))
+        address = forward.GuestAddress is null ? GuestAddress : Ipv4.FromAddress(forward.GuestAddress);
+        return true;
+    }
+
+    /// <summary>Throws when a host forward names an address no guest of this network can have.</summary>
+    internal void CheckForwardTarget(HostForward forward)
+    {
+        if (forward.GuestAddress is not null && !IsGuestAddress(Ipv4.FromAddress(forward.GuestAddress)))
         {
             throw new ArgumentException(
                 $"Host forward '{forward}': {forward.GuestAddress} is not a guest address of the user network ({Options.Gateway}, mask {Options.SubnetMask}, not the gateway or DNS address); name a guest such as {Options.FirstGuestAddress}, or none for the first guest.");
         }
-
-        return address;
     }
 
     /// <summary>Adds the Ethernet and IPv4 headers in front of a transport message already at <see cref="TransportOffset"/> and queues it.</summary>
@@ -515,7 +585,7 @@ public sealed class UserNetwork : IPacketPort
     }
 
     /// <summary>A client connected to a forwarded host port.</summary>
-    internal void AcceptForward(System.Net.Sockets.Socket client, uint guestAddress, ushort guestPort)
+    internal void AcceptForward(System.Net.Sockets.Socket client, HostForward forward)
     {
         lock (_gate)
         {
@@ -525,7 +595,15 @@ public sealed class UserNetwork : IPacketPort
                 return;
             }
 
-            _tcp.OpenForward(client, guestAddress, guestPort);
+            if (!TryForwardTarget(forward, out uint guestAddress))
+            {
+                // No guest to go to: a reset (linger 0) tells the client at once, rather than an accepted connection that hangs.
+                client.LingerState = new System.Net.Sockets.LingerOption(true, 0);
+                client.Dispose();
+                return;
+            }
+
+            _tcp.OpenForward(client, guestAddress, (ushort)forward.GuestPort);
         }
 
         Flush();

@@ -12,6 +12,9 @@ namespace HostVM.Networking.UserNet;
 /// <see cref="UserNetworkOptions.MaxUdpFlows"/>, <see cref="UserNetworkOptions.MaxUdpFlowsPerGuest"/>), or the host refused
 /// a socket (out of file descriptors or buffers): a guest trying to use up the host's descriptors shows here.
 /// </param>
+/// <param name="ForwardsUnreachable">
+/// Host clients of a forward to a guest NIC (<see cref="HostForward.GuestMac"/>) refused because that NIC held no DHCP lease when they came.
+/// </param>
 public sealed record UserNetworkStatistics(
     long FramesFromGuest,
     long BytesFromGuest,
@@ -25,4 +28,5 @@ public sealed record UserNetworkStatistics(
     long DhcpPoolExhausted,
     int KnownGuestAddresses,
     long EgressRefused,
-    long FlowsRefused);
+    long FlowsRefused,
+    long ForwardsUnreachable);
