@@ -83,8 +83,9 @@ public sealed class CloudInitSeedTests
         // is a volume descriptor labelled CIDATA (the label at byte 40; busybox grep stops a line at a NUL, so the bytes are cut out).
         var (_, device) = await console.RunAsync(
             "for d in /dev/vd?; do [ \"$(dd if=$d bs=1 skip=$((16 * 2048 + 40)) count=6 2>/dev/null)\" = CIDATA ] && echo $d; done", 30);
-        string seed = device.Trim();
-        Assert.Matches("^/dev/vd[a-z]$", seed);
+        // The output may begin with the shell's first prompt ("# "): the device is the one name in it.
+        string seed = System.Text.RegularExpressions.Regex.Match(device, "/dev/vd[a-z]\\b").Value;
+        Assert.True(System.Text.RegularExpressions.Regex.Matches(device, "/dev/vd[a-z]\\b").Count == 1, device);
         Assert.Equal("1", (await console.RunAsync($"cat /sys/block/{seed[5..]}/ro", 30)).Output.Trim());
         string Find(string pattern) => $"tr -d '\\000' < {seed} | grep -a -o '{pattern}'";
         Assert.Contains(Key.Split(' ')[1], (await console.RunAsync(Find("ssh-ed25519 [A-Za-z0-9+/=]*"), 30)).Output, StringComparison.Ordinal);
