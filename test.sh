@@ -8,10 +8,11 @@ cd "$(dirname "$0")"
 # shellcheck source=scripts/lib/on-error.sh
 . scripts/lib/on-error.sh
 scripts/deps.sh
-export HOSTVM_GUEST_DIR HOSTVM_BAREMETAL_DIR
+export HOSTVM_GUEST_DIR HOSTVM_DEBIAN_DIR HOSTVM_BAREMETAL_DIR
 HOSTVM_GUEST_DIR=$(guest/build.sh | tail -n 1)
+HOSTVM_DEBIAN_DIR=$(guest/debian/build.sh | tail -n 1)
 HOSTVM_BAREMETAL_DIR=$(guest/baremetal/build.sh | tail -n 1)
-echo "test: guest images in $HOSTVM_GUEST_DIR, bare-metal programs in $HOSTVM_BAREMETAL_DIR" >&2
+echo "test: guest images in $HOSTVM_GUEST_DIR, Debian image in $HOSTVM_DEBIAN_DIR, bare-metal programs in $HOSTVM_BAREMETAL_DIR" >&2
 
 scripts/install-hostvm.sh >/dev/null
 dotnet build -c Release HostVM.slnx -nologo -v quiet

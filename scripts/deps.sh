@@ -19,6 +19,10 @@ packages=(
   # guest images: cross compilers, the kernel's source and build tools, firmware, disk images
   gcc-riscv64-linux-gnu gcc-riscv64-unknown-elf picolibc-riscv64-unknown-elf
   linux-source-6.1 opensbi device-tree-compiler
+  # the Debian 13 image (guest/debian/build.sh): debootstrap, qemu-user-static (its second stage
+  # runs riscv64 programs through binfmt_misc), fdisk (sfdisk partitions the disk image), and
+  # u-boot-qemu (U-Boot qemu-riscv64_smode, which boots the image from its own disk)
+  debootstrap qemu-user-static fdisk u-boot-qemu
   build-essential flex bison bc libssl-dev libelf-dev cpio xz-utils dpkg-dev file e2fsprogs
   # hostvm-vmm is compiled ahead of time (NativeAOT), which links with clang and needs zlib's headers
   clang zlib1g-dev
