@@ -43,6 +43,8 @@ packages=(
   mount libseccomp2
   # the cloud-init seed's ISO 9660 writer is held against isoinfo (genisoimage) and bsdtar (libarchive-tools)
   genisoimage libarchive-tools
+  # the Debian test logs in to its guest over SSH (ssh, ssh-keygen)
+  openssh-client
 )
 
 missing=()
