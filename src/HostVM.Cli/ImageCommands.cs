@@ -36,17 +36,18 @@ public static class ImageCommands
         var kernel = new Option<string?>("--kernel") { Description = "The Linux kernel (a RISC-V Image or ELF).", Required = true };
         var initrd = new Option<string?>("--initrd") { Description = "An initial RAM disk (cpio, optionally compressed)." };
         var disk = new Option<string?>("--disk") { Description = "A raw disk image; every VM gets its own copy." };
+        var firmware = new Option<string?>("--firmware") { Description = "M-mode firmware VMs run first (OpenSBI fw_jump.bin), for a kernel that is a boot loader (U-Boot)." };
         var append = new Option<string?>("--append") { Description = "The default kernel command line of VMs made from it (e.g. \"console=ttyS0\")." };
         var description = new Option<string?>("--description") { Description = "A note shown with the image." };
         var project = OptionValues.ProjectOption("image");
         var command = new Command("import", "Upload an image's files to the daemon (progress on stderr when it is a terminal).")
         {
-            name, kernel, initrd, disk, append, description, project,
+            name, kernel, initrd, disk, firmware, append, description, project,
         };
         runner.SetAction(command, async call =>
         {
             var files = new List<ImageFile>();
-            foreach (var (part, option) in new[] { ("kernel", kernel), ("initrd", initrd), ("disk", disk) })
+            foreach (var (part, option) in new[] { ("kernel", kernel), ("initrd", initrd), ("disk", disk), ("firmware", firmware) })
             {
                 if (call.Get(option) is { } path)
                 {
@@ -137,6 +138,7 @@ public static class ImageCommands
                 ("Kernel", HumanOutput.Bytes(i.KernelBytes)),
                 ("Initrd", HumanOutput.Bytes(i.InitrdBytes)),
                 ("Disk", HumanOutput.Bytes(i.DiskBytes)),
+                ("Firmware", HumanOutput.Bytes(i.FirmwareBytes)),
                 ("Created", HumanOutput.Time(i.CreatedAt)),
             ])));
         });

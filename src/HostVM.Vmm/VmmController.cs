@@ -97,6 +97,11 @@ public sealed class VmmController : IDisposable
             RequireReadableFile(boot.InitrdPath, "initrd_path");
         }
 
+        if (boot.FirmwarePath is not null)
+        {
+            RequireReadableFile(boot.FirmwarePath, "firmware_path");
+        }
+
         lock (_lock)
         {
             RequireNotStarted("boot source");
@@ -916,6 +921,7 @@ public sealed class VmmController : IDisposable
                     HartCount = _machine.VcpuCount!.Value,
                     Kernel = BootFile.Read(boot.KernelImagePath!, "kernel_image_path"),
                     Initrd = boot.InitrdPath is { } initrd ? BootFile.Read(initrd, "initrd_path") : null,
+                    Firmware = boot.FirmwarePath is { } firmware ? BootFile.Read(firmware, "firmware_path") : null,
                     KernelCommandLine = args,
                     VirtioDevices = devices,
                     CpuCapPercent = _machine.CpuCapPercent,

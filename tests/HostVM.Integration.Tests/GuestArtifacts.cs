@@ -33,6 +33,17 @@ public static class GuestArtifacts
 
     public static string Guest(string name) => Require(Path.Combine(GuestDirectory, name), "guest/build.sh");
 
+    /// <summary>A file of the Debian 13 image (guest/debian/build.sh): HOSTVM_DEBIAN_DIR, else the newest built in the cache.</summary>
+    public static string Debian(string name)
+    {
+        string directory = Environment.GetEnvironmentVariable("HOSTVM_DEBIAN_DIR") is { Length: > 0 } d ? d
+            : (Directory.Exists(Path.Combine(CacheRoot, "guest"))
+                ? new DirectoryInfo(Path.Combine(CacheRoot, "guest")).GetDirectories("debian-*").Where(x => File.Exists(Path.Combine(x.FullName, ".done")))
+                    .OrderByDescending(x => x.LastWriteTimeUtc).FirstOrDefault()?.FullName
+                : null) ?? Path.Combine(CacheRoot, "guest", "debian");
+        return Require(Path.Combine(directory, name), "guest/debian/build.sh");
+    }
+
     public static string BareMetal(string name) => Require(Path.Combine(BareMetalDirectory, name), "guest/baremetal/build.sh");
 
     private static string FindBareMetal()

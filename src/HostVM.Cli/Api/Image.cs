@@ -16,6 +16,8 @@ public sealed record Image
 
     public long? InitrdBytes { get; init; }
 
+    public long? FirmwareBytes { get; init; }
+
     public long? DiskBytes { get; init; }
 
     public DateTimeOffset? CreatedAt { get; init; }

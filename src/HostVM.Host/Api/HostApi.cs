@@ -378,8 +378,9 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
                     "kernel" => ImageStore.KernelFile,
                     "initrd" => ImageStore.InitrdFile,
                     "disk" => ImageStore.DiskFile,
+                    "firmware" => ImageStore.FirmwareFile,
                     "metadata" => null,
-                    _ => throw ApiProblem.BadRequest($"Unknown part '{part}' (known: metadata, kernel, initrd, disk).", part),
+                    _ => throw ApiProblem.BadRequest($"Unknown part '{part}' (known: metadata, kernel, initrd, disk, firmware).", part),
                 };
                 if (file is null)
                 {
@@ -394,7 +395,7 @@ public sealed class HostApi(VmSupervisor vms, ImageStore images, NetworkManager 
                         throw ApiProblem.BadRequest($"metadata: {e.Message}", "metadata");
                     }
 
-                    if (metadata is { Kernel: not null } or { Initrd: not null } or { Disk: not null })
+                    if (metadata is { Kernel: not null } or { Initrd: not null } or { Disk: not null } or { Firmware: not null })
                     {
                         throw ApiProblem.BadRequest("metadata: with an upload, send the files as parts, not paths.", "metadata");
                     }

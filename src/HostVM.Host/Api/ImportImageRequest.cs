@@ -17,6 +17,9 @@ public sealed record ImportImageRequest
 
     public string? Disk { get; init; }
 
+    /// <summary>M-mode firmware VMs made from the image run first (OpenSBI's fw_jump.bin, for a kernel that is a boot loader).</summary>
+    public string? Firmware { get; init; }
+
     public string? BootArgs { get; init; }
 
     public string? Description { get; init; }

@@ -15,6 +15,7 @@ public sealed class ImageStore
     public const string KernelFile = "kernel";
     public const string InitrdFile = "initrd";
     public const string DiskFile = "disk.img";
+    public const string FirmwareFile = "firmware";
 
     private readonly HostSettings _settings;
     private readonly InventoryStore _inventory;
@@ -60,6 +61,7 @@ public sealed class ImageStore
         using var kernel = PathGuard.Open(request.Kernel ?? string.Empty, _settings.ImportDirs, callerProject, "kernel");
         using var initrd = request.Initrd is null ? null : PathGuard.Open(request.Initrd, _settings.ImportDirs, callerProject, "initrd");
         using var disk = request.Disk is null ? null : PathGuard.Open(request.Disk, _settings.ImportDirs, callerProject, "disk");
+        using var firmware = request.Firmware is null ? null : PathGuard.Open(request.Firmware, _settings.ImportDirs, callerProject, "firmware");
         string staging = BeginImport();
         try
         {
@@ -72,6 +74,11 @@ public sealed class ImageStore
             if (disk is not null)
             {
                 OwnerOnly.CopyFile(disk, Path.Combine(staging, DiskFile));
+            }
+
+            if (firmware is not null)
+            {
+                OwnerOnly.CopyFile(firmware, Path.Combine(staging, FirmwareFile));
             }
 
             return Commit(staging, name, request.BootArgs, request.Description, request.Project ?? ProjectRecord.Default);
@@ -109,6 +116,7 @@ public sealed class ImageStore
             KernelBytes = Size(KernelFile)!.Value,
             InitrdBytes = Size(InitrdFile),
             DiskBytes = Size(DiskFile),
+            FirmwareBytes = Size(FirmwareFile),
             CreatedAt = DateTimeOffset.UtcNow,
         };
         if (image.KernelBytes == 0)
@@ -164,6 +172,11 @@ public sealed class ImageStore
         if (image.InitrdBytes is not null)
         {
             FileLink.LinkOrCopy(FileOf(image.Name, InitrdFile), initrd);
+        }
+
+        if (image.FirmwareBytes is not null)
+        {
+            FileLink.LinkOrCopy(FileOf(image.Name, FirmwareFile), Path.Combine(Path.GetDirectoryName(kernel)!, FirmwareFile));
         }
     }
 

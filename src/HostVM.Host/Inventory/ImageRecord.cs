@@ -17,5 +17,7 @@ public sealed record ImageRecord
 
     public long? DiskBytes { get; init; }
 
+    public long? FirmwareBytes { get; init; }
+
     public DateTimeOffset CreatedAt { get; init; }
 }

@@ -54,6 +54,9 @@ public sealed record VmPaths(string Directory, string RuntimeDirectory)
 
     public string Initrd => Path.Combine(Directory, "initrd");
 
+    /// <summary>M-mode firmware the VM runs first, when its image has one (a boot loader's OpenSBI).</summary>
+    public string Firmware => Path.Combine(Directory, "firmware");
+
     /// <summary>What the VMM writes (its serial log and exit file): a jailed VMM's own directory, apart from the daemon's files.</summary>
     public string Output => Path.Combine(Directory, "out");
 

@@ -424,6 +424,11 @@ public sealed partial class VmSupervisor : IDisposable
             FileLink.LinkOrCopy(from.Initrd, staged.Initrd);
         }
 
+        if (File.Exists(from.Firmware))
+        {
+            FileLink.LinkOrCopy(from.Firmware, staged.Firmware);
+        }
+
         if (source.DiskMib <= 0)
         {
             return [];
@@ -586,6 +591,11 @@ public sealed partial class VmSupervisor : IDisposable
                 FileLink.LinkOrCopy(paths.Initrd, Path.Combine(staging, ImageStore.InitrdFile));
             }
 
+            if (File.Exists(paths.Firmware))
+            {
+                FileLink.LinkOrCopy(paths.Firmware, Path.Combine(staging, ImageStore.FirmwareFile));
+            }
+
             if (vm.DiskMib > 0)
             {
                 string disk = Path.Combine(staging, ImageStore.DiskFile);
@@ -711,6 +721,7 @@ public sealed partial class VmSupervisor : IDisposable
             if (_inventory.Image(vm.Image) is { } image && image.Project == vm.Project && image.CreatedAt <= vm.CreatedAt)
             {
                 File.Delete(paths.Initrd);
+                File.Delete(paths.Firmware);
                 _images.LinkBootFiles(image, paths.Kernel, paths.Initrd);
             }
             else

@@ -215,7 +215,7 @@ public sealed partial class VmmJail(HostSettings settings)
         }
 
         // Boot files are the image's (hard links): root's, readable by the jails' group; each jail sees only its own.
-        foreach (var (host, inside) in new[] { (paths.Kernel, Inside.Kernel), (paths.Initrd, Inside.Initrd) })
+        foreach (var (host, inside) in new[] { (paths.Kernel, Inside.Kernel), (paths.Initrd, Inside.Initrd), (paths.Firmware, Inside.Firmware) })
         {
             if (File.Exists(host))
             {

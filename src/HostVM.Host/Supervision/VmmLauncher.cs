@@ -66,6 +66,7 @@ public sealed class VmmLauncher(HostSettings settings)
             {
                 KernelImagePath = inside.Kernel,
                 InitrdPath = File.Exists(paths.Initrd) ? inside.Initrd : null,
+                FirmwarePath = File.Exists(paths.Firmware) ? inside.Firmware : null,
                 BootArgs = vm.BootArgs,
             },
             MachineConfig = new MachineConfig { VcpuCount = vm.Vcpus, MemSizeMib = vm.MemoryMib, CpuCapPercent = vm.CpuCapPercent },

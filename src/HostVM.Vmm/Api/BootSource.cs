@@ -11,6 +11,14 @@ public sealed record BootSource
     [JsonPropertyName("initrd_path")]
     public string? InitrdPath { get; init; }
 
+    /// <summary>
+    /// HostVM's own: M-mode firmware (OpenSBI's fw_jump.bin, say) to run first, which then starts the kernel in S-mode.
+    /// Without it HostVM's built-in SBI starts the kernel. A boot loader such as U-Boot wants the firmware.
+    /// </summary>
+    [JsonPropertyName("firmware_path")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? FirmwarePath { get; init; }
+
     [JsonPropertyName("boot_args")]
     public string? BootArgs { get; init; }
 }
