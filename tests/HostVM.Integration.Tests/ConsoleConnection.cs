@@ -61,6 +61,14 @@ public sealed class ConsoleConnection : IDisposable
     public async Task<(int Status, string Output)> RunAsync(string command, double seconds = 60)
     {
         int id = Interlocked.Increment(ref _commands) + Random.Shared.Next(1000, 9999) * 100;
+
+        // The shell prints its prompt ("# ") after the last command's marker: wait for it (a little), so that it is not
+        // taken for this command's output.
+        for (int i = 0; i < 60 && !Output.EndsWith("# ", StringComparison.Ordinal); i++)
+        {
+            await Task.Delay(50);
+        }
+
         int from = Output.Length;
         _socket.Send(Encoding.ASCII.GetBytes($"{command}; echo \"HOSTVM-DONE-$?-{id}\"\n"));
         var pattern = new Regex($"HOSTVM-DONE-(\\d+)-{id}\\b");
