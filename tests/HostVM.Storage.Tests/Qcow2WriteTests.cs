@@ -48,6 +48,40 @@ public sealed class Qcow2WriteTests : IDisposable
         Assert.False(File.Exists(baseImage + ".qcow2"));
     }
 
+    [Fact]
+    public void AnImageHoldsDataOnceAnyClusterWasWrittenOrItHasASnapshot()
+    {
+        _dir.Create(3 * MiB, "base.raw");
+        string ours = Path.Combine(_dir.Directory, "ours.qcow2");
+        Qcow2Image.Create(ours, 0, "base.raw", "raw");
+        Assert.False(Qcow2Image.HoldsData(ours));
+        using (var disk = Qcow2BlockDevice.Open(ours, readOnly: false))
+        {
+            disk.Write(2 * MiB, new byte[512]);
+        }
+
+        Assert.True(Qcow2Image.HoldsData(ours));
+
+        // QEMU's own: empty (version 3 and 2), written once and discarded again (its L2 table stays: "may", never a wrong
+        // "no"), and with an internal snapshot of the empty disk.
+        foreach (string compat in new[] { "1.1", "0.10" })
+        {
+            string theirs = Path.Combine(_dir.Directory, $"theirs-{compat}.qcow2");
+            QemuTools.Check("qemu-img", _dir.Directory, "create", "-q", "-f", "qcow2", "-o", $"compat={compat}", theirs, "8M");
+            Assert.False(Qcow2Image.HoldsData(theirs));
+            QemuTools.Io(_dir.Directory, theirs, "write -P 7 4M 4k", "discard 4M 4k");
+            Assert.True(Qcow2Image.HoldsData(theirs));
+        }
+
+        string snapshotted = Path.Combine(_dir.Directory, "snap.qcow2");
+        QemuTools.Check("qemu-img", _dir.Directory, "create", "-q", "-f", "qcow2", snapshotted, "8M");
+        QemuTools.Check("qemu-img", _dir.Directory, "snapshot", "-c", "s1", snapshotted);
+        Assert.True(Qcow2Image.HoldsData(snapshotted));
+
+        File.WriteAllBytes(Path.Combine(_dir.Directory, "not.qcow2"), new byte[4096]);
+        Assert.Throws<BlockDeviceException>(() => Qcow2Image.HoldsData(Path.Combine(_dir.Directory, "not.qcow2")));
+    }
+
     [Theory]
     [InlineData(64 * KiB, false, 1)]
     [InlineData(4 * KiB, false, 2)]

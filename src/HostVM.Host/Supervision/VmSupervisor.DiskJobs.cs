@@ -162,7 +162,7 @@ public sealed partial class VmSupervisor
             throw ApiProblem.Conflict($"VM '{vm.Name}' has {vm.DiskLayers.Count} layers, the most it may: commit or stream some first.");
         }
 
-        vm = Freeze(vm);
+        vm = Freeze(vm, running);
         job.Layer = vm.DiskLayers[^1];
         if (running)
         {

@@ -434,7 +434,12 @@ public sealed partial class VmSupervisor : IDisposable
             return [];
         }
 
-        var frozen = Freeze(source);
+        // Each clone of a VM whose disk has not changed since the last one shares that one's layer: a chain that stays as
+        // short as the source's history, not one that grows by a layer per clone.
+        var frozen = source.DiskLayers.Count > 0 && !Qcow2Image.HoldsData(from.Overlay) ? source
+            : source.DiskLayers.Count >= MaxDiskLayers
+                ? throw ApiProblem.Conflict($"VM '{source.Name}' has {source.DiskLayers.Count} layers, the most it may, and its disk changed since the last: commit or stream some first (hostvm vm disk commit|stream).")
+                : Freeze(source, running: false);
         var layers = frozen.DiskLayers;
         Directory.CreateDirectory(staged.Disks);
         if (!frozen.DiskStandalone)
@@ -452,18 +457,43 @@ public sealed partial class VmSupervisor : IDisposable
     }
 
     /// <summary>
-    /// Freezes a stopped VM's overlay: it becomes a read-only layer (a new name for the same file) and the VM gets a new,
-    /// empty overlay on it. Crash-safe in this order: the layer's name (a hard link) and the new overlay (disk.next.qcow2)
-    /// are made; the record names the layer; the new overlay is renamed over the old name. A daemon that dies in between
-    /// finishes or undoes it at its next start (<see cref="FinishFreezes"/>) before any VM runs.
+    /// Freezes a VM's overlay: it becomes a read-only layer (a new name for the same file) and the VM gets a new, empty
+    /// overlay on it, which takes the dirty bitmaps along (a running VM's VMM carries them itself when it reopens the disk).
+    /// Crash-safe in this order: the layer's name (a hard link) and the new overlay (disk.next.qcow2) are made; the record
+    /// names the layer; the new overlay is renamed over the old name. A daemon that dies in between finishes or undoes it
+    /// at its next start (<see cref="FinishFreezes"/>) before any VM runs.
     /// </summary>
-    private VmRecord Freeze(VmRecord vm)
+    private VmRecord Freeze(VmRecord vm, bool running)
     {
         var paths = PathsOf(vm);
         string layer = $"layer-{Guid.NewGuid():N}.qcow2";
         long size = VirtualSize(paths.Overlay);
         FileLink.LinkOrCopy(paths.Overlay, paths.Layer(layer));
-        Qcow2Image.Create(paths.NextOverlay, size, layer, "qcow2", openBacking: false);
+        try
+        {
+            Qcow2Image.Create(paths.NextOverlay, size, layer, "qcow2", openBacking: false);
+            if (!running && Qcow2Header.ReadFile(paths.Overlay).HasBitmaps)
+            {
+                using var frozen = Qcow2BlockDevice.Open(paths.Layer(layer), readOnly: true, ChainOf(vm));
+                using var next = Qcow2BlockDevice.OpenOver(paths.NextOverlay, frozen);
+                try
+                {
+                    next.CopyBitmapsFrom(frozen);
+                }
+                finally
+                {
+                    next.DetachBacking(); // the layer is closed by its own using
+                }
+            }
+        }
+        catch
+        {
+            // Nothing names them yet: the VM keeps its overlay as it was.
+            File.Delete(paths.NextOverlay);
+            File.Delete(paths.Layer(layer));
+            throw;
+        }
+
         FileSync.Entries(paths.Disks);
         vm = vm with { DiskLayers = [.. vm.DiskLayers, layer] };
         _inventory.PutVm(vm, "frozen", $"its disk so far is now the read-only layer {layer}; a new overlay takes its writes");

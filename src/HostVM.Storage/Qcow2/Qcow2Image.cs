@@ -125,6 +125,43 @@ public static class Qcow2Image
         }
     }
 
+    /// <summary>
+    /// Whether <paramref name="path"/> may hold guest data of its own: false only when it has no internal snapshot and its L1
+    /// table no entry (no L2 table was ever made), so that every read falls through to its backing file, as for an overlay
+    /// fresh from <see cref="Create"/>. Clusters written and later discarded still count (their L2 table stays): the answer
+    /// may be a needless "may", never a wrong "no". Reads without the flock, as <see cref="Qcow2Header.ReadFile"/> does.
+    /// </summary>
+    /// <exception cref="BlockDeviceException">Not a qcow2 image HostVM can read.</exception>
+    public static bool HoldsData(string path)
+    {
+        using var handle = LinuxFile.OpenUnlocked(path);
+        var header = Qcow2Header.Read(handle, path);
+        if (header.SnapshotCount > 0)
+        {
+            return true;
+        }
+
+        var chunk = new byte[64 * 1024];
+        long end = header.L1TableOffset + ((long)header.L1Size * 8);
+        for (long at = header.L1TableOffset; at < end;)
+        {
+            int n = RandomAccess.Read(handle, chunk.AsSpan(0, (int)Math.Min(chunk.Length, end - at)), at);
+            if (n <= 0)
+            {
+                throw new BlockDeviceException($"qcow2 image '{path}': its L1 table ends past the file's end.", path);
+            }
+
+            if (chunk.AsSpan(0, n).ContainsAnyExcept((byte)0))
+            {
+                return true;
+            }
+
+            at += n;
+        }
+
+        return false;
+    }
+
     private static void WriteHeader(Span<byte> header, int clusterBits, long size, int l1Entries, string? backingFile, string? backingFormat, string full)
     {
         long clusterSize = 1L << clusterBits;
