@@ -1,20 +1,19 @@
-using System.Net.Sockets;
 using HostVM.Networking;
 using HostVM.Networking.Switch;
-using HostVM.Networking.Tap;
 using HostVM.Networking.UserNet;
+using HostVM.Vmm;
 
 namespace HostVM.Cli;
 
-/// <summary>Opens the network backend a --net option names: user-mode NAT, a switch port or a TAP device.</summary>
+/// <summary>Reads the network backend a --net option names (user-mode NAT, a switch port or a TAP device) as the VMM's own spec.</summary>
 public static class NetworkBackends
 {
     public const string Keys = "user (hostfwd=, host-loopback=), switch=NAME, tap=IFNAME, mac=, [rx-|tx-]bw=, [rx-|tx-]ops= and their -burst";
 
-    public static IPacketPort Open(KeyValueList list, List<string> notes)
+    /// <exception cref="DeviceOptionException">The option is malformed; the message names it.</exception>
+    public static NetworkBackendSpec Spec(KeyValueList list)
     {
         ArgumentNullException.ThrowIfNull(list);
-        ArgumentNullException.ThrowIfNull(notes);
         string? switchName = list.Get("switch");
         string? tap = list.Get("tap");
         var forwards = list.GetAll("hostfwd");
@@ -46,12 +45,15 @@ public static class NetworkBackends
         {
             if (switchName is not null)
             {
-                return SwitchPort.Open(switchName);
+                SwitchLocation.ValidateName(switchName);
+                return new NetworkBackendSpec(NetworkBackendKind.Switch, switchName, []);
             }
 
             if (tap is not null)
             {
-                return TapPort.Open(tap);
+                // The VMM's rules for a TAP name (its spec reads any other name as one).
+                return NetworkBackendSpec.Parse(tap) is { Kind: NetworkBackendKind.Tap } spec ? spec
+                    : throw new DeviceOptionException($"--net {list.Text}: tap={tap} is not an interface name.");
             }
 
             var parsed = new List<HostForward>();
@@ -67,15 +69,9 @@ public static class NetworkBackends
                 }
             }
 
-            var user = new UserNetwork(new UserNetworkOptions { HostForwards = parsed, Egress = EgressPolicy.UserMode(hostLoopback) });
-            foreach (var bound in user.BoundForwards)
-            {
-                notes.Add($"user network: forwarding {bound}");
-            }
-
-            return user;
+            return new NetworkBackendSpec(NetworkBackendKind.User, "user", parsed, hostLoopback);
         }
-        catch (Exception e) when (e is IOException or SocketException or ArgumentException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (e is ArgumentException or VmmFault)
         {
             throw new DeviceOptionException($"--net {list.Text}: {e.Message}");
         }

@@ -90,8 +90,6 @@ public static class RunCommand
         return ExitBadInput;
     }
 
-    private static BootFile? ReadFile(string? path, string option) => path is null ? null : BootFile.Read(path, option);
-
     public static int Run(RunOptions options)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -130,67 +128,47 @@ public static class RunCommand
             return Fail($"--timeout {timeoutSeconds}: must be a positive number of seconds.");
         }
 
+        if (memory % MachineConfiguration.MiB != 0)
+        {
+            return Fail($"--memory {memoryText}: a whole number of MiB, e.g. 256M or 1G.");
+        }
+
         using var sink = new ConsoleSink(Console.OpenStandardOutput());
-        using var devices = new DeviceBuilder();
         SerialSocket? consoleSocket = null;
         using var consoleSocketScope = new DisposeLater(() => consoleSocket?.Dispose());
         VirtualMachine vm;
         try
         {
-            foreach (var d in options.Drives)
-            {
-                devices.AddDrive(d);
-            }
-
-            foreach (var n in options.Nets)
-            {
-                devices.AddNic(n);
-            }
-
-            if (options.Rng)
-            {
-                devices.AddRng();
-            }
-
-            if (options.Balloon)
-            {
-                devices.AddBalloon();
-            }
-
+            var description = RunDescription.From(options, (long)(memory / MachineConfiguration.MiB));
+            var wiring = new MachineWiring(sink.Write);
             if (options.VirtioConsole is { } vc)
             {
                 var list = KeyValueList.Parse("--virtio-console", vc);
                 string path = list.Get("socket") ?? throw new DeviceOptionException($"--virtio-console {vc}: write socket=PATH.");
                 list.RejectUnknown("socket");
                 consoleSocket = SerialSocket.Listen(path, "--virtio-console socket=");
-                devices.AddConsole(data => consoleSocket.Write(data.Span));
-                consoleSocket.Start(data => devices.Console!.SendInput(data.Span));
-            }
-
-            if (options.PowerButton)
-            {
-                devices.AddPowerButton();
-                if (options.LegacyVirtio)
+                wiring = wiring with
                 {
-                    devices.Notes.Add("--power-button: Linux's virtio-input driver wants the modern transport; under --virtio-transport legacy it ignores the button.");
-                }
+                    VirtioConsoleOutput = data => consoleSocket.Write(data.Span),
+                    DeviceMade = device =>
+                    {
+                        if (device is VirtioConsole console)
+                        {
+                            consoleSocket.Start(data => console.SendInput(data.Span));
+                        }
+                    },
+                };
             }
 
-            var config = new MachineConfiguration
+            var built = MachineBuilder.Boot(description, wiring);
+            vm = built.Machine;
+            var notes = built.Notes.ToList();
+            if (options.PowerButton && options.LegacyVirtio)
             {
-                MemorySize = memory,
-                HartCount = cpus,
-                CpuCapPercent = options.CpuCap,
-                Firmware = ReadFile(firmwarePath, "--firmware"),
-                Kernel = ReadFile(kernelPath, "--kernel"),
-                Initrd = ReadFile(initrdPath, "--initrd"),
-                KernelCommandLine = append ?? (kernelPath is not null ? "console=ttyS0" : null),
-                VirtioDevices = devices.Devices,
-                VirtioLegacy = options.LegacyVirtio,
-            };
-            vm = new VirtualMachine(config, sink.Write);
-            devices.HandOver();
-            foreach (var note in devices.Notes)
+                notes.Add("--power-button: Linux's virtio-input driver wants the modern transport; under --virtio-transport legacy it ignores the button.");
+            }
+
+            foreach (var note in notes)
             {
                 Console.Error.WriteLine($"hostvm: {note}");
             }
@@ -199,21 +177,9 @@ public static class RunCommand
         {
             return Fail(e.Message);
         }
-        catch (BootImageException e)
-        {
-            return Fail(e.Message);
-        }
         catch (VmmFault e)
         {
             return Fail(e.Message);
-        }
-        catch (PlatformNotSupportedException e)
-        {
-            return Fail($"--cpu-cap {options.CpuCap}: {e.Message}");
-        }
-        catch (OutOfMemoryException)
-        {
-            return Fail($"--memory {memoryText}: the host cannot allocate that much RAM.");
         }
 
         using (vm)

@@ -33,7 +33,7 @@ public sealed class VirtualMachine : IDisposable
     private volatile int _cpuCap; // percent of a host core per hart; 0 = uncapped
     private int _cpuCapChanges;
 
-    public VirtualMachine(MachineConfiguration configuration, Action<byte> consoleOutput)
+    private VirtualMachine(MachineConfiguration configuration, Action<byte> consoleOutput, bool boot)
     {
         ArgumentNullException.ThrowIfNull(configuration);
         _consoleOutput = consoleOutput;
@@ -89,12 +89,22 @@ public sealed class VirtualMachine : IDisposable
         VirtioTransports = transports;
         VirtioSlots = slots;
 
-        Boot = BootLoader.Load(this, configuration);
+        Payload = boot ? BootLoader.Load(this, configuration) : null;
 
         // The payloads are in guest RAM now: keeping their bytes (MiBs for a kernel and initrd) would
         // hold them in host memory for the machine's whole life.
         Configuration = configuration with { Firmware = null, Kernel = null, Initrd = null };
     }
+
+    /// <summary>Builds the board and loads its payload (firmware, kernel, initrd, device tree) into RAM: a machine to start.</summary>
+    /// <exception cref="BootImageException">The configuration or a payload is not one this board can boot.</exception>
+    public static VirtualMachine Boot(MachineConfiguration configuration, Action<byte> consoleOutput) => new(configuration, consoleOutput, boot: true);
+
+    /// <summary>
+    /// Builds the board without loading anything: RAM zeroed, harts at reset. For a restore, which puts saved RAM and
+    /// device state into it before it starts; the configuration's payloads, if any, are ignored.
+    /// </summary>
+    public static VirtualMachine ForRestore(MachineConfiguration configuration, Action<byte> consoleOutput) => new(configuration, consoleOutput, boot: false);
 
     /// <summary>What the machine was built from, without the boot payloads (they were loaded into guest RAM and let go).</summary>
     public MachineConfiguration Configuration { get; }
@@ -131,8 +141,8 @@ public sealed class VirtualMachine : IDisposable
     public T? Device<T>()
         where T : VirtioDevice => VirtioTransports.Select(t => t.Device).OfType<T>().FirstOrDefault();
 
-    /// <summary>Where everything was placed and how the harts start.</summary>
-    public BootSummary Boot { get; }
+    /// <summary>Where the payload was placed and how the harts start; null for a machine built for a restore.</summary>
+    public BootSummary? Payload { get; }
 
     /// <summary>How the machine ended, or null while it runs.</summary>
     public MachineExit? Exit => Volatile.Read(ref _exit);

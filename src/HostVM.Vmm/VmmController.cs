@@ -36,6 +36,7 @@ public sealed class VmmController : IDisposable
     private BootSource? _bootSource;
     private MachineConfig _machine = new() { VcpuCount = 1, MemSizeMib = DefaultMemoryMib, Smt = false, TrackDirtyPages = false, HugePages = "None" };
     private Balloon? _balloon;
+    private bool? _powerButton; // a config file's power-button (the API has no call for it: one when a slot is left)
     private EntropyDevice? _entropy;
     private SerialDevice? _serialConfig;
     private Api.Logger? _logger;
@@ -135,6 +136,7 @@ public sealed class VmmController : IDisposable
             CpuTemplate = config.CpuTemplate,
             HugePages = config.HugePages ?? "None",
             CpuCapPercent = config.CpuCapPercent,
+            VirtioTransport = config.VirtioTransport,
         };
         Validate(full);
         lock (_lock)
@@ -153,7 +155,7 @@ public sealed class VmmController : IDisposable
             if (_state != VmmState.NotStarted)
             {
                 if (patch.VcpuCount is not null || patch.MemSizeMib is not null || patch.Smt is not null || patch.TrackDirtyPages is not null
-                    || patch.CpuTemplate is not null || patch.HugePages is not null)
+                    || patch.CpuTemplate is not null || patch.HugePages is not null || patch.VirtioTransport is not null)
                 {
                     throw new VmmFault("The machine configuration cannot change after InstanceStart; only cpu_cap_percent can.");
                 }
@@ -176,6 +178,7 @@ public sealed class VmmController : IDisposable
                 CpuTemplate = patch.CpuTemplate ?? _machine.CpuTemplate,
                 HugePages = patch.HugePages ?? _machine.HugePages,
                 CpuCapPercent = patch.CpuCapPercent ?? _machine.CpuCapPercent,
+                VirtioTransport = patch.VirtioTransport ?? _machine.VirtioTransport,
             };
             Validate(merged);
             _machine = merged;
@@ -217,6 +220,11 @@ public sealed class VmmController : IDisposable
         if (config.CpuCapPercent is { } cap)
         {
             ValidateCap(cap);
+        }
+
+        if (config.VirtioTransport is { } transport && transport is not ("modern" or "legacy"))
+        {
+            throw new VmmFault($"virtio_transport {transport}: modern (virtio-mmio 2) or legacy (1).");
         }
     }
 
@@ -728,20 +736,27 @@ public sealed class VmmController : IDisposable
     {
         lock (_lock)
         {
-            return new FullVmConfiguration
+            return Description() with
             {
-                BootSource = _bootSource,
-                MachineConfig = _machine,
-                Drives = [.. _drives],
-                NetworkInterfaces = [.. _nics],
                 Balloon = _balloon is null ? null : GetBalloon(),
-                Entropy = _entropy,
                 Serial = _serialConfig,
                 Logger = _logger,
                 Metrics = _metrics is null ? null : new Api.Metrics { MetricsPath = _metrics.Path },
             };
         }
     }
+
+    /// <summary>The machine as configured so far: what <see cref="MachineBuilder"/> builds. Under the lock.</summary>
+    private FullVmConfiguration Description() => new()
+    {
+        BootSource = _bootSource,
+        MachineConfig = _machine,
+        Drives = [.. _drives],
+        NetworkInterfaces = [.. _nics],
+        Balloon = _balloon,
+        Entropy = _entropy,
+        PowerButton = _powerButton,
+    };
 
     /// <summary>Applies a whole configuration (<c>--config-file</c>) in the order the API would: machine, boot, devices.</summary>
     public void Apply(FullVmConfiguration config)
@@ -786,6 +801,12 @@ public sealed class VmmController : IDisposable
         if (config.Serial is { } serial)
         {
             PutSerial(serial);
+        }
+
+        lock (_lock)
+        {
+            RequireNotStarted("power-button");
+            _powerButton = config.PowerButton;
         }
     }
 
@@ -856,90 +877,12 @@ public sealed class VmmController : IDisposable
                 throw new VmmFault("The machine is already started.");
             }
 
-            var boot = _bootSource ?? throw new VmmFault("Cannot start without a boot source: PUT /boot-source with kernel_image_path first.");
-            var devices = new List<VirtioDevice>();
-            var blocks = new Dictionary<string, VirtioBlock>();
-            var nets = new Dictionary<string, VirtioNet>();
-            VirtioBalloon? balloon = null;
-            VirtualMachine vm;
-            try
-            {
-                string args = boot.BootArgs ?? DefaultBootArgs;
-                foreach (var d in _drives.OrderByDescending(d => d.IsRootDevice == true))
-                {
-                    if (d.IsRootDevice == true)
-                    {
-                        args += (d.PartUuid is { } uuid ? $" root=PARTUUID={uuid}" : " root=/dev/vda") + (d.IsReadOnly == true ? " ro" : " rw");
-                    }
-
-                    var block = OpenDrive(d);
-                    devices.Add(block);
-                    blocks[d.DriveId!] = block;
-                }
-
-                foreach (var n in _nics)
-                {
-                    var spec = NetworkBackendSpec.Parse(n.HostDevName!);
-                    var port = spec.Open();
-                    VirtioNet net;
-                    try
-                    {
-                        // On a switch other guests share, this guest's frames must carry its own MAC (GuestFrameFilter).
-                        net = new VirtioNet(port, n.GuestMac is { } m ? MacAddress.Parse(m) : MacAddress.Random(),
-                            RateLimits.ToSettings(n.RxRateLimiter, "rx_rate_limiter"), RateLimits.ToSettings(n.TxRateLimiter, "tx_rate_limiter"),
-                            filterGuestFrames: spec.Kind == NetworkBackendKind.Switch);
-                    }
-                    catch
-                    {
-                        port.Dispose();
-                        throw;
-                    }
-
-                    devices.Add(net);
-                    nets[n.IfaceId!] = net;
-                }
-
-                if (_balloon is { } b)
-                {
-                    balloon = new VirtioBalloon(b.DeflateOnOom ?? true);
-                    devices.Add(balloon);
-                }
-
-                if (_entropy is not null)
-                {
-                    devices.Add(new VirtioRng());
-                }
-
-                if (devices.Count < MachineConfiguration.MaxVirtioDevices)
-                {
-                    devices.Add(new VirtioInput()); // the power button SendCtrlAltDel presses
-                }
-
-                var config = new MachineConfiguration
-                {
-                    MemorySize = (ulong)_machine.MemSizeMib!.Value * MachineConfiguration.MiB,
-                    HartCount = _machine.VcpuCount!.Value,
-                    Kernel = BootFile.Read(boot.KernelImagePath!, "kernel_image_path"),
-                    Initrd = boot.InitrdPath is { } initrd ? BootFile.Read(initrd, "initrd_path") : null,
-                    Firmware = boot.FirmwarePath is { } firmware ? BootFile.Read(firmware, "firmware_path") : null,
-                    KernelCommandLine = args,
-                    VirtioDevices = devices,
-                    CpuCapPercent = _machine.CpuCapPercent,
-                };
-                vm = new VirtualMachine(config, _serial.Write);
-            }
-            catch (Exception e) when (e is VmmFault or BootImageException or BlockDeviceException or OutOfMemoryException or FormatException)
-            {
-                foreach (var d in devices)
-                {
-                    d.Dispose();
-                }
-
-                throw e is VmmFault ? e : new VmmFault(e is OutOfMemoryException
-                    ? $"mem_size_mib {_machine.MemSizeMib}: the host cannot allocate that much RAM."
-                    : e.Message);
-            }
-
+            _ = _bootSource ?? throw new VmmFault("Cannot start without a boot source: PUT /boot-source with kernel_image_path first.");
+            var built = MachineBuilder.Boot(Description(), new MachineWiring(_serial.Write));
+            var vm = built.Machine;
+            var balloon = built.Balloon;
+            var blocks = built.Drives;
+            var nets = built.NetworkInterfaces;
             _vm = vm;
             _balloonDevice = balloon;
             foreach (var (id, dev) in blocks)
@@ -962,7 +905,7 @@ public sealed class VmmController : IDisposable
             vm.Start();
             _trimmer = new IdleCodeTrimmer(vm, IdleCodeTrimmer.DefaultInterval);
             _state = VmmState.Running;
-            _log.Info($"started: {vm.Harts.Count} vCPUs, {_machine.MemSizeMib} MiB, {devices.Count} virtio devices");
+            _log.Info($"started: {vm.Harts.Count} vCPUs, {_machine.MemSizeMib} MiB, {vm.VirtioTransports.Count} virtio devices");
         }
 
         var thread = new Thread(WaitForExit) { IsBackground = true, Name = "vm exit" };
@@ -1045,7 +988,7 @@ public sealed class VmmController : IDisposable
         lock (_lock)
         {
             var drive = _drives.First(d => d.DriveId == driveId);
-            (path, identifier) = (drive.PathOnHost!, Identifier(drive));
+            (path, identifier) = (drive.PathOnHost!, MachineBuilder.SerialOf(drive)!);
             if (drive.IsReadOnly == true || DiskImage.IsRemote(path))
             {
                 throw new VmmFault($"drive {driveId}: block jobs run on writable qcow2 files.");
@@ -1078,32 +1021,6 @@ public sealed class VmmController : IDisposable
 
             default:
                 throw new VmmFault($"action '{request.Action}': must be reopen, commit, stream, complete or cancel.");
-        }
-    }
-
-    private static string Identifier(Drive d) => d.DriveId!.Length <= VirtioBlock.IdLength ? d.DriveId : d.DriveId[..VirtioBlock.IdLength];
-
-    private static VirtioBlock OpenDrive(Drive d)
-    {
-        IBlockDevice backend;
-        try
-        {
-            backend = DiskImage.Open(d.PathOnHost!, d.IsReadOnly == true, d.Format, Identifier(d));
-        }
-        catch (BlockDeviceException e)
-        {
-            throw new VmmFault($"drive {d.DriveId}: {e.Message}");
-        }
-
-        try
-        {
-            // Behind a switch, so that a block job can move the running drive from one layer of its chain to another.
-            return new VirtioBlock(new SwitchableBlockDevice(backend), RateLimits.ToSettings(d.RateLimiter, "rate_limiter"));
-        }
-        catch
-        {
-            backend.Dispose();
-            throw;
         }
     }
 

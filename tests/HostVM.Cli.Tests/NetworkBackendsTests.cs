@@ -11,8 +11,9 @@ public sealed class NetworkBackendsTests
     [InlineData("user,host-loopback=on", true)]
     public void HostLoopbackIsOptIn(string option, bool hostLoopback)
     {
-        var notes = new List<string>();
-        using var port = (UserNetwork)NetworkBackends.Open(KeyValueList.Parse("--net", option), notes);
+        var spec = NetworkBackends.Spec(KeyValueList.Parse("--net", option));
+        Assert.Equal(hostLoopback, spec.HostLoopback);
+        using var port = (UserNetwork)spec.Open();
         Assert.Equal(hostLoopback, port.Egress.HostLoopback);
         Assert.False(port.Egress.DenyPrivate); // one user's VM, like QEMU's: the LAN stays reachable
     }
@@ -22,7 +23,7 @@ public sealed class NetworkBackendsTests
     [InlineData("user,host-loopback=maybe", "write on or off")]
     public void HostLoopbackIsRefusedWhereItMeansNothing(string option, string message)
     {
-        var e = Assert.Throws<DeviceOptionException>(() => NetworkBackends.Open(KeyValueList.Parse("--net", option), []));
+        var e = Assert.Throws<DeviceOptionException>(() => NetworkBackends.Spec(KeyValueList.Parse("--net", option)));
         Assert.Contains(message, e.Message, StringComparison.Ordinal);
     }
 }

@@ -113,7 +113,7 @@ public sealed class CpuCapTests(ITestOutputHelper output)
             Firmware = new BootFile("spin", new byte[] { 0x6f, 0x00, 0x00, 0x00 }),
             CpuCapPercent = 10,
         };
-        using var vm = new VirtualMachine(config, _ => { });
+        using var vm = VirtualMachine.Boot(config, _ => { });
         vm.Start();
         Thread.Sleep(500);
         var spinning = MeasureBusy(vm, TimeSpan.FromSeconds(3), 0.13, "spinning at 10%");

@@ -32,7 +32,7 @@ public sealed class GuestRun
     public static GuestRun Boot(MachineConfiguration config, TimeSpan timeout)
     {
         var run = new GuestRun();
-        using var vm = new VirtualMachine(config, b =>
+        using var vm = VirtualMachine.Boot(config, b =>
         {
             lock (run._console)
             {

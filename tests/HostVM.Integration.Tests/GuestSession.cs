@@ -17,7 +17,7 @@ public sealed partial class GuestSession : IDisposable
 
     private GuestSession(MachineConfiguration config)
     {
-        Machine = new VirtualMachine(config, b =>
+        Machine = VirtualMachine.Boot(config, b =>
         {
             lock (_gate)
             {

@@ -23,6 +23,14 @@ public sealed record FullVmConfiguration
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public Balloon? Balloon { get; init; }
 
+    /// <summary>
+    /// HostVM's: a virtio-input power button (the API's SendCtrlAltDel presses it). Absent: one when a virtio slot is left
+    /// (the VMM's way); false: none; true: one, or the machine is refused when no slot is left.
+    /// </summary>
+    [JsonPropertyName("power-button")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public bool? PowerButton { get; init; }
+
     [JsonPropertyName("entropy")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public EntropyDevice? Entropy { get; init; }

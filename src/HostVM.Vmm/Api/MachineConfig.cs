@@ -26,6 +26,11 @@ public sealed record MachineConfig
     [JsonPropertyName("huge_pages")]
     public string? HugePages { get; init; }
 
+    /// <summary>HostVM's: the virtio-mmio version the board offers, <c>modern</c> (2, the default) or <c>legacy</c> (1, QEMU 7.2's default).</summary>
+    [JsonPropertyName("virtio_transport")]
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? VirtioTransport { get; init; }
+
     [JsonPropertyName("cpu_cap_percent")]
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public int? CpuCapPercent { get; init; }
