@@ -18,7 +18,7 @@ public sealed class DirtyPageTrackerTests
     private const ulong Base = TestHart.ProgramBase;
     private const ulong Page = GuestRam.PageSize;
     private const ulong RegionPages = 32;
-    private const int Passes = 300;
+    private const int Passes = 150;
 
     /// <summary>
     /// Forever: for each page of the region at x10 (x11 pages), sd the counter x12 at an offset that moves
@@ -85,6 +85,47 @@ public sealed class DirtyPageTrackerTests
         }
     }
 
+    [Fact]
+    public void A_pass_does_not_wait_for_a_hart_that_is_stopped_and_wakes_one_asleep_in_WFI()
+    {
+        using var h = new TestHart();
+        using var stopped = new Hart(1, h.Bus, h.Code, h.Clock);
+        stopped.MarkStopped(); // HSM stopped: it waits inside Run for a start that never comes
+        h.Write(IdleLoop, Asm.Wfi(), Asm.Jal(0, -4));
+        h.Hart.Pc = IdleLoop; // no interrupt enabled: only a stop (or a pass) wakes it
+        var tracker = new DirtyPageTracker(h.Ram, [h.Hart, stopped]);
+        var threads = new[] { h.Hart, stopped }.Select(hart => new Thread(() => hart.Run()) { IsBackground = true }).ToList();
+        foreach (var t in threads)
+        {
+            t.Start();
+        }
+
+        try
+        {
+            var passes = new Thread(() =>
+            {
+                tracker.Enable();
+                var set = tracker.NewSet();
+                for (int i = 0; i < 20; i++)
+                {
+                    tracker.CollectPass(set);
+                }
+            }) { IsBackground = true };
+            passes.Start();
+            // A generous bound against a hang, not a timing check: 20 passes take milliseconds.
+            Assert.True(passes.Join(TimeSpan.FromSeconds(60)), "a pass waited for a stopped or sleeping hart");
+        }
+        finally
+        {
+            h.Hart.RequestStop();
+            stopped.RequestStop();
+            foreach (var t in threads)
+            {
+                t.Join();
+            }
+        }
+    }
+
     private static unsafe void MigrateWhileRunning(GuestRam ram, DirtyPageTracker tracker, List<Hart> harts, GuestMemory memory)
     {
         var ramBytes = new Span<byte>(ram.Pointer, (int)ram.Size);
@@ -112,6 +153,11 @@ public sealed class DirtyPageTrackerTests
                 if (!memory.TryWrite(address, bytes))
                 {
                     Volatile.Write(ref dmaRefused, true); // asserted on the test's thread: a throw here would end the process
+                }
+
+                if (n % 64 == 63)
+                {
+                    Thread.Sleep(1); // in bursts, as a device works: the harts need the host's cores too
                 }
             }
         }) { IsBackground = true, Name = "dma" });
