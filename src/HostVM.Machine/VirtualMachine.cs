@@ -56,6 +56,7 @@ public sealed class VirtualMachine : IDisposable
         }
 
         Harts = harts;
+        DirtyPages = new DirtyPageTracker(Ram, harts);
         Pacers = [.. harts.Select(h => new HartPacer(h.HartId))];
         Clint = new Clint(harts, Clock);
         Plic = new Plic(harts);
@@ -118,6 +119,9 @@ public sealed class VirtualMachine : IDisposable
     public CodeCache Code { get; }
 
     public IReadOnlyList<Hart> Harts { get; }
+
+    /// <summary>The dirty-page log and its passes (live migration, diff snapshots); off until enabled.</summary>
+    public DirtyPageTracker DirtyPages { get; }
 
     public Clint Clint { get; }
 

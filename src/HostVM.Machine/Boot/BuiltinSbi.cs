@@ -337,6 +337,8 @@ public sealed unsafe class BuiltinSbi : IEcallHandler
                     span[read++] = (byte)c;
                 }
 
+                _ram.DirtyPages.MarkRange(address, (ulong)read); // after the bytes, as a device's write
+
                 return (Success, read);
             }
 

@@ -114,6 +114,22 @@ public sealed unsafe partial class Hart
         _writeTlb = TlbFor(_dataPriv, sum, AccessKind.Write);
     }
 
+    /// <summary>
+    /// Forgets every write translation, keeping fetch and read ones (a dirty-log pass: the next store to
+    /// each page takes the slow path and marks it). On the hart's own thread, between blocks.
+    /// </summary>
+    private void DropWriteTlb()
+    {
+        for (int ctx = 0; ctx < TlbContexts; ctx++)
+        {
+            TlbEntry* t = _tlbs + (((ctx * TlbKinds) + (int)AccessKind.Write) * TlbEntries);
+            for (int i = 0; i < TlbEntries; i++)
+            {
+                t[i].Tag = TlbEntry.InvalidTag;
+            }
+        }
+    }
+
     /// <summary>Called by the code cache (any thread): drop write mappings of a page that now holds code.</summary>
     private void DropWriteMappings(ulong physicalPage)
     {
@@ -200,6 +216,7 @@ public sealed unsafe partial class Hart
         }
 
         _code.InvalidatePage(pa);
+        _dirty.Mark(pa); // before the fill: see StoreSlow
         if (PmpCoversPage(pa, AccessKind.Write, _dataPriv))
         {
             FillTlb(_writeTlb, va, pa, AccessKind.Write);
@@ -312,6 +329,12 @@ public sealed unsafe partial class Hart
         if (_bus.IsPlainRamPage(pa))
         {
             _code.InvalidatePage(pa);
+            // Every slow-path store marks (code pages included), and marks BEFORE the write-TLB fill:
+            // while the dirty log is on, a write-TLB entry may exist only for a page that was marked
+            // when it was filled, so fast-path stores through it are in the marks a pass takes (see
+            // DirtyPageTracker). Marking before the store itself is safe for a hart (not for a device):
+            // a pass waits for the hart to reach a block boundary, after this store.
+            _dirty.Mark(pa);
             if (PmpCoversPage(pa, AccessKind.Write, _dataPriv))
             {
                 FillTlb(_writeTlb, va, pa, AccessKind.Write);
@@ -331,8 +354,10 @@ public sealed unsafe partial class Hart
 
         if (_ram.Contains(pa, (ulong)size))
         {
-            // RAM overlaid by a device page (e.g. HTIF tohost): the device answers.
+            // RAM overlaid by a device page (e.g. HTIF tohost): the device answers, or the RAM under
+            // the page's gaps takes the store.
             _code.InvalidatePage(pa);
+            _dirty.Mark(pa);
         }
 
         if (!_bus.TryWrite(pa, size, value))
@@ -449,6 +474,7 @@ public sealed unsafe partial class Hart
                     }
 
                     _code.InvalidatePage(pteAddress);
+                    _dirty.Mark(pteAddress); // the walker's A/D update is a store to RAM too
                 }
 
                 ulong offsetMask = (1UL << (12 + (9 * level))) - 1;

@@ -19,6 +19,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
     private readonly Bus _bus;
     private readonly GuestRam _ram;
     private readonly CodeCache _code;
+    private readonly DirtyPageLog _dirty;
     private readonly MachineClock _clock;
     private readonly object _sleepLock = new();
 
@@ -28,7 +29,12 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
     private long _sliceEnd = long.MaxValue;
     private volatile bool _sleeping;
     private volatile bool _stopRequested;
-    private volatile int _remoteFlushRequested;
+    // Bits of FlushAll / FlushWrites that other threads ask the hart to do at its next block boundary.
+    private const int FlushAll = 1, FlushWrites = 2;
+    private int _flushRequests;
+    // True while the thread is inside Run, so executing guest code (or about to): a TLB request made
+    // while it is false is served on entry to Run, before any instruction.
+    private volatile bool _inRun;
     private volatile bool _stopSelfPending;
     private volatile HartRunState _runState;
 
@@ -39,6 +45,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
         _bus = bus;
         _ram = bus.Ram;
         _code = code;
+        _dirty = _ram.DirtyPages;
         _clock = clock;
         _s = (HartState*)NativeMemory.AllocZeroed((nuint)sizeof(HartState));
         AllocateTlbs();
@@ -166,20 +173,64 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
     {
         ArgumentNullException.ThrowIfNull(waiter);
         var spinner = default(SpinWait);
-        while (_remoteFlushRequested != 0 && _runState == HartRunState.Started && !_stopRequested)
+        while (Volatile.Read(ref _flushRequests) != 0 && _runState == HartRunState.Started && !_stopRequested)
         {
             // Two harts fencing each other at once must not deadlock: serve our own request meanwhile.
-            waiter.ServiceRemoteFlush();
+            waiter.ServiceFlushRequests();
             spinner.SpinOnce();
         }
     }
 
-    private void ServiceRemoteFlush()
+    /// <summary>
+    /// Asks the hart to drop its write-TLB entries at its next block boundary (a dirty-log pass); then
+    /// <see cref="WaitForWriteTlbDrop"/>. Reads and fetches keep their entries.
+    /// </summary>
+    public void RequestWriteTlbDrop()
     {
-        if (_remoteFlushRequested != 0)
+        Interlocked.Or(ref _flushRequests, FlushWrites); // a full fence: ordered before the read of _inRun below
+        Kick();
+    }
+
+    /// <summary>
+    /// Returns once this hart can store through no write-TLB entry filled before the last
+    /// <see cref="RequestWriteTlbDrop"/>, and every store it made through one is visible: it has served
+    /// the request (between blocks), or it runs no guest code (paused, between slices, not started, HSM
+    /// stopped) and serves it before it does. A hart asleep in WFI is woken to serve it. Any thread but
+    /// the hart's own; it takes no lock, so it cannot deadlock with a hart that waits on something else.
+    /// </summary>
+    public void WaitForWriteTlbDrop()
+    {
+        var spinner = default(SpinWait);
+        // Dekker pair with Run's entry: we set the request then read _inRun; Run sets _inRun then reads
+        // the request, each with a full fence between. If we read false, Run will see the request.
+        // HSM-stopped harts run no code; RequestStart flushes the whole TLB before they do.
+        while ((Volatile.Read(ref _flushRequests) & FlushWrites) != 0 && _inRun && _runState == HartRunState.Started)
         {
-            _remoteFlushRequested = 0;
+            spinner.SpinOnce();
+        }
+    }
+
+    /// <summary>
+    /// On the hart's thread, never inside a block: serves the TLB requests of other threads. The request
+    /// word is cleared before the flush, so one made during it is served next time, not lost; a waiter
+    /// that sees it clear may go on at once, because this thread finishes the flush before it runs
+    /// another instruction, and the exchange (a full fence) has published every store it made before.
+    /// </summary>
+    private void ServiceFlushRequests()
+    {
+        if (Volatile.Read(ref _flushRequests) == 0)
+        {
+            return;
+        }
+
+        int requests = Interlocked.Exchange(ref _flushRequests, 0);
+        if ((requests & FlushAll) != 0)
+        {
             FlushTlb();
+        }
+        else if ((requests & FlushWrites) != 0)
+        {
+            DropWriteTlb();
         }
     }
 
@@ -264,7 +315,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
     /// <summary>Asks the hart to flush its TLBs at its next block boundary (remote SFENCE.VMA).</summary>
     public void RequestTlbFlush()
     {
-        _remoteFlushRequested = 1;
+        Interlocked.Or(ref _flushRequests, FlushAll);
         Kick();
     }
 
@@ -296,6 +347,23 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
         ulong limit = maxInstructions == ulong.MaxValue ? ulong.MaxValue : start + maxInstructions;
         _sliceEnd = untilTimestamp;
         _stopRequested = false;
+        _inRun = true;
+        Interlocked.MemoryBarrier(); // see WaitForWriteTlbDrop
+        ServiceFlushRequests();
+        try
+        {
+            RunBlocks(limit);
+        }
+        finally
+        {
+            _inRun = false; // a release: the stores of the slice are visible to whoever reads it false
+        }
+
+        return _s->Instret - start;
+    }
+
+    private void RunBlocks(ulong limit)
+    {
         while (true)
         {
             if (Volatile.Read(ref _events) != 0 || --_pollCountdown <= 0)
@@ -313,8 +381,6 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
 
             ExecuteNextBlock();
         }
-
-        return _s->Instret - start;
     }
 
     /// <summary>Between blocks: stop requests, remote flushes, the timer, interrupts and the slice's end. False = leave Run.</summary>
@@ -327,7 +393,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
             return false;
         }
 
-        ServiceRemoteFlush();
+        ServiceFlushRequests();
         if (_stopSelfPending)
         {
             _stopSelfPending = false;
@@ -417,7 +483,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
         while (!_stopRequested)
         {
             PollTimers(_clock.Now);
-            if ((EffectiveMip & _s->Mie) != 0 || _remoteFlushRequested != 0)
+            if ((EffectiveMip & _s->Mie) != 0 || Volatile.Read(ref _flushRequests) != 0)
             {
                 return;
             }
@@ -430,7 +496,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
                 Interlocked.MemoryBarrier();
                 try
                 {
-                    if ((EffectiveMip & _s->Mie) != 0 || _stopRequested || _remoteFlushRequested != 0)
+                    if ((EffectiveMip & _s->Mie) != 0 || _stopRequested || Volatile.Read(ref _flushRequests) != 0)
                     {
                         return;
                     }

@@ -23,6 +23,7 @@ public sealed unsafe class GuestRam : IDisposable
         Size = size;
         BaseAddress = baseAddress;
         _memory = HostMemory.AllocateZeroed(size);
+        DirtyPages = new DirtyPageLog(baseAddress, size);
     }
 
     public ulong BaseAddress { get; }
@@ -30,6 +31,13 @@ public sealed unsafe class GuestRam : IDisposable
     public ulong Size { get; }
 
     public ulong EndAddress => BaseAddress + Size;
+
+    /// <summary>
+    /// Which pages were written while the log is on. Whatever writes this RAM while the machine runs
+    /// marks it (harts' slow-path stores, devices after their writes); the checked helpers below do not:
+    /// they are for loading and inspecting RAM while nothing runs.
+    /// </summary>
+    public DirtyPageLog DirtyPages { get; }
 
     /// <summary>Host address of guest physical <see cref="BaseAddress"/>.</summary>
     public byte* Pointer => _memory;

@@ -135,6 +135,7 @@ public sealed class DescriptorChain
             uint n = (uint)Math.Min(s.Length - offset, (uint)(source.Length - done));
             Memory.TryGetWritable(s.Address + offset, n, out var span);
             source.Slice(done, (int)n).CopyTo(span);
+            Memory.WroteRange(s.Address + offset, n);
             done += (int)n;
             offset = 0;
         }

@@ -6,8 +6,9 @@ namespace HostVM.Machine.Virtio;
 
 /// <summary>
 /// A device's view of guest RAM (DMA). Every range is checked against RAM before it is touched, and
-/// every write drops decoded code on the pages it hits, so a guest that DMAs over its own code runs the
-/// new code. Addresses come from the guest and are never trusted.
+/// every write, once its bytes are in RAM, drops decoded code on the pages it hit (so a guest that DMAs
+/// over its own code runs the new code) and marks them in the dirty-page log. Addresses come from the
+/// guest and are never trusted.
 /// </summary>
 public sealed unsafe class GuestMemory
 {
@@ -39,17 +40,8 @@ public sealed unsafe class GuestMemory
         return true;
     }
 
-    /// <summary>A span over guest RAM the caller will write; code on those pages is dropped first.</summary>
-    public bool TryGetWritable(ulong address, uint length, out Span<byte> span)
-    {
-        if (!TryGetReadable(address, length, out span))
-        {
-            return false;
-        }
-
-        _code?.InvalidateRange(address, length);
-        return true;
-    }
+    /// <summary>A span over guest RAM the caller writes, then reports with <see cref="WroteRange"/>.</summary>
+    internal bool TryGetWritable(ulong address, uint length, out Span<byte> span) => TryGetReadable(address, length, out span);
 
     public bool TryRead(ulong address, Span<byte> destination)
     {
@@ -70,13 +62,25 @@ public sealed unsafe class GuestMemory
         }
 
         source.CopyTo(span);
+        WroteRange(address, (ulong)source.Length);
         return true;
     }
 
     /// <summary>Host pointer of a range already checked with <see cref="Contains"/> (rings, validated once).</summary>
     internal byte* Pointer(ulong address) => _ram.Pointer + (address - _ram.BaseAddress);
 
-    internal void WroteRange(ulong address, ulong length) => _code?.InvalidateRange(address, length);
+    /// <summary>
+    /// After a device wrote [address, address + length): drops decoded code there and marks the pages
+    /// dirty. Called after the bytes are in RAM, never before: a dirty-log pass between a mark and the
+    /// write could take the mark and copy the old bytes, and the write would be lost to the copy. (For
+    /// code the order matters too: a hart that decodes the page between a drop and the write would keep
+    /// the old code.)
+    /// </summary>
+    internal void WroteRange(ulong address, ulong length)
+    {
+        _code?.InvalidateRange(address, length);
+        _ram.DirtyPages.MarkRange(address, length);
+    }
 
     /// <summary>Gives the host pages back (balloon): they read as zero afterwards. Pages outside RAM are ignored.</summary>
     public bool DiscardPage(ulong address)
@@ -88,6 +92,7 @@ public sealed unsafe class GuestMemory
 
         _code?.InvalidatePage(address);
         HostMemory.Discard(Pointer(address), GuestRam.PageSize);
+        _ram.DirtyPages.MarkRange(address, GuestRam.PageSize); // it reads as zero now: a change to send
         return true;
     }
 }

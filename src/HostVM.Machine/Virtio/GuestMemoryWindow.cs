@@ -12,9 +12,15 @@ public sealed unsafe class GuestMemoryWindow : MemoryManager<byte>
     private byte* _pointer;
     private int _length;
 
-    /// <summary>Aims the window at <paramref name="length"/> bytes at a host pointer already checked to lie in guest RAM.</summary>
-    internal Memory<byte> Point(byte* pointer, int length)
+    /// <summary>The guest physical address the window is aimed at (to report a device's write to it).</summary>
+    internal ulong GuestAddress { get; private set; }
+
+    internal int Length => _length;
+
+    /// <summary>Aims the window at <paramref name="length"/> bytes of guest RAM at <paramref name="address"/>, already checked, whose host address is <paramref name="pointer"/>.</summary>
+    internal Memory<byte> Point(ulong address, byte* pointer, int length)
     {
+        GuestAddress = address;
         _pointer = pointer;
         _length = length;
         return Memory;

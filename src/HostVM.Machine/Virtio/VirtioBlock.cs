@@ -253,11 +253,22 @@ public sealed class VirtioBlock : VirtioDevice
             }
 
             uint n = Math.Min(s.Length, left);
-            _readList.Add(Window(i++, chain.Memory, s.Address, n, write: true));
+            _readList.Add(Window(i++, chain.Memory, s.Address, n));
             left -= n;
         }
 
-        _backend.Read(offset, _readList);
+        try
+        {
+            _backend.Read(offset, _readList);
+        }
+        finally
+        {
+            // After the read, never before (see GuestMemory.WroteRange); also when it failed part way.
+            for (int w = 0; w < i; w++)
+            {
+                chain.Memory.WroteRange(_windows[w].GuestAddress, (ulong)_windows[w].Length);
+            }
+        }
 
         Statistics.CountRead(length);
         return (StatusOk, length);
@@ -289,7 +300,7 @@ public sealed class VirtioBlock : VirtioDevice
                 continue;
             }
 
-            _writeList.Add(Window(i++, chain.Memory, s.Address + skip, s.Length - skip, write: false));
+            _writeList.Add(Window(i++, chain.Memory, s.Address + skip, s.Length - skip));
             skip = 0;
         }
 
@@ -358,19 +369,14 @@ public sealed class VirtioBlock : VirtioDevice
     }
 
     /// <summary>The i-th reusable window, aimed at a guest range (checked when the chain was popped).</summary>
-    private unsafe Memory<byte> Window(int i, GuestMemory memory, ulong address, uint length, bool write)
+    private unsafe Memory<byte> Window(int i, GuestMemory memory, ulong address, uint length)
     {
         if (i == _windows.Count)
         {
             _windows.Add(new GuestMemoryWindow());
         }
 
-        if (write)
-        {
-            memory.WroteRange(address, length); // the device writes there: drop decoded code first
-        }
-
-        return _windows[i].Point(memory.Pointer(address), (int)length);
+        return _windows[i].Point(address, memory.Pointer(address), (int)length);
     }
 
     public override bool Stopped => _worker.Stopped;

@@ -257,6 +257,8 @@ internal static class Asm
 
     public static uint AmoaddW(int rd, int rs1, int rs2) => Amo(AmoAdd, false, rd, rs1, rs2);
 
+    public static uint AmoaddD(int rd, int rs1, int rs2) => Amo(AmoAdd, true, rd, rs1, rs2);
+
     // ---- F / D ----
 
     public static uint Flw(int rd, int rs1, long imm) => I(OpLoadFp, rd, 2, rs1, imm);

@@ -95,6 +95,20 @@ public sealed class VirtioBlockTests : IDisposable
     }
 
     [Fact]
+    public void A_read_marks_the_pages_of_its_buffers_dirty()
+    {
+        var d = Open();
+        var buf = d.Buffer(2 * 4096, align: 4096);
+        d.Ram.DirtyPages.Enable();
+        Assert.Equal(StatusOk, Request(d, RequestIn, 0, dataIn: [buf]).Status);
+
+        var set = new HostVM.Machine.Memory.DirtyPageSet(d.Ram.DirtyPages.PageCount);
+        d.Ram.DirtyPages.TakeInto(set);
+        int first = (int)((buf.Address - d.Ram.BaseAddress) / 4096);
+        Assert.True(set.Contains(first) && set.Contains(first + 1), "the read's pages are not marked");
+    }
+
+    [Fact]
     public void Read_into_a_buffer_shared_with_the_status_byte()
     {
         var d = Open();

@@ -44,4 +44,22 @@ public sealed class VirtioRngTests
         Assert.Equal((uint)VirtioRng.MaxRequest, d.Submit(0, [], [b]).Written);
         Assert.All(d.Contents(b)[VirtioRng.MaxRequest..], x => Assert.Equal(0, x));
     }
+
+    [Fact]
+    public void The_bytes_it_writes_mark_their_pages_dirty_and_a_buffer_it_only_reads_does_not()
+    {
+        using var rig = new VirtioRig(new VirtioRng());
+        var d = rig.Driver;
+        d.Initialize();
+        var readable = d.Buffer(4096, align: 4096);
+        var written = d.Buffer(4096 + 16, align: 4096); // a whole page and 16 bytes of the next
+        rig.Ram.DirtyPages.Enable();
+        Assert.Equal(4112u, d.Submit(0, [readable], [written]).Written);
+
+        var set = new HostVM.Machine.Memory.DirtyPageSet(rig.Ram.DirtyPages.PageCount);
+        rig.Ram.DirtyPages.TakeInto(set);
+        int PageOf(ulong address) => (int)((address - rig.Ram.BaseAddress) / 4096);
+        Assert.True(set.Contains(PageOf(written.Address)) && set.Contains(PageOf(written.Address) + 1), "the written pages are not marked");
+        Assert.False(set.Contains(PageOf(readable.Address)), "a page the device only read is marked");
+    }
 }
