@@ -117,6 +117,11 @@ public static class MachineBuilder
                 CpuCapPercent = machine.CpuCapPercent,
             };
             var vm = boot ? VirtualMachine.Boot(configuration, wiring.Serial) : VirtualMachine.ForRestore(configuration, wiring.Serial);
+            if (machine.TrackDirtyPages == true)
+            {
+                vm.DirtyPages.Enable(); // from the first instruction: a diff snapshot's base is then the whole RAM
+            }
+
             return new BuiltMachine(vm, drives, nics, balloon, console, notes);
         }
         catch (Exception e) when (e is VmmFault or BootImageException or BlockDeviceException or OutOfMemoryException or FormatException or ArgumentException or PlatformNotSupportedException)

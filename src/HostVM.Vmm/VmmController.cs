@@ -212,11 +212,6 @@ public sealed class VmmController : IDisposable
             throw new VmmFault($"huge_pages {huge}: HostVM backs guest RAM with ordinary pages only (use None).");
         }
 
-        if (config.TrackDirtyPages == true)
-        {
-            throw new VmmFault("track_dirty_pages: HostVM has no snapshots yet, so it does not track dirty pages (set it false).");
-        }
-
         if (config.CpuCapPercent is { } cap)
         {
             ValidateCap(cap);

@@ -29,6 +29,7 @@ public sealed class MachineBuilderTests : IDisposable
         {
             Assert.Equal(expected, booted.VirtioTransports.Select(t => t.Device.GetType()));
             Assert.NotNull(booted.Payload);
+            Assert.False(booted.DirtyPages.Enabled);
             booted.Ram.Read(GuestRam.DefaultBase, loaded);
             Assert.Equal(program, loaded);
             slots = booted.VirtioSlots;
@@ -43,6 +44,11 @@ public sealed class MachineBuilderTests : IDisposable
         Assert.Null(restored.Payload);
         restored.Ram.Read(GuestRam.DefaultBase, loaded);
         Assert.All(loaded, b => Assert.Equal(0, b));
+
+        // track_dirty_pages turns the dirty-page log on before the first instruction.
+        restored.Dispose();
+        using var tracked = MachineBuilder.ForRestore(description with { MachineConfig = description.MachineConfig! with { TrackDirtyPages = true } }, new MachineWiring(_ => { })).Machine;
+        Assert.True(tracked.DirtyPages.Enabled);
     }
 
     [Fact]
