@@ -76,6 +76,44 @@ public sealed unsafe class GuestRam : IDisposable
 
     public void WriteUInt32(ulong address, uint value) => Unsafe.WriteUnaligned(ref GetSpan(address, 4)[0], value);
 
+    /// <summary>True once <see cref="MapFile"/> put a memory file under RAM.</summary>
+    public bool FileBacked { get; private set; }
+
+    /// <summary>
+    /// Puts a snapshot's memory file under all of RAM, copy-on-write: nothing is read now; each page is read from the file
+    /// when the guest first touches it, and the guest's writes never reach the file. A restore's first instruction then
+    /// waits for no copy. Only on Linux, on RAM that nothing runs on; the file must be exactly the RAM's size.
+    /// </summary>
+    /// <exception cref="IOException">The file is of another size, or cannot be mapped.</exception>
+    public void MapFile(string path)
+    {
+        if (!OperatingSystem.IsLinux())
+        {
+            throw new PlatformNotSupportedException("Mapping a memory file under guest RAM needs Linux's mmap; load it instead.");
+        }
+
+        using var file = File.OpenHandle(path, FileMode.Open, FileAccess.Read, FileShare.Read);
+        long length = RandomAccess.GetLength(file);
+        if (length != (long)Size)
+        {
+            throw new IOException($"Memory file '{path}' is {length} bytes; this machine's RAM is {Size}.");
+        }
+
+        HostMemory.MapFilePrivate(_memory, Size, file); // the mapping holds the file; the handle may close
+        FileBacked = true;
+    }
+
+    /// <summary>Gives a page back to the host: it reads as zero afterwards (balloon inflation).</summary>
+    public void DiscardPage(ulong address)
+    {
+        if ((address & (PageSize - 1)) != 0 || !Contains(address, PageSize))
+        {
+            throw new ArgumentOutOfRangeException(nameof(address), $"0x{address:x} is not a page of RAM.");
+        }
+
+        HostMemory.Discard(_memory + (address - BaseAddress), PageSize, FileBacked);
+    }
+
     public void Dispose()
     {
         if (_memory != null)

@@ -91,7 +91,7 @@ public sealed unsafe class GuestMemory
         }
 
         _code?.InvalidatePage(address);
-        HostMemory.Discard(Pointer(address), GuestRam.PageSize);
+        _ram.DiscardPage(address);
         _ram.DirtyPages.MarkRange(address, GuestRam.PageSize); // it reads as zero now: a change to send
         return true;
     }

@@ -70,6 +70,35 @@ public sealed class MemoryImageTests : IDisposable
         Assert.Contains("RAM of 16 MiB at 0x80000000; this machine has 32 MiB", Load(new GuestRam(32UL << 20), path, map), StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void AMappedMemoryFileIsTheRamCopyOnWriteAndADiscardedPageReadsZero()
+    {
+        using var ram = new GuestRam(16UL << 20);
+        Fill(ram, 3, 5, new Random(11));
+        string path = Path.Combine(_dir, "vm.mem");
+        MemoryImage.Write(ram, path);
+        byte[] file = File.ReadAllBytes(path);
+
+        using var mapped = new GuestRam(16UL << 20);
+        mapped.MapFile(path);
+        Assert.True(mapped.FileBacked);
+        Assert.True(ram.GetSpan(ram.BaseAddress, 16 << 20).SequenceEqual(mapped.GetSpan(mapped.BaseAddress, 16 << 20)));
+
+        // The guest's writes stay in RAM; the file keeps the snapshot.
+        mapped.WriteUInt64(mapped.BaseAddress + (4 * 4096), 0x1122334455667788);
+        mapped.WriteUInt64(mapped.BaseAddress + (9 * 4096), 0x99);
+        Assert.Equal(0x1122334455667788UL, mapped.ReadUInt64(mapped.BaseAddress + (4 * 4096)));
+        Assert.Equal(file, File.ReadAllBytes(path));
+
+        // A page given back reads zero, not the file's bytes again.
+        mapped.DiscardPage(mapped.BaseAddress + (5 * 4096));
+        Assert.True(mapped.GetSpan(mapped.BaseAddress + (5 * 4096), 4096).IndexOfAnyExcept((byte)0) < 0);
+        Assert.NotEqual(0UL, mapped.ReadUInt64(mapped.BaseAddress + (6 * 4096)));
+
+        using var other = new GuestRam(32UL << 20);
+        Assert.Contains("this machine's RAM is", Assert.Throws<IOException>(() => other.MapFile(path)).Message, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData(0UL, 0UL)]           // empty
     [InlineData(100UL, 4096UL)]      // not on a page
