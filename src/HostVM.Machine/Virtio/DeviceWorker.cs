@@ -12,7 +12,10 @@ public sealed class DeviceWorker : IDisposable
     private readonly Action<Exception> _onError;
     private readonly AutoResetEvent _signal = new(false);
     private readonly Thread _thread;
+    // Held while work runs: a quiesce that takes it knows nothing is in flight.
+    private readonly Lock _gate = new();
     private volatile bool _stopping;
+    private int _quiesced;
 
     /// <param name="work">Does what is pending; returns when to run again if nothing signals (null = only when signalled).</param>
     public DeviceWorker(string name, Func<TimeSpan?> work, Action<Exception> onError)
@@ -51,15 +54,57 @@ public sealed class DeviceWorker : IDisposable
                 break;
             }
 
-            try
+            lock (_gate)
             {
-                wait = _work();
+                if (_quiesced > 0)
+                {
+                    // Unquiesce signals again, so whatever asked for this run is served then.
+                    wait = null;
+                    continue;
+                }
+
+                try
+                {
+                    wait = _work();
+                }
+                catch (Exception e) when (e is not OutOfMemoryException)
+                {
+                    wait = null;
+                    _onError(e);
+                }
             }
-            catch (Exception e) when (e is not OutOfMemoryException)
+        }
+    }
+
+    /// <summary>
+    /// Waits until the work in flight (if any) has returned (its used-ring entries and interrupts are
+    /// written by then) and keeps the thread from starting more until <see cref="Unquiesce"/>. Nests.
+    /// Not for the worker's own thread.
+    /// </summary>
+    public void Quiesce()
+    {
+        lock (_gate)
+        {
+            _quiesced++;
+        }
+    }
+
+    /// <summary>Ends one <see cref="Quiesce"/>; the last one lets the thread look for work again.</summary>
+    public void Unquiesce()
+    {
+        lock (_gate)
+        {
+            if (_quiesced == 0)
             {
-                wait = null;
-                _onError(e);
+                throw new InvalidOperationException("The device worker is not quiesced.");
             }
+
+            _quiesced--;
+        }
+
+        if (!_stopping)
+        {
+            _signal.Set();
         }
     }
 

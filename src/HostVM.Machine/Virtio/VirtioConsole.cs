@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 
 namespace HostVM.Machine.Virtio;
 
@@ -163,6 +164,41 @@ public sealed class VirtioConsole : VirtioDevice
             SignalUsed(rx);
         }
     }
+
+    public override VirtioDeviceState SaveState()
+    {
+        lock (_sync)
+        {
+            var pending = ImmutableArray.CreateBuilder<byte>(Volatile.Read(ref _inputBytes));
+            if (_partial is not null)
+            {
+                pending.AddRange(_partial.AsSpan(_partialOffset));
+            }
+
+            foreach (var chunk in _input)
+            {
+                pending.AddRange(chunk);
+            }
+
+            return new VirtioConsoleState(pending.ToImmutable());
+        }
+    }
+
+    public override void RestoreState(VirtioDeviceState state)
+    {
+        var s = StateOf<VirtioConsoleState>(state);
+        lock (_sync)
+        {
+            _input.Clear();
+            _partial = s.PendingInput.IsEmpty ? null : s.PendingInput.ToArray();
+            _partialOffset = 0;
+            Volatile.Write(ref _inputBytes, s.PendingInput.Length);
+        }
+    }
+
+    public override void Quiesce() => _worker.Quiesce();
+
+    public override void Unquiesce() => _worker.Unquiesce();
 
     public override bool Stopped => _worker.Stopped;
 
