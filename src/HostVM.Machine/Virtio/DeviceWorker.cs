@@ -15,7 +15,10 @@ public sealed class DeviceWorker : IDisposable
     // Held while work runs: a quiesce that takes it knows nothing is in flight.
     private readonly Lock _gate = new();
     private volatile bool _stopping;
+    private volatile bool _signalled;
+    private volatile bool _busy;
     private int _quiesced;
+    private bool _missed; // woken while quiesced: runs when the quiesce ends
 
     /// <param name="work">Does what is pending; returns when to run again if nothing signals (null = only when signalled).</param>
     public DeviceWorker(string name, Func<TimeSpan?> work, Action<Exception> onError)
@@ -29,7 +32,17 @@ public sealed class DeviceWorker : IDisposable
     /// <summary>False while the thread may still touch guest memory (a Dispose that timed out, host I/O stuck).</summary>
     public bool Stopped => !_thread.IsAlive;
 
-    public void Signal() => _signal.Set();
+    public void Signal()
+    {
+        _signalled = true;
+        _signal.Set();
+    }
+
+    /// <summary>
+    /// Nothing to do: not signalled since the work last ran, not running it, and not waiting to run it
+    /// again at a time it asked for (a rate limiter). For tests, which must wait until a device is done.
+    /// </summary>
+    internal bool Idle => !_signalled && !_busy;
 
     private void Run()
     {
@@ -58,11 +71,13 @@ public sealed class DeviceWorker : IDisposable
             {
                 if (_quiesced > 0)
                 {
-                    // Unquiesce signals again, so whatever asked for this run is served then.
+                    _missed = true;
                     wait = null;
                     continue;
                 }
 
+                _busy = true; // before clearing _signalled: Idle must never see neither
+                _signalled = false;
                 try
                 {
                     wait = _work();
@@ -71,6 +86,10 @@ public sealed class DeviceWorker : IDisposable
                 {
                     wait = null;
                     _onError(e);
+                }
+                finally
+                {
+                    _busy = wait is not null;
                 }
             }
         }
@@ -100,11 +119,17 @@ public sealed class DeviceWorker : IDisposable
             }
 
             _quiesced--;
+            if (_quiesced > 0 || !_missed)
+            {
+                return;
+            }
+
+            _missed = false;
         }
 
         if (!_stopping)
         {
-            _signal.Set();
+            Signal();
         }
     }
 

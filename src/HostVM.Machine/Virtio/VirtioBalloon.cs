@@ -274,6 +274,8 @@ public sealed class VirtioBalloon : VirtioDevice
 
     public override void Unquiesce() => _worker.Unquiesce();
 
+    internal override bool Idle => _worker.Idle;
+
     public override bool Stopped => _worker.Stopped;
 
     public override void Dispose()

@@ -200,6 +200,8 @@ public sealed class VirtioConsole : VirtioDevice
 
     public override void Unquiesce() => _worker.Unquiesce();
 
+    internal override bool Idle => _worker.Idle;
+
     public override bool Stopped => _worker.Stopped;
 
     public override void Dispose()

@@ -103,6 +103,9 @@ public abstract class VirtioDevice : IPersistent<VirtioDeviceState>, IDisposable
     {
     }
 
+    /// <summary>Nothing pending on the device's thread (for tests that wait until it is done).</summary>
+    internal virtual bool Idle => true;
+
     /// <summary>The saved state as this device's type of state, or an error naming both.</summary>
     protected TState StateOf<TState>(VirtioDeviceState state)
         where TState : VirtioDeviceState

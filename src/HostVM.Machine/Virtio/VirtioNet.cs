@@ -395,6 +395,8 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
 
     public override void Unquiesce() => _worker.Unquiesce();
 
+    internal override bool Idle => _worker.Idle;
+
     public override bool Stopped => _worker.Stopped;
 
     public override void Dispose()
