@@ -1,4 +1,5 @@
 using HostVM.Machine.Memory;
+using HostVM.Machine.State;
 
 namespace HostVM.Machine.Devices;
 
@@ -10,7 +11,7 @@ namespace HostVM.Machine.Devices;
 /// becomes pending, and the line is high while an interrupt is pending and IRQ_ENABLED is set.
 /// A host timer fires the alarm; dispose the device to stop it.
 /// </summary>
-public sealed class GoldfishRtc : IMmioDevice, IDisposable
+public sealed class GoldfishRtc : IMmioDevice, IPersistent<GoldfishRtcState>, IDisposable
 {
     public const ulong DefaultBase = 0x10_1000;
     public const ulong Size = 0x1000;

@@ -1,4 +1,5 @@
 using HostVM.Machine.Memory;
+using HostVM.Machine.State;
 
 namespace HostVM.Machine.Devices;
 
@@ -12,7 +13,7 @@ namespace HostVM.Machine.Devices;
 /// (the guest drains it while LSR.DR is set, so no character-timeout interrupt is needed).
 /// Wider accesses touch only the register at the access's first byte.
 /// </summary>
-public sealed class Uart16550 : IMmioDevice
+public sealed class Uart16550 : IMmioDevice, IPersistent<UartState>
 {
     public const ulong DefaultBase = 0x1000_0000;
     public const ulong Size = 0x100;
