@@ -169,15 +169,15 @@ public sealed class VirtioConsole : VirtioDevice
     {
         lock (_sync)
         {
-            var pending = ImmutableArray.CreateBuilder<byte>(Volatile.Read(ref _inputBytes));
+            var pending = ImmutableArray.CreateBuilder<ImmutableArray<byte>>();
             if (_partial is not null)
             {
-                pending.AddRange(_partial.AsSpan(_partialOffset));
+                pending.Add([.. _partial.AsSpan(_partialOffset)]);
             }
 
-            foreach (var chunk in _input)
+            foreach (var piece in _input)
             {
-                pending.AddRange(chunk);
+                pending.Add([.. piece]);
             }
 
             return new VirtioConsoleState(pending.ToImmutable());
@@ -190,9 +190,14 @@ public sealed class VirtioConsole : VirtioDevice
         lock (_sync)
         {
             _input.Clear();
-            _partial = s.PendingInput.IsEmpty ? null : s.PendingInput.ToArray();
+            _partial = null;
             _partialOffset = 0;
-            Volatile.Write(ref _inputBytes, s.PendingInput.Length);
+            foreach (var piece in s.PendingInput)
+            {
+                _input.Enqueue(piece.ToArray());
+            }
+
+            Volatile.Write(ref _inputBytes, s.PendingInput.Sum(p => p.Length));
         }
     }
 

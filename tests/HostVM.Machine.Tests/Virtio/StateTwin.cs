@@ -133,13 +133,14 @@ internal sealed class StateTwin : IDisposable
     }
 
     /// <summary>
-    /// A state as text, without the rate limiters' token levels and refill times: they follow the wall
-    /// clock, which differs between the two (the limiter tests compare them).
+    /// A state as text, without the rate limiters' token levels and refill times and the time balloon
+    /// statistics arrived: they follow the wall clock, which differs between the two (the limiter tests
+    /// compare them).
     /// </summary>
     public static string Describe(MmioTransportState state)
     {
         string json = JsonSerializer.Serialize(state, Json);
-        return System.Text.RegularExpressions.Regex.Replace(json, "\"(SinceRefill|Tokens)\":(\"[^\"]*\"|[-0-9.eE+]+)", "\"$1\":\"-\"");
+        return System.Text.RegularExpressions.Regex.Replace(json, "\"(SinceRefill|Tokens|ReceivedAt)\":(\"[^\"]*\"|[-0-9.eE+]+)", "\"$1\":\"-\"");
     }
 
     public void Dispose()
