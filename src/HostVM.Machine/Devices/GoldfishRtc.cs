@@ -34,7 +34,7 @@ public sealed class GoldfishRtc : IMmioDevice, IPersistent<GoldfishRtcState>, ID
     private readonly Func<DateTimeOffset> _wallClock;
     private readonly Lock _lock = new();
     private readonly Timer _timer;
-    private GoldfishRtcState _state = new();
+    private Registers _state = new();
     private bool _irqLevel;
     private bool _disposed;
 
@@ -146,7 +146,7 @@ public sealed class GoldfishRtc : IMmioDevice, IPersistent<GoldfishRtcState>, ID
     {
         lock (_lock)
         {
-            return _state with { };
+            return _state.ToState();
         }
     }
 
@@ -156,7 +156,7 @@ public sealed class GoldfishRtc : IMmioDevice, IPersistent<GoldfishRtcState>, ID
         ArgumentNullException.ThrowIfNull(state);
         lock (_lock)
         {
-            _state = state with { };
+            _state = Registers.From(state);
             ScheduleAlarm();
             _irqLevel = _state.IrqPending && _state.IrqEnabled;
             _irqs.SetIrq(_irq, _irqLevel);
@@ -220,5 +220,28 @@ public sealed class GoldfishRtc : IMmioDevice, IPersistent<GoldfishRtcState>, ID
             _irqLevel = level;
             _irqs.SetIrq(_irq, level);
         }
+    }
+
+    /// <summary>The registers as the device changes them; <see cref="GoldfishRtcState"/> is their saved, immutable form.</summary>
+    private sealed class Registers
+    {
+        public long OffsetNanoseconds { get; set; }
+        public ulong Alarm { get; set; }
+        public bool AlarmArmed { get; set; }
+        public bool IrqEnabled { get; set; }
+        public bool IrqPending { get; set; }
+        public uint LatchedTimeHigh { get; set; }
+
+        public GoldfishRtcState ToState() => new()
+        {
+            OffsetNanoseconds = OffsetNanoseconds, Alarm = Alarm, AlarmArmed = AlarmArmed,
+            IrqEnabled = IrqEnabled, IrqPending = IrqPending, LatchedTimeHigh = LatchedTimeHigh,
+        };
+
+        public static Registers From(GoldfishRtcState s) => new()
+        {
+            OffsetNanoseconds = s.OffsetNanoseconds, Alarm = s.Alarm, AlarmArmed = s.AlarmArmed,
+            IrqEnabled = s.IrqEnabled, IrqPending = s.IrqPending, LatchedTimeHigh = s.LatchedTimeHigh,
+        };
     }
 }

@@ -75,7 +75,7 @@ public sealed class Uart16550 : IMmioDevice, IPersistent<UartState>
     private readonly int _irq;
     private readonly Action<byte> _output;
     private readonly Lock _lock = new();
-    private UartState _state = NewState();
+    private Registers _state = new();
     private bool _irqLevel;
 
     public Uart16550(IInterruptController irqs, int irq, Action<byte> output)
@@ -224,7 +224,7 @@ public sealed class Uart16550 : IMmioDevice, IPersistent<UartState>
     {
         lock (_lock)
         {
-            return _state.DeepCopy();
+            return _state.ToState();
         }
     }
 
@@ -240,13 +240,12 @@ public sealed class Uart16550 : IMmioDevice, IPersistent<UartState>
 
         lock (_lock)
         {
-            _state = state.DeepCopy();
+            _state = Registers.From(state);
             _irqLevel = (InterruptIdentification() & IirNoInterrupt) == 0;
             _irqs.SetIrq(_irq, _irqLevel);
         }
     }
 
-    private static UartState NewState() => new() { RxBuffer = new byte[ReceiveBufferSize] };
 
     /// <summary>IIR: the highest-priority pending, enabled interrupt, plus the FIFO-enabled bits.</summary>
     private byte InterruptIdentification()
@@ -363,5 +362,34 @@ public sealed class Uart16550 : IMmioDevice, IPersistent<UartState>
         s.RxHead = (s.RxHead + 1) % ReceiveBufferSize;
         s.RxCount--;
         return value;
+    }
+
+    /// <summary>The registers as the device changes them; <see cref="UartState"/> is their saved, immutable form.</summary>
+    private sealed class Registers
+    {
+        public byte Ier { get; set; }
+        public byte Lcr { get; set; }
+        public byte Mcr { get; set; }
+        public byte Scr { get; set; }
+        public byte Dll { get; set; }
+        public byte Dlm { get; set; }
+        public byte Fcr { get; set; }
+        public byte MsrDelta { get; set; }
+        public bool ThrEmptyInterrupt { get; set; }
+        public byte[] RxBuffer { get; private init; } = new byte[ReceiveBufferSize];
+        public int RxHead { get; set; }
+        public int RxCount { get; set; }
+
+        public UartState ToState() => new()
+        {
+            Ier = Ier, Lcr = Lcr, Mcr = Mcr, Scr = Scr, Dll = Dll, Dlm = Dlm, Fcr = Fcr, MsrDelta = MsrDelta,
+            ThrEmptyInterrupt = ThrEmptyInterrupt, RxBuffer = (byte[])RxBuffer.Clone(), RxHead = RxHead, RxCount = RxCount,
+        };
+
+        public static Registers From(UartState s) => new()
+        {
+            Ier = s.Ier, Lcr = s.Lcr, Mcr = s.Mcr, Scr = s.Scr, Dll = s.Dll, Dlm = s.Dlm, Fcr = s.Fcr, MsrDelta = s.MsrDelta,
+            ThrEmptyInterrupt = s.ThrEmptyInterrupt, RxBuffer = (byte[])s.RxBuffer.Clone(), RxHead = s.RxHead, RxCount = s.RxCount,
+        };
     }
 }
