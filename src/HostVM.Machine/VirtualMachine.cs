@@ -12,7 +12,7 @@ namespace HostVM.Machine;
 /// One RISC-V `virt` machine: RAM, harts (one host thread each), CLINT, PLIC, UART, power and RTC,
 /// booted from firmware, a kernel or both. Start/Pause/Resume/Stop; <see cref="WaitForExit"/> tells how it ended.
 /// </summary>
-public sealed class VirtualMachine : IDisposable
+public sealed partial class VirtualMachine : IDisposable
 {
     public const ulong ClintBase = 0x0200_0000;
     public const ulong PlicBase = 0x0C00_0000;
@@ -232,7 +232,7 @@ public sealed class VirtualMachine : IDisposable
                 {
                     while (_paused && Exit is null)
                     {
-                        Monitor.Wait(_runLock);
+                        WaitParked();
                     }
                 }
 
@@ -287,7 +287,10 @@ public sealed class VirtualMachine : IDisposable
         pacer.AddThrottled(Stopwatch.GetElapsedTime(start));
     }
 
-    /// <summary>Stops every hart at its next block boundary; they wait until <see cref="Resume"/>.</summary>
+    /// <summary>
+    /// Stops every hart at its next block boundary; they wait until <see cref="Resume"/>. Device threads
+    /// finish the request in flight and take no more meanwhile, so the paused machine can be saved.
+    /// </summary>
     public void Pause()
     {
         lock (_runLock)
@@ -300,10 +303,13 @@ public sealed class VirtualMachine : IDisposable
         {
             h.RequestStop();
         }
+
+        QuiesceDevices();
     }
 
     public void Resume()
     {
+        ResumeDevices();
         lock (_runLock)
         {
             _paused = false;

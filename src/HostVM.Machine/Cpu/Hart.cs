@@ -3,6 +3,7 @@ using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using HostVM.Machine.Devices;
 using HostVM.Machine.Memory;
+using HostVM.Machine.State;
 
 namespace HostVM.Machine.Cpu;
 
@@ -11,7 +12,7 @@ namespace HostVM.Machine.Cpu;
 /// <see cref="Run"/>; other threads talk to it only through the interrupt lines, the event word and
 /// the sleep lock. Its architectural state lives in <see cref="State"/>.
 /// </summary>
-public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
+public sealed unsafe partial class Hart : IHartInterrupts, IPersistent<HartSnapshot>, IDisposable
 {
     /// <summary>Blocks between timer polls: bounds how late a timer interrupt can be taken.</summary>
     private const int TimerPollInterval = 256;
@@ -540,6 +541,29 @@ public sealed unsafe partial class Hart : IHartInterrupts, IDisposable
                 _sleeping = false;
             }
         }
+    }
+
+    /// <summary>The hart's state. Only while it does not run (before Start, or paused).</summary>
+    public HartSnapshot SaveState() =>
+        new(*_s, _runState, _stopSelfPending, SupervisorTimerFromFirmware, LastTrapCause, LastTrapValue);
+
+    /// <summary>
+    /// Takes a saved state, only while the hart does not run. Translations and the jump cache are
+    /// dropped (the caller clears the machine's decoded code, which RAM loaded behind its back makes stale).
+    /// </summary>
+    public void RestoreState(HartSnapshot state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        *_s = state.Registers;
+        _runState = state.RunState;
+        _stopSelfPending = state.StopSelfPending;
+        SupervisorTimerFromFirmware = state.SupervisorTimerFromFirmware;
+        LastTrapCause = state.LastTrapCause;
+        LastTrapValue = state.LastTrapValue;
+        _remoteFlushRequested = 0;
+        UpdatePmpActive(); // flushes the TLBs and the jump cache
+        UpdateTranslationContext();
+        Kick(); // the run loop looks at interrupts and the run state before the first block
     }
 
     public void Dispose()

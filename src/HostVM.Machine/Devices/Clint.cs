@@ -1,4 +1,5 @@
 using HostVM.Machine.Memory;
+using HostVM.Machine.State;
 
 namespace HostVM.Machine.Devices;
 
@@ -8,7 +9,7 @@ namespace HostVM.Machine.Devices;
 /// MTIP itself; this device only forwards the register. Every register may be accessed in 1/2/4/8-byte
 /// pieces (OpenSBI and 32-bit code write 64-bit registers as two 32-bit halves).
 /// </summary>
-public sealed class Clint : IMmioDevice
+public sealed class Clint : IMmioDevice, IPersistent<ClintState>
 {
     public const ulong DefaultBase = 0x0200_0000;
     public const ulong Size = 0x1_0000;

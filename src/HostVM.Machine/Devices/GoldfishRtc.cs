@@ -1,4 +1,5 @@
 using HostVM.Machine.Memory;
+using HostVM.Machine.State;
 
 namespace HostVM.Machine.Devices;
 
@@ -10,7 +11,7 @@ namespace HostVM.Machine.Devices;
 /// becomes pending, and the line is high while an interrupt is pending and IRQ_ENABLED is set.
 /// A host timer fires the alarm; dispose the device to stop it.
 /// </summary>
-public sealed class GoldfishRtc : IMmioDevice, IDisposable
+public sealed class GoldfishRtc : IMmioDevice, IPersistent<GoldfishRtcState>, IDisposable
 {
     public const ulong DefaultBase = 0x10_1000;
     public const ulong Size = 0x1000;
@@ -33,7 +34,7 @@ public sealed class GoldfishRtc : IMmioDevice, IDisposable
     private readonly Func<DateTimeOffset> _wallClock;
     private readonly Lock _lock = new();
     private readonly Timer _timer;
-    private GoldfishRtcState _state = new();
+    private Registers _state = new();
     private bool _irqLevel;
     private bool _disposed;
 
@@ -145,7 +146,7 @@ public sealed class GoldfishRtc : IMmioDevice, IDisposable
     {
         lock (_lock)
         {
-            return _state with { };
+            return _state.ToState();
         }
     }
 
@@ -155,7 +156,7 @@ public sealed class GoldfishRtc : IMmioDevice, IDisposable
         ArgumentNullException.ThrowIfNull(state);
         lock (_lock)
         {
-            _state = state with { };
+            _state = Registers.From(state);
             ScheduleAlarm();
             _irqLevel = _state.IrqPending && _state.IrqEnabled;
             _irqs.SetIrq(_irq, _irqLevel);
@@ -219,5 +220,28 @@ public sealed class GoldfishRtc : IMmioDevice, IDisposable
             _irqLevel = level;
             _irqs.SetIrq(_irq, level);
         }
+    }
+
+    /// <summary>The registers as the device changes them; <see cref="GoldfishRtcState"/> is their saved, immutable form.</summary>
+    private sealed class Registers
+    {
+        public long OffsetNanoseconds { get; set; }
+        public ulong Alarm { get; set; }
+        public bool AlarmArmed { get; set; }
+        public bool IrqEnabled { get; set; }
+        public bool IrqPending { get; set; }
+        public uint LatchedTimeHigh { get; set; }
+
+        public GoldfishRtcState ToState() => new()
+        {
+            OffsetNanoseconds = OffsetNanoseconds, Alarm = Alarm, AlarmArmed = AlarmArmed,
+            IrqEnabled = IrqEnabled, IrqPending = IrqPending, LatchedTimeHigh = LatchedTimeHigh,
+        };
+
+        public static Registers From(GoldfishRtcState s) => new()
+        {
+            OffsetNanoseconds = s.OffsetNanoseconds, Alarm = s.Alarm, AlarmArmed = s.AlarmArmed,
+            IrqEnabled = s.IrqEnabled, IrqPending = s.IrqPending, LatchedTimeHigh = s.LatchedTimeHigh,
+        };
     }
 }

@@ -7,10 +7,10 @@ namespace HostVM.Machine.Devices;
 /// </summary>
 public sealed record GoldfishRtcState
 {
-    public long OffsetNanoseconds { get; set; }
-    public ulong Alarm { get; set; }
-    public bool AlarmArmed { get; set; }
-    public bool IrqEnabled { get; set; }
-    public bool IrqPending { get; set; }
-    public uint LatchedTimeHigh { get; set; }
+    public long OffsetNanoseconds { get; init; }
+    public ulong Alarm { get; init; }
+    public bool AlarmArmed { get; init; }
+    public bool IrqEnabled { get; init; }
+    public bool IrqPending { get; init; }
+    public uint LatchedTimeHigh { get; init; }
 }

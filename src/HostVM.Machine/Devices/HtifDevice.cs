@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using HostVM.Machine.Memory;
+using HostVM.Machine.State;
 
 namespace HostVM.Machine.Devices;
 
@@ -18,7 +19,7 @@ namespace HostVM.Machine.Devices;
 /// (device &lt;&lt; 56 | command &lt;&lt; 48 | 0x100 | byte), as Spike's front-end server does.
 /// Everything else (system-call proxying, console input) is not provided: it is consumed and ignored.
 /// </summary>
-public sealed class HtifDevice : IMmioDevice
+public sealed class HtifDevice : IMmioDevice, IPersistent<HtifState>
 {
     public const int ExitDevice = 0;
     public const int ExitCommand = 0;

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using HostVM.Machine.State;
 
 namespace HostVM.Machine.Devices;
 
@@ -6,7 +7,7 @@ namespace HostVM.Machine.Devices;
 /// The machine's time base (CLINT mtime, the <c>time</c> CSR): 10 MHz, from the host's monotonic clock.
 /// <see cref="Offset"/> lets a restored snapshot continue the guest's timeline.
 /// </summary>
-public sealed class MachineClock
+public sealed class MachineClock : IPersistent<MachineClockState>
 {
     public const ulong Frequency = 10_000_000;
 
@@ -37,4 +38,12 @@ public sealed class MachineClock
 
     /// <summary>Sets the current time as the guest sees it (an mtime write).</summary>
     public void Set(ulong value) => Offset = unchecked(Offset + (value - Now));
+
+    public MachineClockState SaveState() => new(Now);
+
+    public void RestoreState(MachineClockState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        Set(state.Time);
+    }
 }

@@ -1,5 +1,6 @@
 using System.Numerics;
 using HostVM.Machine.Memory;
+using HostVM.Machine.State;
 
 namespace HostVM.Machine.Devices;
 
@@ -14,7 +15,7 @@ namespace HostVM.Machine.Devices;
 /// Contexts: 2 per hart, 2h = M-mode (drives MEIP), 2h + 1 = S-mode (drives SEIP).
 /// Registers are 32 bits; 8-byte accesses act as two 32-bit ones, narrower writes are ignored.
 /// </summary>
-public sealed class Plic : IMmioDevice, IInterruptController
+public sealed class Plic : IMmioDevice, IPersistent<PlicState>, IInterruptController
 {
     public const ulong DefaultBase = 0x0C00_0000;
     public const ulong Size = 0x0400_0000;

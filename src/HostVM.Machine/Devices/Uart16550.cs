@@ -1,4 +1,5 @@
 using HostVM.Machine.Memory;
+using HostVM.Machine.State;
 
 namespace HostVM.Machine.Devices;
 
@@ -12,7 +13,7 @@ namespace HostVM.Machine.Devices;
 /// (the guest drains it while LSR.DR is set, so no character-timeout interrupt is needed).
 /// Wider accesses touch only the register at the access's first byte.
 /// </summary>
-public sealed class Uart16550 : IMmioDevice
+public sealed class Uart16550 : IMmioDevice, IPersistent<UartState>
 {
     public const ulong DefaultBase = 0x1000_0000;
     public const ulong Size = 0x100;
@@ -74,7 +75,7 @@ public sealed class Uart16550 : IMmioDevice
     private readonly int _irq;
     private readonly Action<byte> _output;
     private readonly Lock _lock = new();
-    private UartState _state = NewState();
+    private Registers _state = new();
     private bool _irqLevel;
 
     public Uart16550(IInterruptController irqs, int irq, Action<byte> output)
@@ -223,7 +224,7 @@ public sealed class Uart16550 : IMmioDevice
     {
         lock (_lock)
         {
-            return _state.DeepCopy();
+            return _state.ToState();
         }
     }
 
@@ -239,13 +240,12 @@ public sealed class Uart16550 : IMmioDevice
 
         lock (_lock)
         {
-            _state = state.DeepCopy();
+            _state = Registers.From(state);
             _irqLevel = (InterruptIdentification() & IirNoInterrupt) == 0;
             _irqs.SetIrq(_irq, _irqLevel);
         }
     }
 
-    private static UartState NewState() => new() { RxBuffer = new byte[ReceiveBufferSize] };
 
     /// <summary>IIR: the highest-priority pending, enabled interrupt, plus the FIFO-enabled bits.</summary>
     private byte InterruptIdentification()
@@ -362,5 +362,34 @@ public sealed class Uart16550 : IMmioDevice
         s.RxHead = (s.RxHead + 1) % ReceiveBufferSize;
         s.RxCount--;
         return value;
+    }
+
+    /// <summary>The registers as the device changes them; <see cref="UartState"/> is their saved, immutable form.</summary>
+    private sealed class Registers
+    {
+        public byte Ier { get; set; }
+        public byte Lcr { get; set; }
+        public byte Mcr { get; set; }
+        public byte Scr { get; set; }
+        public byte Dll { get; set; }
+        public byte Dlm { get; set; }
+        public byte Fcr { get; set; }
+        public byte MsrDelta { get; set; }
+        public bool ThrEmptyInterrupt { get; set; }
+        public byte[] RxBuffer { get; private init; } = new byte[ReceiveBufferSize];
+        public int RxHead { get; set; }
+        public int RxCount { get; set; }
+
+        public UartState ToState() => new()
+        {
+            Ier = Ier, Lcr = Lcr, Mcr = Mcr, Scr = Scr, Dll = Dll, Dlm = Dlm, Fcr = Fcr, MsrDelta = MsrDelta,
+            ThrEmptyInterrupt = ThrEmptyInterrupt, RxBuffer = (byte[])RxBuffer.Clone(), RxHead = RxHead, RxCount = RxCount,
+        };
+
+        public static Registers From(UartState s) => new()
+        {
+            Ier = s.Ier, Lcr = s.Lcr, Mcr = s.Mcr, Scr = s.Scr, Dll = s.Dll, Dlm = s.Dlm, Fcr = s.Fcr, MsrDelta = s.MsrDelta,
+            ThrEmptyInterrupt = s.ThrEmptyInterrupt, RxBuffer = (byte[])s.RxBuffer.Clone(), RxHead = s.RxHead, RxCount = s.RxCount,
+        };
     }
 }

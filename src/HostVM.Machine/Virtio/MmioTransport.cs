@@ -1,5 +1,7 @@
+using System.Collections.Immutable;
 using HostVM.Machine.Devices;
 using HostVM.Machine.Memory;
+using HostVM.Machine.State;
 
 namespace HostVM.Machine.Virtio;
 
@@ -9,7 +11,7 @@ namespace HostVM.Machine.Virtio;
 /// (legacy: 32 feature bits, page-frame queue addresses) on request, as QEMU 7.2 still defaults to.
 /// Registers are 32-bit; other widths read 0 and are ignored, except in the configuration space.
 /// </summary>
-public sealed class MmioTransport : IMmioDevice
+public sealed class MmioTransport : IMmioDevice, IPersistent<MmioTransportState>
 {
     public const uint MagicValue = 0x7472_6976; // "virt"
     public const uint VendorId = 0x4d56_5648;   // "HVVM"
@@ -64,6 +66,7 @@ public sealed class MmioTransport : IMmioDevice
     private uint _guestPageSize = 4096;
     private bool _active;
     private string? _error;
+    private IReadOnlyList<Virtqueue?> _rings = []; // the queues the device got at DRIVER_OK, for saving
 
     public MmioTransport(VirtioDevice device, GuestMemory memory, IInterruptController irqController, int irq, bool legacy = false)
     {
@@ -349,6 +352,7 @@ public sealed class MmioTransport : IMmioDevice
         }
 
         _active = true;
+        _rings = queues;
         return new VirtioActivation(queues, features, Legacy);
     }
 
@@ -388,6 +392,7 @@ public sealed class MmioTransport : IMmioDevice
             _driverFeaturesSel = 0;
             _queueSel = 0;
             _active = false;
+            _rings = [];
             _error = null;
             foreach (var q in _queues)
             {
@@ -494,6 +499,137 @@ public sealed class MmioTransport : IMmioDevice
         }
     }
 
+    /// <summary>
+    /// The registers, each queue's ring indices and the device's own state, with the device quiesced so
+    /// that no request is half done. Requests the device holds unserved are saved as not yet taken.
+    /// </summary>
+    public MmioTransportState SaveState()
+    {
+        _device.Quiesce();
+        try
+        {
+            lock (_lifecycle)
+            {
+                var device = _device.SaveState();
+                var held = Enumerable.Range(0, _queues.Length).Select(_device.HeldRequests).ToArray();
+                lock (_lock)
+                {
+                    var queues = _queues.Select((q, i) =>
+                    {
+                        var ring = i < _rings.Count ? _rings[i]?.SaveState() : null;
+                        if (ring is not null && held[i] > 0)
+                        {
+                            ring = ring with { LastAvail = (ushort)(ring.LastAvail - held[i]) };
+                        }
+
+                        return new MmioQueueState(q.Size, q.Ready, q.Pfn, q.Align, q.Desc, q.Avail, q.Used, ring);
+                    });
+                    return new MmioTransportState(
+                        _device.Type, Legacy, _status, _interruptStatus, _deviceFeaturesSel, _driverFeaturesSel, _driverFeatures,
+                        _queueSel, _configGeneration, _guestPageSize, _active, _error, [.. queues], device);
+                }
+            }
+        }
+        finally
+        {
+            _device.Unquiesce();
+        }
+    }
+
+    /// <summary>
+    /// Puts a saved slot back: resets the device, takes the registers, the device's state and (if the
+    /// driver had started it) rebuilds its queues at the saved indices and starts it again. The saved
+    /// slot must be of the same device type and transport version.
+    /// </summary>
+    public void RestoreState(MmioTransportState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.DeviceType != _device.Type || state.Legacy != Legacy || state.Queues.Length != _queues.Length)
+        {
+            throw new ArgumentException(
+                $"The saved slot holds a {state.DeviceType} device ({(state.Legacy ? "legacy" : "modern")} transport, {state.Queues.Length} queues); "
+                + $"this one a {_device.Type} device ({(Legacy ? "legacy" : "modern")}, {_queues.Length} queues).", nameof(state));
+        }
+
+        _device.Quiesce();
+        try
+        {
+            lock (_lifecycle)
+            {
+                _device.Reset();
+                VirtioActivation? activation;
+                lock (_lock)
+                {
+                    _generation++;
+                    _status = state.Status;
+                    _interruptStatus = state.InterruptStatus;
+                    _deviceFeaturesSel = state.DeviceFeaturesSelect;
+                    _driverFeaturesSel = state.DriverFeaturesSelect;
+                    _driverFeatures = state.DriverFeatures;
+                    _queueSel = state.QueueSelect;
+                    _configGeneration = state.ConfigGeneration;
+                    _guestPageSize = state.GuestPageSize;
+                    _error = state.Error;
+                    for (int i = 0; i < _queues.Length; i++)
+                    {
+                        _queues[i].Restore(state.Queues[i]);
+                    }
+
+                    activation = state.Active ? RebuildQueues(state) : null;
+                    _active = state.Active;
+                    _irqController.SetIrq(_irq, _interruptStatus != 0);
+                }
+
+                _device.RestoreState(state.Device);
+                if (activation is not null)
+                {
+                    _device.Activate(activation);
+                }
+            }
+        }
+        finally
+        {
+            _device.Unquiesce();
+        }
+    }
+
+    /// <summary>
+    /// The queues of a saved running device, at their saved indices; null when the device had stopped
+    /// (DEVICE_NEEDS_RESET: it serves nothing until the driver resets it, so it is not started again).
+    /// </summary>
+    private VirtioActivation? RebuildQueues(MmioTransportState state)
+    {
+        var queues = new Virtqueue?[_queues.Length];
+        _rings = queues;
+        if ((_status & VirtioStatus.DeviceNeedsReset) != 0)
+        {
+            return null;
+        }
+
+        ulong features = _driverFeatures & OfferedFeatures;
+        for (int i = 0; i < _queues.Length; i++)
+        {
+            var q = _queues[i];
+            if (state.Queues[i].Ring is not { } ring)
+            {
+                continue;
+            }
+
+            try
+            {
+                queues[i] = Virtqueue.Create(_memory, (ushort)q.Size, q.Desc, q.Avail, q.Used, (features & VirtioFeatures.RingEventIdx) != 0);
+            }
+            catch (VirtqueueException e)
+            {
+                throw new ArgumentException($"The saved queue {i} does not fit this machine: {e.Message}", nameof(state), e);
+            }
+
+            queues[i]!.RestoreState(ring);
+        }
+
+        return new VirtioActivation(queues, features, Legacy);
+    }
+
     /// <summary>The per-queue registers as the driver left them.</summary>
     private sealed class QueueRegisters
     {
@@ -513,6 +649,17 @@ public sealed class MmioTransport : IMmioDevice
 
         /// <summary>Set up and enabled: its layout may no longer change.</summary>
         public bool Live(bool legacy) => legacy ? Pfn != 0 : Ready;
+
+        public void Restore(MmioQueueState state)
+        {
+            Size = state.Size;
+            Ready = state.Ready;
+            Pfn = state.Pfn;
+            Align = state.Align;
+            Desc = state.Desc;
+            Avail = state.Avail;
+            Used = state.Used;
+        }
 
         public void Clear()
         {

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using HostVM.Machine.State;
 
 namespace HostVM.Machine.Virtio;
 
@@ -7,7 +8,7 @@ namespace HostVM.Machine.Virtio;
 /// from both. The limits can be changed while the VM runs (the buckets start full again, as
 /// Firecracker's PATCH does). Thread-safe.
 /// </summary>
-public sealed class RateLimiter
+public sealed class RateLimiter : IPersistent<RateLimiterState>
 {
     private readonly Lock _lock = new();
     private TokenBucket? _bytes;
@@ -58,6 +59,35 @@ public sealed class RateLimiter
             _ops?.Take(operations);
             wait = TimeSpan.Zero;
             return true;
+        }
+    }
+
+    public RateLimiterState SaveState()
+    {
+        long now = Stopwatch.GetTimestamp();
+        lock (_lock)
+        {
+            return new RateLimiterState(Settings, _bytes?.SaveState(now), _ops?.SaveState(now));
+        }
+    }
+
+    /// <summary>Takes the saved limits and bucket levels (a bucket saved without a level starts full).</summary>
+    public void RestoreState(RateLimiterState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        Update(state.Settings);
+        long now = Stopwatch.GetTimestamp();
+        lock (_lock)
+        {
+            if (state.Bandwidth is { } bandwidth)
+            {
+                _bytes?.RestoreState(bandwidth, now);
+            }
+
+            if (state.Operations is { } operations)
+            {
+                _ops?.RestoreState(operations, now);
+            }
         }
     }
 }

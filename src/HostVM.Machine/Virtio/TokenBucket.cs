@@ -70,4 +70,17 @@ public sealed class TokenBucket
         _lastRefill = now;
         _tokens = Math.Min(_size, _tokens + (elapsed / _ticksPerToken));
     }
+
+    /// <summary>The bucket's level at host time <paramref name="now"/>.</summary>
+    public TokenBucketState SaveState(long now) =>
+        new(_tokens, _burst, Stopwatch.GetElapsedTime(_lastRefill, Math.Max(now, _lastRefill)));
+
+    /// <summary>Takes the level of a saved bucket, as if it had last refilled that long before <paramref name="now"/>.</summary>
+    public void RestoreState(TokenBucketState state, long now)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        _tokens = Math.Min(_size, state.Tokens);
+        _burst = Math.Max(0, state.Burst);
+        _lastRefill = now - (long)(state.SinceRefill.TotalSeconds * Stopwatch.Frequency);
+    }
 }

@@ -242,6 +242,40 @@ public sealed class VirtioBalloon : VirtioDevice
         StatisticsReceived?.Invoke(stats);
     }
 
+    public override VirtioDeviceState SaveState()
+    {
+        lock (_sync)
+        {
+            return new VirtioBalloonState(TargetPages, ActualPages, _statsWanted, Statistics);
+        }
+    }
+
+    public override void RestoreState(VirtioDeviceState state)
+    {
+        var s = StateOf<VirtioBalloonState>(state);
+        lock (_sync)
+        {
+            Volatile.Write(ref _targetPages, s.TargetPages);
+            Volatile.Write(ref _actualPages, s.ActualPages);
+            _statsWanted = s.StatisticsWanted;
+            Statistics = s.Statistics;
+        }
+    }
+
+    public override int HeldRequests(int queue)
+    {
+        lock (_sync)
+        {
+            return queue == StatsQueue && _holdingStats && _queues.Length > StatsQueue && _queues[StatsQueue] is not null ? 1 : 0;
+        }
+    }
+
+    public override void Quiesce() => _worker.Quiesce();
+
+    public override void Unquiesce() => _worker.Unquiesce();
+
+    internal override bool Idle => _worker.Idle;
+
     public override bool Stopped => _worker.Stopped;
 
     public override void Dispose()

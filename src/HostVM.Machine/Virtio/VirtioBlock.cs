@@ -379,6 +379,24 @@ public sealed class VirtioBlock : VirtioDevice
         return _windows[i].Point(address, memory.Pointer(address), (int)length);
     }
 
+    public override VirtioDeviceState SaveState() => new VirtioBlockState(Limiter.SaveState());
+
+    public override void RestoreState(VirtioDeviceState state) => Limiter.RestoreState(StateOf<VirtioBlockState>(state).Limiter);
+
+    public override int HeldRequests(int queue)
+    {
+        lock (_sync)
+        {
+            return _holding && _queue is not null ? 1 : 0;
+        }
+    }
+
+    public override void Quiesce() => _worker.Quiesce();
+
+    public override void Unquiesce() => _worker.Unquiesce();
+
+    internal override bool Idle => _worker.Idle;
+
     public override bool Stopped => _worker.Stopped;
 
     public override void Dispose()

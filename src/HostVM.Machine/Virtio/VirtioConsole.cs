@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Collections.Immutable;
 
 namespace HostVM.Machine.Virtio;
 
@@ -163,6 +164,48 @@ public sealed class VirtioConsole : VirtioDevice
             SignalUsed(rx);
         }
     }
+
+    public override VirtioDeviceState SaveState()
+    {
+        lock (_sync)
+        {
+            var pending = ImmutableArray.CreateBuilder<ImmutableArray<byte>>();
+            if (_partial is not null)
+            {
+                pending.Add([.. _partial.AsSpan(_partialOffset)]);
+            }
+
+            foreach (var piece in _input)
+            {
+                pending.Add([.. piece]);
+            }
+
+            return new VirtioConsoleState(pending.ToImmutable());
+        }
+    }
+
+    public override void RestoreState(VirtioDeviceState state)
+    {
+        var s = StateOf<VirtioConsoleState>(state);
+        lock (_sync)
+        {
+            _input.Clear();
+            _partial = null;
+            _partialOffset = 0;
+            foreach (var piece in s.PendingInput)
+            {
+                _input.Enqueue(piece.ToArray());
+            }
+
+            Volatile.Write(ref _inputBytes, s.PendingInput.Sum(p => p.Length));
+        }
+    }
+
+    public override void Quiesce() => _worker.Quiesce();
+
+    public override void Unquiesce() => _worker.Unquiesce();
+
+    internal override bool Idle => _worker.Idle;
 
     public override bool Stopped => _worker.Stopped;
 

@@ -1,3 +1,5 @@
+using HostVM.Machine.State;
+
 namespace HostVM.Machine.Virtio;
 
 /// <summary>
@@ -6,7 +8,7 @@ namespace HostVM.Machine.Virtio;
 /// driver sets DRIVER_OK, <see cref="Reset"/> when it writes 0 to the status, and <see cref="Notify"/>
 /// when it kicks a queue (on a vCPU thread: devices that touch host I/O hand work to their own thread).
 /// </summary>
-public abstract class VirtioDevice : IDisposable
+public abstract class VirtioDevice : IPersistent<VirtioDeviceState>, IDisposable
 {
     private MmioTransport? _transport;
 
@@ -69,6 +71,49 @@ public abstract class VirtioDevice : IDisposable
 
     /// <summary>The driver broke the rules: DEVICE_NEEDS_RESET, and the device stops until reset.</summary>
     protected void Fail(string reason) => _transport?.NeedsReset(reason);
+
+    /// <summary>The device's own state: not its queues (the transport saves them) nor its backend.</summary>
+    public abstract VirtioDeviceState SaveState();
+
+    /// <summary>
+    /// Takes a saved state of the same device type. The transport calls it between <see cref="Reset"/>
+    /// and <see cref="Activate"/>, with the device quiesced.
+    /// </summary>
+    public abstract void RestoreState(VirtioDeviceState state);
+
+    /// <summary>
+    /// Requests the device took from <paramref name="queue"/> and holds unserved (waiting for a rate
+    /// limiter, or a balloon statistics buffer kept until the host wants figures). A save records them as
+    /// not taken yet, so a restored device takes them again from the available ring, which still holds
+    /// them: the driver reuses a ring slot only after its request is used.
+    /// </summary>
+    public virtual int HeldRequests(int queue) => 0;
+
+    /// <summary>
+    /// Lets the request in flight finish (used-ring entry and interrupt written) and starts no other
+    /// until <see cref="Unquiesce"/>: a save must not race with the device's thread. Kicks that arrive
+    /// meanwhile are served after. Devices that work only on the caller's thread have nothing to wait for.
+    /// </summary>
+    public virtual void Quiesce()
+    {
+    }
+
+    /// <summary>Ends one <see cref="Quiesce"/>.</summary>
+    public virtual void Unquiesce()
+    {
+    }
+
+    /// <summary>Nothing pending on the device's thread (for tests that wait until it is done).</summary>
+    internal virtual bool Idle => true;
+
+    /// <summary>The saved state as this device's type of state, or an error naming both.</summary>
+    protected TState StateOf<TState>(VirtioDeviceState state)
+        where TState : VirtioDeviceState
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        return state as TState
+            ?? throw new ArgumentException($"A {state.GetType().Name} cannot be restored into a {GetType().Name}.", nameof(state));
+    }
 
     /// <summary>After Dispose: true once nothing of the device can touch guest memory any more.</summary>
     public virtual bool Stopped => true;

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Text;
 
 namespace HostVM.Machine.Virtio;
@@ -220,6 +221,39 @@ public sealed class VirtioInput : VirtioDevice
             {
                 DrainStatus();
             }
+        }
+    }
+
+    public override VirtioDeviceState SaveState()
+    {
+        ImmutableArray<InputEvent> pending;
+        lock (_sync)
+        {
+            pending = [.. _pending];
+        }
+
+        lock (_configSync)
+        {
+            return new VirtioInputState(pending, _select, _subsel);
+        }
+    }
+
+    public override void RestoreState(VirtioDeviceState state)
+    {
+        var s = StateOf<VirtioInputState>(state);
+        lock (_sync)
+        {
+            _pending.Clear();
+            foreach (var e in s.Pending)
+            {
+                _pending.Enqueue(e);
+            }
+        }
+
+        lock (_configSync)
+        {
+            _select = s.Select;
+            _subsel = s.Subsel;
         }
     }
 

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Buffers.Binary;
+using System.Collections.Immutable;
 using System.Collections.Concurrent;
 using HostVM.Networking;
 using HostVM.Networking.Switch;
@@ -124,11 +125,16 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
             _txHolding = false;
             _rxHolding = false;
             // Frames for the old driver instance are not the new one's business.
-            while (_backlog.TryDequeue(out var frame))
-            {
-                Interlocked.Decrement(ref _backlogCount);
-                ArrayPool<byte>.Shared.Return(frame.Buffer);
-            }
+            DropBacklog();
+        }
+    }
+
+    private void DropBacklog()
+    {
+        while (_backlog.TryDequeue(out var frame))
+        {
+            Interlocked.Decrement(ref _backlogCount);
+            ArrayPool<byte>.Shared.Return(frame.Buffer);
         }
     }
 
@@ -343,6 +349,53 @@ public sealed class VirtioNet : VirtioDevice, IFrameReceiver
             }
         }
     }
+
+    public override VirtioDeviceState SaveState()
+    {
+        lock (_sync)
+        {
+            // Receive (port threads) only adds at the tail; under _sync nothing takes from the head.
+            var frames = _backlog.Select(f => ImmutableArray.Create(f.Buffer, 0, f.Length)).ToImmutableArray();
+            return new VirtioNetState(ReceiveLimiter.SaveState(), TransmitLimiter.SaveState(), frames);
+        }
+    }
+
+    public override void RestoreState(VirtioDeviceState state)
+    {
+        var s = StateOf<VirtioNetState>(state);
+        ReceiveLimiter.RestoreState(s.ReceiveLimiter);
+        TransmitLimiter.RestoreState(s.TransmitLimiter);
+        lock (_sync)
+        {
+            DropBacklog();
+            foreach (var frame in s.Backlog)
+            {
+                byte[] buffer = ArrayPool<byte>.Shared.Rent(frame.Length);
+                frame.CopyTo(buffer);
+                _backlog.Enqueue((buffer, frame.Length));
+                Interlocked.Increment(ref _backlogCount);
+            }
+        }
+    }
+
+    public override int HeldRequests(int queue)
+    {
+        lock (_sync)
+        {
+            return queue switch
+            {
+                ReceiveQueue => _rxHolding && _rx is not null ? 1 : 0,
+                TransmitQueue => _txHolding && _tx is not null ? 1 : 0,
+                _ => 0,
+            };
+        }
+    }
+
+    public override void Quiesce() => _worker.Quiesce();
+
+    public override void Unquiesce() => _worker.Unquiesce();
+
+    internal override bool Idle => _worker.Idle;
 
     public override bool Stopped => _worker.Stopped;
 

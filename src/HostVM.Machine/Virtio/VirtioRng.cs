@@ -52,6 +52,10 @@ public sealed class VirtioRng : VirtioDevice
         }
     }
 
+    public override VirtioDeviceState SaveState() => new VirtioRngState();
+
+    public override void RestoreState(VirtioDeviceState state) => _ = StateOf<VirtioRngState>(state); // only checks the type
+
     public override void Notify(int queue)
     {
         lock (_sync)

@@ -1,4 +1,5 @@
 using System.Buffers.Binary;
+using HostVM.Machine.State;
 
 namespace HostVM.Machine.Virtio;
 
@@ -8,7 +9,7 @@ namespace HostVM.Machine.Virtio;
 /// is set up; every index and descriptor read from them is checked on use, because the guest can change
 /// them at any moment. Only one thread (the device's) pops and pushes at a time.
 /// </summary>
-public sealed unsafe class Virtqueue
+public sealed unsafe class Virtqueue : IPersistent<VirtqueueState>
 {
     public const int DescriptorSize = 16;
     public const ushort DescNext = 1;
@@ -23,6 +24,8 @@ public sealed unsafe class Virtqueue
     private readonly byte* _desc;
     private readonly byte* _avail;
     private readonly byte* _used;
+    private readonly ulong _descAddress;
+    private readonly ulong _availAddress;
     private readonly ulong _usedAddress;
     private readonly bool _eventIndex;
     private ushort _lastAvail;
@@ -36,6 +39,8 @@ public sealed unsafe class Virtqueue
         _desc = memory.Pointer(desc);
         _avail = memory.Pointer(avail);
         _used = memory.Pointer(used);
+        _descAddress = desc;
+        _availAddress = avail;
         _usedAddress = used;
         _eventIndex = eventIndex;
     }
@@ -254,5 +259,29 @@ public sealed unsafe class Virtqueue
 
         Interlocked.MemoryBarrier();
         return HasAvailable;
+    }
+
+    public VirtqueueState SaveState() =>
+        new(Size, _descAddress, _availAddress, _usedAddress, _eventIndex, _lastAvail, _usedIndex, _signalledUsed);
+
+    /// <summary>
+    /// Puts the indices back. The layout (size, addresses, EVENT_IDX) is the transport's and was used to
+    /// build this queue; a state for another layout is refused rather than half applied.
+    /// </summary>
+    public void RestoreState(VirtqueueState state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Size != Size || state.DescAddress != _descAddress || state.AvailAddress != _availAddress
+            || state.UsedAddress != _usedAddress || state.EventIndex != _eventIndex)
+        {
+            throw new ArgumentException(
+                $"The saved queue (size {state.Size}, desc 0x{state.DescAddress:x}, avail 0x{state.AvailAddress:x}, used 0x{state.UsedAddress:x}, "
+                + $"event index {state.EventIndex}) is not this one (size {Size}, desc 0x{_descAddress:x}, avail 0x{_availAddress:x}, "
+                + $"used 0x{_usedAddress:x}, event index {_eventIndex}).", nameof(state));
+        }
+
+        _lastAvail = state.LastAvail;
+        _usedIndex = state.UsedIndex;
+        _signalledUsed = state.SignalledUsed;
     }
 }

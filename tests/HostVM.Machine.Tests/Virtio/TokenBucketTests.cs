@@ -88,4 +88,48 @@ public sealed class TokenBucketTests
         double rate = (spent - size) / ((double)now / Second); // the first bucketful is free
         Assert.True(Math.Abs(rate - settings.Rate) / settings.Rate < 0.01, $"rate {rate:F1}/s, configured {settings.Rate:F1}/s after {requests} requests");
     }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    public void A_restored_bucket_on_another_clock_answers_as_the_saved_one(int seed)
+    {
+        // Random takes and refills, a save, a restore on a clock that started 1000 s elsewhere, then both
+        // must answer the same questions alike at the same times after the save.
+        var random = new Random(seed);
+        var settings = new TokenBucketSettings(random.Next(100, 10_000), TimeSpan.FromMilliseconds(random.Next(10, 5000)), random.Next(0, 5000));
+        var a = new TokenBucket(settings, 0);
+        long now = 0;
+        for (int i = 0; i < 200; i++)
+        {
+            now += random.Next(0, (int)(Second / 100));
+            double tokens = random.Next(1, 3 * (int)settings.Size);
+            if (a.TicksUntil(tokens, now) == 0)
+            {
+                a.Take(tokens);
+            }
+        }
+
+        var saved = a.SaveState(now + (Second / 10)); // saved a while after the last refill
+        long elsewhere = 1000 * Second;
+        var b = new TokenBucket(settings, elsewhere);
+        b.RestoreState(saved, elsewhere);
+        for (int i = 0; i < 200; i++)
+        {
+            long after = random.Next(0, (int)Second);
+            double tokens = random.Next(1, 3 * (int)settings.Size);
+            long waitA = a.TicksUntil(tokens, now + (Second / 10) + after);
+            long waitB = b.TicksUntil(tokens, elsewhere + after);
+            Assert.InRange(waitB, waitA - 2, waitA + 2);
+            if (waitA == 0 && waitB == 0)
+            {
+                a.Take(tokens);
+                b.Take(tokens);
+            }
+
+            now += after;
+            elsewhere += after;
+        }
+    }
 }

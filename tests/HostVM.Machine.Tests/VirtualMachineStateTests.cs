@@ -1,0 +1,137 @@
+using System.Collections.Concurrent;
+using System.Runtime.InteropServices;
+using HostVM.Machine.Cpu;
+using HostVM.Machine.Tests.Boot;
+using HostVM.Machine.Tests.Cpu;
+using HostVM.Machine.Virtio;
+
+namespace HostVM.Machine.Tests;
+
+/// <summary>
+/// A whole machine's state round-trips: a bare-metal program runs, the machine is paused and saved, a
+/// second machine from the same configuration gets its RAM and state, and both run the program to its
+/// end (power-off) with the same console output, registers and memory.
+/// </summary>
+public sealed class VirtualMachineStateTests
+{
+    private const ulong Base = 0x8000_0000;
+    private const ulong DataAddress = 0x8010_0000;
+    private const int Iterations = 3 << 20; // a multiple of 4096: one LUI loads it
+
+    /// <summary>
+    /// Counts to <see cref="Iterations"/>, mixing the count into x10 and storing it; every 256th count
+    /// writes a letter to the UART; then writes the power-off code to the finisher.
+    /// </summary>
+    private static uint[] Program() =>
+    [
+        Asm.Lui(5, 0),                         // x5 = 0 (count)
+        Asm.Lui(6, Iterations >> 12),          // x6 = Iterations
+        Asm.Lui(7, 0x10000),                   // x7 = UART
+        Asm.Lui(8, 0x80100),                   // x8 = 0x8010_0000, sign-extended: cut back to 32 bits
+        Asm.Slli(8, 8, 32),
+        Asm.Srli(8, 8, 32),
+        // loop (index 6):
+        Asm.Addi(5, 5, 1),
+        Asm.Mul(9, 5, 5),
+        Asm.Xor(10, 10, 9),
+        Asm.Sd(10, 8, 0),
+        Asm.Andi(11, 5, 15),
+        Asm.Addi(11, 11, 'A'),
+        Asm.Andi(12, 5, 255),
+        Asm.Bne(12, 0, 8),
+        Asm.Sb(11, 7, 0),
+        Asm.Bne(5, 6, -4 * 9),
+        Asm.Lui(13, 0x100),                    // the finisher at 0x10_0000
+        Asm.Lui(14, 0x5),
+        Asm.Addi(14, 14, 0x555),
+        Asm.Sw(14, 13, 0),
+        Asm.Halt,
+    ];
+
+    private static MachineConfiguration Configuration(VirtioDevice device, int harts = 1, ulong memory = 32 * MachineConfiguration.MiB)
+    {
+        var elf = new TestElfBuilder { Entry = Base };
+        var code = MemoryMarshal.AsBytes(Program().AsSpan()).ToArray();
+        elf.Segments.Add((Base, code, (ulong)code.Length));
+        return new MachineConfiguration
+        {
+            MemorySize = memory,
+            HartCount = harts,
+            Firmware = new BootFile("state-test.elf", elf.Build()),
+            VirtioDevices = [device],
+        };
+    }
+
+    private static void CopyRam(VirtualMachine from, VirtualMachine to) =>
+        from.Ram.GetSpan(from.Ram.BaseAddress, (int)from.Ram.Size).CopyTo(to.Ram.GetSpan(to.Ram.BaseAddress, (int)to.Ram.Size));
+
+    [Fact]
+    public void A_restored_machine_runs_on_exactly_as_the_saved_one()
+    {
+        var outputA = new ConcurrentQueue<byte>();
+        var outputB = new ConcurrentQueue<byte>();
+        using var a = new VirtualMachine(Configuration(new VirtioConsole(_ => { })), outputA.Enqueue);
+        using var b = new VirtualMachine(Configuration(new VirtioConsole(_ => { })), outputB.Enqueue);
+
+        Assert.Throws<InvalidOperationException>(a.SaveState); // not paused
+        a.Start();
+        Assert.True(SpinWait.SpinUntil(() => outputA.Count >= 50, TimeSpan.FromSeconds(20)), "the program printed nothing");
+        a.Pause();
+        var state = a.SaveState();
+        int printedBefore = outputA.Count;
+        Assert.Single(state.Harts);
+        Assert.Single(state.Virtio);
+        Assert.NotEqual(Base, state.Harts[0].Registers.Pc);
+
+        CopyRam(a, b);
+        b.RestoreState(state);
+        b.Start();
+        a.Resume();
+        var exitA = a.WaitForExit(TimeSpan.FromSeconds(60));
+        var exitB = b.WaitForExit(TimeSpan.FromSeconds(60));
+        Assert.Equal(MachineExitReason.PowerOff, exitA?.Reason);
+        Assert.Equal(MachineExitReason.PowerOff, exitB?.Reason);
+
+        Assert.Equal(outputA.Skip(printedBefore), outputB);
+        Assert.Equal(Iterations / 256, outputA.Count);
+        for (int r = 1; r < 32; r++)
+        {
+            Assert.Equal(a.Harts[0].GetX(r), b.Harts[0].GetX(r));
+        }
+
+        Assert.Equal(a.Harts[0].Pc, b.Harts[0].Pc);
+        Assert.Equal(a.Harts[0].InstructionsRetired, b.Harts[0].InstructionsRetired);
+        Assert.Equal(a.Ram.ReadUInt64(DataAddress), b.Ram.ReadUInt64(DataAddress));
+        Assert.True(b.Clock.Now >= state.Clock.Time, "the restored clock went back in time");
+    }
+
+    [Fact]
+    public void A_state_for_another_shape_of_machine_is_refused_naming_what_differs()
+    {
+        using var a = new VirtualMachine(Configuration(new VirtioConsole(_ => { })), _ => { });
+        a.Pause();
+        var state = a.SaveState();
+
+        using var harts = new VirtualMachine(Configuration(new VirtioConsole(_ => { }), harts: 2), _ => { });
+        Assert.Contains("1 harts in the state, 2 here", Assert.Throws<ArgumentException>(() => harts.RestoreState(state)).Message, StringComparison.Ordinal);
+
+        using var ram = new VirtualMachine(Configuration(new VirtioConsole(_ => { }), memory: 64 * MachineConfiguration.MiB), _ => { });
+        Assert.Contains("RAM is 32 MiB in the state, 64 MiB here", Assert.Throws<ArgumentException>(() => ram.RestoreState(state)).Message, StringComparison.Ordinal);
+
+        using var devices = new VirtualMachine(Configuration(new VirtioRng()), _ => { });
+        Assert.Contains("[Console] in the state, [Entropy] here", Assert.Throws<ArgumentException>(() => devices.RestoreState(state)).Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_running_machine_is_neither_saved_nor_restored()
+    {
+        using var a = new VirtualMachine(Configuration(new VirtioConsole(_ => { })), _ => { });
+        a.Pause();
+        var state = a.SaveState();
+        a.Resume();
+        a.Start();
+        Assert.Throws<InvalidOperationException>(a.SaveState);
+        Assert.Throws<InvalidOperationException>(() => a.RestoreState(state));
+        a.Stop("done");
+    }
+}
