@@ -70,8 +70,8 @@ public sealed class VirtualMachineStateTests
     {
         var outputA = new ConcurrentQueue<byte>();
         var outputB = new ConcurrentQueue<byte>();
-        using var a = new VirtualMachine(Configuration(new VirtioConsole(_ => { })), outputA.Enqueue);
-        using var b = new VirtualMachine(Configuration(new VirtioConsole(_ => { })), outputB.Enqueue);
+        using var a = VirtualMachine.Boot(Configuration(new VirtioConsole(_ => { })), outputA.Enqueue);
+        using var b = VirtualMachine.ForRestore(Configuration(new VirtioConsole(_ => { })), outputB.Enqueue);
 
         Assert.Throws<InvalidOperationException>(a.SaveState); // not paused
         a.Start();
@@ -108,24 +108,24 @@ public sealed class VirtualMachineStateTests
     [Fact]
     public void A_state_for_another_shape_of_machine_is_refused_naming_what_differs()
     {
-        using var a = new VirtualMachine(Configuration(new VirtioConsole(_ => { })), _ => { });
+        using var a = VirtualMachine.Boot(Configuration(new VirtioConsole(_ => { })), _ => { });
         a.Pause();
         var state = a.SaveState();
 
-        using var harts = new VirtualMachine(Configuration(new VirtioConsole(_ => { }), harts: 2), _ => { });
+        using var harts = VirtualMachine.ForRestore(Configuration(new VirtioConsole(_ => { }), harts: 2), _ => { });
         Assert.Contains("1 harts in the state, 2 here", Assert.Throws<ArgumentException>(() => harts.RestoreState(state)).Message, StringComparison.Ordinal);
 
-        using var ram = new VirtualMachine(Configuration(new VirtioConsole(_ => { }), memory: 64 * MachineConfiguration.MiB), _ => { });
+        using var ram = VirtualMachine.ForRestore(Configuration(new VirtioConsole(_ => { }), memory: 64 * MachineConfiguration.MiB), _ => { });
         Assert.Contains("RAM is 32 MiB in the state, 64 MiB here", Assert.Throws<ArgumentException>(() => ram.RestoreState(state)).Message, StringComparison.Ordinal);
 
-        using var devices = new VirtualMachine(Configuration(new VirtioRng()), _ => { });
+        using var devices = VirtualMachine.ForRestore(Configuration(new VirtioRng()), _ => { });
         Assert.Contains("[Console] in the state, [Entropy] here", Assert.Throws<ArgumentException>(() => devices.RestoreState(state)).Message, StringComparison.Ordinal);
     }
 
     [Fact]
     public void A_running_machine_is_neither_saved_nor_restored()
     {
-        using var a = new VirtualMachine(Configuration(new VirtioConsole(_ => { })), _ => { });
+        using var a = VirtualMachine.Boot(Configuration(new VirtioConsole(_ => { })), _ => { });
         a.Pause();
         var state = a.SaveState();
         a.Resume();

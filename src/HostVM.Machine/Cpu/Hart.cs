@@ -560,7 +560,7 @@ public sealed unsafe partial class Hart : IHartInterrupts, IPersistent<HartSnaps
         SupervisorTimerFromFirmware = state.SupervisorTimerFromFirmware;
         LastTrapCause = state.LastTrapCause;
         LastTrapValue = state.LastTrapValue;
-        _remoteFlushRequested = 0;
+        Volatile.Write(ref _flushRequests, 0); // the TLBs are flushed below anyway
         UpdatePmpActive(); // flushes the TLBs and the jump cache
         UpdateTranslationContext();
         Kick(); // the run loop looks at interrupts and the run state before the first block
